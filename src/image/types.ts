@@ -1,0 +1,27 @@
+/** Decoded pixels, row-major, interleaved channels, 8 bits per channel. */
+export interface RawImage {
+  width: number;
+  height: number;
+  channels: 1 | 3 | 4;
+  data: Uint8Array;
+}
+
+/**
+ * How original-image coordinates map to model-input coordinates:
+ * `x_input = x_orig * scaleX + padLeft`, `y_input = y_orig * scaleY + padTop`.
+ * Letterbox has scaleX === scaleY and padding; stretch has no padding.
+ * `sourceWidth/Height` are the image size after EXIF orientation (what a person sees).
+ */
+export interface InputTransform {
+  sourceWidth: number;
+  sourceHeight: number;
+  inputWidth: number;
+  inputHeight: number;
+  scaleX: number;
+  scaleY: number;
+  padLeft: number;
+  padTop: number;
+  /** Width and height of the resized image inside the input, before padding. */
+  contentWidth: number;
+  contentHeight: number;
+}
