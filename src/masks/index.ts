@@ -1,0 +1,31 @@
+/** Public API of the mask layer: pure functions over masks (RLE, polygons, PNG, palette, overlay). */
+export {
+  asCroppedMask,
+  cropToContent,
+  expandCroppedMask,
+  isCroppedMask,
+  type MaskBox,
+  maskArea,
+  maskBbox,
+} from './crop.js';
+export { type OverlayInput, type OverlayInstance, type OverlayOptions, renderOverlay } from './overlay.js';
+export { classPalette, colorForIndex, type Rgb } from './palette.js';
+export { encodeBinaryMaskPng, encodeClassMapPng, encodeGreyPng } from './png.js';
+export {
+  maskToPolygons,
+  type Polygon,
+  type PolygonOptions,
+  polygonsToCoco,
+  polygonsToMask,
+} from './polygons.js';
+export {
+  countsToString,
+  decodeRle,
+  encodeCroppedMask,
+  encodeMask,
+  rleArea,
+  rleBbox,
+  stringToCounts,
+  toCompressedRle,
+} from './rle.js';
+export type { BinaryMask, CompressedRle, CroppedMask, UncompressedRle } from './types.js';
