@@ -3,13 +3,11 @@
  * the checkout. Suites that need them skip with a visible message when they are missing, never pass silently.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { describe } from 'vitest';
+import { PROJECT_ROOT } from './paths.js';
 
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-export const SHARED_DIR = process.env.SEGSERVE_SHARED ?? resolve(projectRoot, '..', 'shared');
+export const SHARED_DIR = process.env.SEGSERVE_SHARED ?? resolve(PROJECT_ROOT, '..', 'shared');
 
 export function sharedPath(...parts: string[]): string {
   return join(SHARED_DIR, ...parts);
@@ -19,7 +17,10 @@ export function hasShared(...parts: string[]): boolean {
   return existsSync(sharedPath(...parts));
 }
 
-/** `describe` that runs only when `sharedPath(...parts)` exists, and says so loudly when it does not. */
+/**
+ * `describe` that runs only when `sharedPath(...parts)` exists, and says so loudly when it does not.
+ * Vitest still executes a skipped suite's body to collect it, so suites read shared files in `beforeAll`.
+ */
 export function describeWithShared(name: string, parts: string[], body: () => void): void {
   const present = hasShared(...parts);
   if (!present) {
