@@ -31,6 +31,10 @@ export const ERROR_CATALOGUE = {
     message: 'Execution provider "{provider}" is not available on this machine: {reason}',
   },
   INFERENCE_FAILED: { status: 500, message: 'Inference failed: {reason}' },
+  INFERENCE_TIMEOUT: {
+    status: 504,
+    message: 'Model "{model}" version {version} had no free worker within {timeout_ms} ms.',
+  },
   RUNTIME_CLOSED: { status: 503, message: 'The model runtime is shutting down.' },
   QUEUE_FULL: { status: 503, message: 'Model "{model}" has {queued} requests waiting; try again shortly.' },
   // Generic input validation (CLI arguments, request fields)

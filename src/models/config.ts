@@ -22,6 +22,14 @@ const decoderTask: Record<(typeof DECODERS)[number], readonly (typeof TASKS)[num
   'sigmoid-multilabel': ['semantic'],
 };
 
+function decoderTaskMismatch(
+  task: (typeof TASKS)[number],
+  decoder: (typeof DECODERS)[number],
+): string | undefined {
+  if (decoderTask[decoder].includes(task)) return undefined;
+  return `decoder "${decoder}" serves task ${decoderTask[decoder].join(' or ')}, not "${task}"`;
+}
+
 export const InputConfigSchema = z
   .object({
     /** Input tensor name; defaults to the model's first input. */
@@ -34,7 +42,10 @@ export const InputConfigSchema = z
     layout: z.enum(['NCHW', 'NHWC']).default('NCHW'),
     color: z.enum(['RGB', 'BGR']).default('RGB'),
     /** value = (pixel * scale - mean[c]) / std[c], per channel in `color` order. */
-    scale: z.number().positive().default(1 / 255),
+    scale: z
+      .number()
+      .positive()
+      .default(1 / 255),
     mean: triple.default([0, 0, 0]),
     std: triple.refine((s) => s.every((v) => v !== 0), 'std must not contain 0').default([1, 1, 1]),
   })
@@ -63,11 +74,16 @@ export const ThresholdsSchema = z
   })
   .strict();
 
-export const VersionPolicySchema = z.union([
-  z.object({ latest: positiveInt.default(1) }).strict(),
-  z.object({ specific: z.array(positiveInt).min(1) }).strict(),
-  z.object({ all: z.literal(true) }).strict(),
-]);
+const versionPolicyForms = {
+  latest: z.object({ latest: positiveInt.default(1) }).strict(),
+  specific: z.object({ specific: z.array(positiveInt).min(1) }).strict(),
+  all: z.object({ all: z.literal(true) }).strict(),
+};
+
+export const VersionPolicySchema = z.union(
+  [versionPolicyForms.latest, versionPolicyForms.specific, versionPolicyForms.all],
+  { error: 'expected {latest: N}, {specific: [N, ...]} or {all: true}' },
+);
 
 export const ModelConfigSchema = z
   .object({
@@ -91,7 +107,9 @@ export const ModelConfigSchema = z
      * folder and may use ${VAR} or ${VAR:-default} environment references. Versions without an entry are
      * found as `<version>/model.onnx`.
      */
-    versions: z.record(z.string().regex(/^[1-9][0-9]*$/, 'version numbers are positive integers'), z.string()).default({}),
+    versions: z
+      .record(z.string().regex(/^[1-9][0-9]*$/, 'version numbers are positive integers'), z.string())
+      .default({}),
     version_policy: VersionPolicySchema.default({ latest: 1 }),
     /** Worker threads (each with its own session) per loaded version. */
     instances: positiveInt.max(64).default(1),
@@ -116,15 +134,14 @@ export const ModelConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
-    if (!decoderTask[config.decoder].includes(config.task)) {
+    const mismatch = decoderTaskMismatch(config.task, config.decoder);
+    if (mismatch) ctx.addIssue({ code: 'custom', path: ['decoder'], message: mismatch });
+    if (config.labels && config.labels_file) {
       ctx.addIssue({
         code: 'custom',
-        path: ['decoder'],
-        message: `decoder "${config.decoder}" serves task ${decoderTask[config.decoder].join(' or ')}, not "${config.task}"`,
+        path: ['labels_file'],
+        message: 'give labels or labels_file, not both',
       });
-    }
-    if (config.labels && config.labels_file) {
-      ctx.addIssue({ code: 'custom', path: ['labels_file'], message: 'give labels or labels_file, not both' });
     }
   });
 
@@ -144,15 +161,66 @@ export interface ConfigIssue {
 
 export type ConfigParseResult = { ok: true; config: ModelConfig } | { ok: false; issues: ConfigIssue[] };
 
+function joinPath(path: readonly PropertyKey[]): string {
+  return path.length > 0 ? path.map(String).join('.') : '(root)';
+}
+
+/** One zod issue as the issues a person should read: an unknown key at its own path, a bad record key with the key's own rule. */
+function toConfigIssues(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[] = []): ConfigIssue[] {
+  const path = [...prefix, ...issue.path];
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((key) => ({ path: joinPath([...path, key]), message: 'unknown field' }));
+    case 'invalid_key':
+      return [{ path: joinPath(path), message: issue.issues.map((i) => i.message).join('; ') }];
+    default:
+      return [{ path: joinPath(path), message: issue.message }];
+  }
+}
+
+/**
+ * zod skips refinements once a field has the wrong type, so a config with a bad field and a decoder that does
+ * not fit its task would report only the first; the decoder check is repeated on the raw document.
+ */
+function rawDecoderIssue(document: unknown): ConfigIssue | undefined {
+  if (typeof document !== 'object' || document === null) return undefined;
+  const { task, decoder } = document as Record<string, unknown>;
+  const validTask = TASKS.find((t) => t === task);
+  const validDecoder = DECODERS.find((d) => d === decoder);
+  if (!validTask || !validDecoder) return undefined;
+  const mismatch = decoderTaskMismatch(validTask, validDecoder);
+  return mismatch ? { path: 'decoder', message: mismatch } : undefined;
+}
+
+/**
+ * zod answers a union with the first form whose problems are not fatal, so `{all: false}` would read as
+ * "version_policy.all: unknown field". The form is picked by its key instead and its own problems reported.
+ */
+function rawVersionPolicyIssues(document: unknown): ConfigIssue[] | undefined {
+  if (typeof document !== 'object' || document === null) return undefined;
+  const policy = (document as Record<string, unknown>).version_policy;
+  if (typeof policy !== 'object' || policy === null) return undefined;
+  const form = (['latest', 'specific', 'all'] as const).find((key) => Object.hasOwn(policy, key));
+  if (!form) return undefined;
+  const result = versionPolicyForms[form].safeParse(policy);
+  return result.success
+    ? []
+    : result.error.issues.flatMap((issue) => toConfigIssues(issue, ['version_policy']));
+}
+
+const isVersionPolicyIssue = (issue: ConfigIssue) =>
+  issue.path === 'version_policy' || issue.path.startsWith('version_policy.');
+
 /** Validates an already-parsed YAML document; reports every bad field with its path. */
 export function parseModelConfig(document: unknown): ConfigParseResult {
   const result = ModelConfigSchema.safeParse(document);
   if (result.success) return { ok: true, config: result.data };
-  return {
-    ok: false,
-    issues: result.error.issues.map((issue) => ({
-      path: issue.path.length > 0 ? issue.path.join('.') : '(root)',
-      message: issue.message,
-    })),
-  };
+  let issues = result.error.issues.flatMap((issue) => toConfigIssues(issue));
+  const policyIssues = rawVersionPolicyIssues(document);
+  if (policyIssues && issues.some(isVersionPolicyIssue)) {
+    issues = [...issues.filter((i) => !isVersionPolicyIssue(i)), ...policyIssues];
+  }
+  const decoderIssue = rawDecoderIssue(document);
+  if (decoderIssue && !issues.some((i) => i.path === 'decoder')) issues.push(decoderIssue);
+  return { ok: false, issues };
 }

@@ -1,5 +1,14 @@
 /** Element types segserve moves between threads and over the wire. */
-export type TensorType = 'float32' | 'float16' | 'int8' | 'uint8' | 'int16' | 'int32' | 'int64' | 'bool' | 'float64';
+export type TensorType =
+  | 'float32'
+  | 'float16'
+  | 'int8'
+  | 'uint8'
+  | 'int16'
+  | 'int32'
+  | 'int64'
+  | 'bool'
+  | 'float64';
 
 export type TensorArray =
   | Float32Array

@@ -1,0 +1,20 @@
+/** The model repository: config schema, model folders, loaded versions. */
+export * from './config.js';
+export {
+  expandEnv,
+  loadModelDefinition,
+  type ModelDefinition,
+  parseLabels,
+  readModelConfig,
+  type VersionSource,
+} from './load-config.js';
+export {
+  type ErrorSummary,
+  type LoadedVersion,
+  type LoadState,
+  ModelRepository,
+  type ModelStatus,
+  type RepositoryEvent,
+  type RepositoryOptions,
+  type VersionStatus,
+} from './repository.js';

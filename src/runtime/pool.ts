@@ -1,0 +1,449 @@
+/**
+ * A pool of worker threads for one model version, each holding its own onnxruntime session (see worker.ts).
+ * The main thread only queues jobs and moves buffers; inference and decoding run in the workers, so timers,
+ * health checks and other requests keep running during a long inference.
+ */
+import { Worker } from 'node:worker_threads';
+import { reviveError, SegserveError } from '../errors.js';
+import type { SegmentationResult } from '../tasks/types.js';
+import type { DecodeRequest, FromWorker, RunJob, TensorInfo, ToWorker, WorkerInit } from './protocol.js';
+import type { ExecutionProvider } from './session-options.js';
+import { transferTensors } from './transfer.js';
+import type { NamedTensors } from './types.js';
+
+export interface PoolOptions {
+  modelPath: string;
+  modelName: string;
+  version: number;
+  /** Worker threads, each with its own session. */
+  instances: number;
+  intraOpThreads: number;
+  interOpThreads: number;
+  executionProvider: ExecutionProvider;
+  /** Jobs allowed to wait for a free worker; one more is refused with QUEUE_FULL. */
+  maxQueue: number;
+  /** Size that fills symbolic height/width dimensions of the warm-up input. */
+  warmupShape?: { width: number; height: number };
+}
+
+export interface RunOptions {
+  /** Decode in the worker and answer a SegmentationResult instead of raw outputs. */
+  decode?: DecodeRequest;
+  /** Outputs to compute (default: all). */
+  outputNames?: string[];
+  /** Longest wait for a free worker; a job still queued then is dropped with INFERENCE_TIMEOUT. */
+  timeoutMs?: number;
+  /** Aborting rejects with `signal.reason`; a queued job is dropped, a running one finishes unseen. */
+  signal?: AbortSignal;
+}
+
+export interface RunTimings {
+  /** Waiting for a free worker, on the main thread. */
+  queue: number;
+  /** `session.run` in the worker. */
+  infer: number;
+  /** Decoding in the worker (0 without `decode`). */
+  postprocess: number;
+}
+
+export interface RunResult {
+  outputs?: NamedTensors;
+  result?: SegmentationResult;
+  timings: RunTimings;
+}
+
+export interface PoolStats {
+  /** Workers loaded and serving (replacements still loading are not counted). */
+  instances: number;
+  busy: number;
+  queued: number;
+  /** Jobs the workers answered with a result. */
+  completed: number;
+  /** Accepted jobs that ended in an error: model or decoder errors, worker crashes, queue timeouts. */
+  failed: number;
+}
+
+/** A worker that does not exit within this time after being asked to stop is terminated. */
+const STOP_GRACE_MS = 5_000;
+
+/**
+ * Compiled code runs dist/runtime/worker.js beside this file. From the TypeScript sources (vitest, tsx) this
+ * module is pool.ts, and the worker is started through a small bootstrap that registers tsx in the thread.
+ */
+function workerEntry(): URL {
+  return import.meta.url.endsWith('.ts')
+    ? new URL('./worker-tsx.mjs', import.meta.url)
+    : new URL('./worker.js', import.meta.url);
+}
+
+interface Job {
+  id: number;
+  feeds: NamedTensors;
+  options: RunOptions;
+  enqueuedAt: number;
+  queueMs: number;
+  settled: boolean;
+  timer?: NodeJS.Timeout;
+  onAbort?: () => void;
+  resolve: (result: RunResult) => void;
+  reject: (error: unknown) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  state: 'loading' | 'ready';
+  job?: Job;
+  /** Set when the pool itself ends the worker, so its exit is not a crash. */
+  stopping: boolean;
+  /** The uncaught error reported just before the thread exits. */
+  crash?: string;
+  onReady: (info: { inputs: TensorInfo[]; outputs: TensorInfo[] }) => void;
+  onLoadFailed: (error: SegserveError) => void;
+}
+
+type Ready = { inputs: TensorInfo[]; outputs: TensorInfo[] };
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class SessionPool {
+  readonly #options: PoolOptions;
+  readonly #init: WorkerInit;
+  readonly #slots = new Set<Slot>();
+  readonly #queue: Job[] = [];
+  #inputs: TensorInfo[] = [];
+  #outputs: TensorInfo[] = [];
+  #nextId = 1;
+  #completed = 0;
+  #failed = 0;
+  #closing?: Promise<void>;
+  #onDrained?: () => void;
+  /** Set when every worker is gone and a replacement could not load: the pool can serve nothing more. */
+  #broken?: SegserveError;
+
+  private constructor(options: PoolOptions) {
+    this.#options = options;
+    this.#init = {
+      modelPath: options.modelPath,
+      modelName: options.modelName,
+      version: options.version,
+      settings: {
+        intraOpThreads: options.intraOpThreads,
+        interOpThreads: options.interOpThreads,
+        executionProvider: options.executionProvider,
+      },
+      warmupShape: options.warmupShape,
+    };
+  }
+
+  /** Starts `instances` workers and resolves once every one has loaded and warmed up its session. */
+  static async create(options: PoolOptions): Promise<SessionPool> {
+    if (!Number.isInteger(options.instances) || options.instances < 1) {
+      throw new SegserveError('INVALID_ARGUMENT', {
+        reason: `instances must be a positive integer, not ${options.instances}`,
+      });
+    }
+    if (!Number.isInteger(options.maxQueue) || options.maxQueue < 0) {
+      throw new SegserveError('INVALID_ARGUMENT', {
+        reason: `maxQueue must be an integer >= 0, not ${options.maxQueue}`,
+      });
+    }
+    const pool = new SessionPool(options);
+    const loads = await Promise.allSettled(Array.from({ length: options.instances }, () => pool.#spawn()));
+    const failure = loads.find((l): l is PromiseRejectedResult => l.status === 'rejected');
+    if (failure) {
+      await Promise.all([...pool.#slots].map((slot) => pool.#stop(slot)));
+      throw failure.reason;
+    }
+    const first = (loads[0] as PromiseFulfilledResult<Ready>).value;
+    pool.#inputs = first.inputs;
+    pool.#outputs = first.outputs;
+    return pool;
+  }
+
+  get inputs(): TensorInfo[] {
+    return this.#inputs;
+  }
+
+  get outputs(): TensorInfo[] {
+    return this.#outputs;
+  }
+
+  /**
+   * Runs one inference. The ArrayBuffers of `feeds` are transferred to the worker (the caller's typed arrays
+   * are detached afterwards); a view into a larger buffer is copied instead, leaving the caller's buffer intact.
+   */
+  run(feeds: NamedTensors, options: RunOptions = {}): Promise<RunResult> {
+    if (this.#closing) return Promise.reject(new SegserveError('RUNTIME_CLOSED'));
+    if (this.#broken) return Promise.reject(this.#broken);
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+    return new Promise<RunResult>((resolve, reject) => {
+      const job: Job = {
+        id: this.#nextId++,
+        feeds,
+        options,
+        enqueuedAt: performance.now(),
+        queueMs: 0,
+        settled: false,
+        resolve,
+        reject,
+      };
+      const idle = this.#idleSlot();
+      if (idle) {
+        this.#dispatch(idle, job);
+        return;
+      }
+      if (this.#queue.length >= this.#options.maxQueue) {
+        reject(
+          new SegserveError('QUEUE_FULL', { model: this.#options.modelName, queued: this.#queue.length }),
+        );
+        return;
+      }
+      this.#queue.push(job);
+      if (options.timeoutMs !== undefined) {
+        job.timer = setTimeout(() => {
+          if (!this.#unqueue(job)) return;
+          this.#failed++;
+          this.#settle(
+            job,
+            new SegserveError('INFERENCE_TIMEOUT', {
+              model: this.#options.modelName,
+              version: this.#options.version,
+              timeout_ms: options.timeoutMs,
+            }),
+          );
+        }, options.timeoutMs);
+      }
+      if (options.signal) {
+        const signal = options.signal;
+        job.onAbort = () => {
+          this.#unqueue(job);
+          this.#settle(job, signal.reason);
+        };
+        signal.addEventListener('abort', job.onAbort, { once: true });
+      }
+    });
+  }
+
+  stats(): PoolStats {
+    let busy = 0;
+    for (const slot of this.#slots) if (slot.state === 'ready' && slot.job) busy++;
+    return {
+      instances: [...this.#slots].filter((s) => s.state === 'ready').length,
+      busy,
+      queued: this.#queue.length,
+      completed: this.#completed,
+      failed: this.#failed,
+    };
+  }
+
+  /** Refuses new jobs (RUNTIME_CLOSED), lets running and queued ones finish, then ends the workers. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#onDrained = resolve;
+      this.#checkDrained();
+    });
+    await Promise.all([...this.#slots].map((slot) => this.#stop(slot)));
+  }
+
+  #checkDrained(): void {
+    if (!this.#onDrained || this.#queue.length > 0) return;
+    for (const slot of this.#slots) if (slot.job) return;
+    const drained = this.#onDrained;
+    this.#onDrained = undefined;
+    drained();
+  }
+
+  #spawn(): Promise<Ready> {
+    return new Promise<Ready>((resolve, reject) => {
+      const slot: Slot = {
+        worker: new Worker(workerEntry(), { workerData: this.#init }),
+        state: 'loading',
+        stopping: false,
+        onReady: resolve,
+        onLoadFailed: reject,
+      };
+      this.#slots.add(slot);
+      slot.worker.on('message', (m: FromWorker) => this.#onMessage(slot, m));
+      slot.worker.on('error', (error) => {
+        slot.crash = message(error);
+      });
+      slot.worker.on('messageerror', (error) => this.#answer(slot, undefined, error));
+      slot.worker.on('exit', (code) => this.#onExit(slot, code));
+    });
+  }
+
+  #loadError(reason: string): SegserveError {
+    return new SegserveError('MODEL_LOAD_FAILED', {
+      model: this.#options.modelName,
+      version: this.#options.version,
+      reason,
+    });
+  }
+
+  #onMessage(slot: Slot, m: FromWorker): void {
+    switch (m.type) {
+      case 'ready':
+        slot.state = 'ready';
+        slot.onReady({ inputs: m.inputs, outputs: m.outputs });
+        this.#pump();
+        return;
+      case 'load-failed':
+        slot.onLoadFailed(reviveError(m.error));
+        return;
+      case 'done':
+        this.#answer(slot, m.id, {
+          outputs: m.outputs,
+          result: m.result,
+          timings: { queue: 0, infer: m.timings.infer, postprocess: m.timings.postprocess },
+        });
+        return;
+      case 'failed':
+        this.#answer(slot, m.id, reviveError(m.error));
+        return;
+    }
+  }
+
+  /** Settles the slot's job with a result or an error and hands the slot the next queued job. */
+  #answer(slot: Slot, id: number | undefined, outcome: unknown): void {
+    const job = slot.job;
+    if (!job || (id !== undefined && job.id !== id)) return;
+    slot.job = undefined;
+    if (isRunResult(outcome)) {
+      this.#completed++;
+      this.#settle(job, undefined, { ...outcome, timings: { ...outcome.timings, queue: job.queueMs } });
+    } else {
+      this.#failed++;
+      this.#settle(
+        job,
+        outcome instanceof SegserveError
+          ? outcome
+          : new SegserveError('INFERENCE_FAILED', {
+              reason: `the worker's answer could not be read: ${message(outcome)}`,
+            }),
+      );
+    }
+    this.#pump();
+  }
+
+  #onExit(slot: Slot, code: number): void {
+    this.#slots.delete(slot);
+    const reason = slot.crash ?? `worker thread exited with code ${code}`;
+    if (slot.state === 'loading') {
+      slot.onLoadFailed(this.#loadError(reason));
+      return;
+    }
+    if (slot.stopping) return;
+    const job = slot.job;
+    if (job) {
+      slot.job = undefined;
+      this.#failed++;
+      this.#settle(job, new SegserveError('INFERENCE_FAILED', { reason: `the worker crashed: ${reason}` }));
+    }
+    this.#replace();
+  }
+
+  /** Starts a worker in place of one that crashed; the pool keeps serving with the others meanwhile. */
+  #replace(): void {
+    if (this.#closing && this.#queue.length === 0) {
+      this.#checkDrained();
+      return;
+    }
+    this.#spawn().then(
+      () => this.#pump(),
+      (error: unknown) => {
+        if (this.#slots.size > 0) return;
+        this.#broken = new SegserveError('MODEL_NOT_READY', {
+          model: this.#options.modelName,
+          version: this.#options.version,
+          reason: `its workers crashed and a replacement failed to load: ${message(error)}`,
+        });
+        for (const job of this.#queue.splice(0)) {
+          this.#failed++;
+          this.#settle(job, this.#broken);
+        }
+        this.#checkDrained();
+      },
+    );
+  }
+
+  #idleSlot(): Slot | undefined {
+    for (const slot of this.#slots) if (slot.state === 'ready' && !slot.job && !slot.stopping) return slot;
+    return undefined;
+  }
+
+  #pump(): void {
+    let slot = this.#idleSlot();
+    while (slot && this.#queue.length > 0) {
+      this.#dispatch(slot, this.#queue.shift()!);
+      slot = this.#idleSlot();
+    }
+    this.#checkDrained();
+  }
+
+  #dispatch(slot: Slot, job: Job): void {
+    clearTimeout(job.timer);
+    job.queueMs = performance.now() - job.enqueuedAt;
+    try {
+      const { value, transfer } = transferTensors(job.feeds);
+      const request: ToWorker = {
+        type: 'run',
+        id: job.id,
+        feeds: value,
+        outputNames: job.options.outputNames,
+        decode: job.options.decode,
+      } satisfies RunJob;
+      slot.worker.postMessage(request, transfer);
+      slot.job = job;
+    } catch (error) {
+      this.#failed++;
+      this.#settle(
+        job,
+        new SegserveError('INFERENCE_FAILED', {
+          reason: `the job could not be sent to a worker: ${message(error)}`,
+        }),
+      );
+    }
+  }
+
+  /** Removes a job that is still waiting; false when it already went to a worker. */
+  #unqueue(job: Job): boolean {
+    const index = this.#queue.indexOf(job);
+    if (index < 0) return false;
+    this.#queue.splice(index, 1);
+    this.#checkDrained();
+    return true;
+  }
+
+  #settle(job: Job, error: unknown, result?: RunResult): void {
+    if (job.settled) return;
+    job.settled = true;
+    clearTimeout(job.timer);
+    if (job.onAbort) job.options.signal?.removeEventListener('abort', job.onAbort);
+    if (result) job.resolve(result);
+    else job.reject(error);
+  }
+
+  async #stop(slot: Slot): Promise<void> {
+    slot.stopping = true;
+    const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()));
+    if (slot.state === 'ready') {
+      slot.worker.postMessage({ type: 'stop' } satisfies ToWorker);
+      const grace = setTimeout(() => void slot.worker.terminate(), STOP_GRACE_MS);
+      await exited;
+      clearTimeout(grace);
+    } else {
+      await slot.worker.terminate();
+    }
+  }
+}
+
+function isRunResult(value: unknown): value is RunResult {
+  return typeof value === 'object' && value !== null && 'timings' in value;
+}

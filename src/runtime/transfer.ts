@@ -1,0 +1,57 @@
+/**
+ * Moving tensors and masks between threads without needless copies: a typed array that spans its whole
+ * ArrayBuffer is transferred (zero-copy, the sender's view is detached afterwards). A view into a larger buffer
+ * is copied once, exactly its own bytes, and the copy is transferred: transferring the backing buffer would take
+ * bytes the sender still owns (a Node Buffer pool slab, a decoder's packed storage), and plain structured clone
+ * would copy the whole backing buffer, not just the view. SharedArrayBuffers are shared by structured clone,
+ * never copied, so they stay out of the transfer list.
+ */
+import type { SegmentationResult } from '../tasks/types.js';
+import type { NamedTensors, TensorArray } from './types.js';
+
+class TransferList {
+  readonly buffers = new Set<ArrayBuffer>();
+
+  /** The view to post in place of `data`, registering what can be transferred. */
+  take<T extends TensorArray>(data: T): T {
+    if (!(data.buffer instanceof ArrayBuffer)) return data;
+    const spansBuffer = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+    const owned = spansBuffer ? data : (data.slice() as T);
+    this.buffers.add(owned.buffer as ArrayBuffer);
+    return owned;
+  }
+
+  list(): ArrayBuffer[] {
+    return [...this.buffers];
+  }
+}
+
+export interface Transferable<T> {
+  value: T;
+  transfer: ArrayBuffer[];
+}
+
+export function transferTensors(tensors: NamedTensors): Transferable<NamedTensors> {
+  const list = new TransferList();
+  const value: NamedTensors = {};
+  for (const [name, tensor] of Object.entries(tensors)) {
+    value[name] = { type: tensor.type, dims: tensor.dims, data: list.take(tensor.data) };
+  }
+  return { value, transfer: list.list() };
+}
+
+/** Transfers the big arrays of a decoded result: instance mask crops, the semantic class map. */
+export function transferResult(result: SegmentationResult): Transferable<SegmentationResult> {
+  const list = new TransferList();
+  const value: SegmentationResult =
+    result.task === 'instance'
+      ? {
+          ...result,
+          instances: result.instances.map((instance) => ({
+            ...instance,
+            mask: { ...instance.mask, data: list.take(instance.mask.data) },
+          })),
+        }
+      : { ...result, classMap: list.take(result.classMap) };
+  return { value, transfer: list.list() };
+}

@@ -1,0 +1,123 @@
+/**
+ * Worker-thread entry: owns one onnxruntime session. `session.run` blocks its thread for the whole inference,
+ * so sessions live only here, never on the main thread. Loads the model, warms it up, then serves one job at a
+ * time (the pool never sends a second before the first is answered): inference, and the task decoder when asked,
+ * so heavy post-processing stays off the main thread too.
+ */
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { SegserveError } from '../errors.js';
+import type { Decoder, SegmentationResult } from '../tasks/types.js';
+import { describeValues, fromOrtOutputs, toOrtTensor, zeroTensor } from './ort-tensors.js';
+import type { DecodeRequest, FromWorker, RunJob, SerializedError, ToWorker, WorkerInit } from './protocol.js';
+import { buildSessionOptions, sessionLoadError } from './session-options.js';
+import { transferResult, transferTensors } from './transfer.js';
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function serialize(error: unknown, fallback: (reason: string) => SegserveError): SerializedError {
+  return (error instanceof SegserveError ? error : fallback(errorMessage(error))).toJSON();
+}
+
+function post(port: MessagePort, message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+async function loadSession(init: WorkerInit): Promise<ort.InferenceSession> {
+  const model = { name: init.modelName, version: init.version };
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(init.modelPath, buildSessionOptions(init.settings));
+  } catch (error) {
+    throw sessionLoadError(error, init.settings, model);
+  }
+  // The first run allocates buffers and picks kernels; doing it now keeps that cost off the first request.
+  try {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const input of describeValues(session.inputMetadata))
+      feeds[input.name] = zeroTensor(input, init.warmupShape);
+    await session.run(feeds);
+  } catch (error) {
+    await session.release();
+    throw new SegserveError('MODEL_LOAD_FAILED', {
+      ...model,
+      reason: `warm-up run with zero inputs failed: ${errorMessage(error)}`,
+    });
+  }
+  return session;
+}
+
+/** Decoders load on the first decode job: pools that only serve raw tensors (Open Inference Protocol) never pay for them. */
+let decoderModule: Promise<{ getDecoder: (name: DecodeRequest['decoder']) => Decoder }> | undefined;
+
+async function runJob(port: MessagePort, session: ort.InferenceSession, job: RunJob): Promise<void> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const [name, tensor] of Object.entries(job.feeds)) feeds[name] = toOrtTensor(tensor);
+  const started = performance.now();
+  const raw = job.outputNames ? await session.run(feeds, job.outputNames) : await session.run(feeds);
+  const infer = performance.now() - started;
+  const outputs = fromOrtOutputs(raw);
+  if (!job.decode) {
+    const { value, transfer } = transferTensors(outputs);
+    post(port, { type: 'done', id: job.id, outputs: value, timings: { infer, postprocess: 0 } }, transfer);
+    return;
+  }
+  decoderModule ??= import('../tasks/index.js');
+  const decode = (await decoderModule).getDecoder(job.decode.decoder);
+  const decodeStarted = performance.now();
+  let decoded: SegmentationResult;
+  try {
+    decoded = decode(outputs, job.decode.context);
+  } catch (error) {
+    if (error instanceof SegserveError) throw error;
+    throw new SegserveError('INFERENCE_FAILED', {
+      reason: `decoder "${job.decode.decoder}": ${errorMessage(error)}`,
+    });
+  }
+  const postprocess = performance.now() - decodeStarted;
+  const { value, transfer } = transferResult(decoded);
+  post(port, { type: 'done', id: job.id, result: value, timings: { infer, postprocess } }, transfer);
+}
+
+async function main(port: MessagePort, init: WorkerInit): Promise<void> {
+  let session: ort.InferenceSession;
+  try {
+    session = await loadSession(init);
+  } catch (error) {
+    post(port, {
+      type: 'load-failed',
+      error: serialize(
+        error,
+        (reason) =>
+          new SegserveError('MODEL_LOAD_FAILED', { model: init.modelName, version: init.version, reason }),
+      ),
+    });
+    port.close();
+    return;
+  }
+  port.on('message', (message: ToWorker) => {
+    if (message.type === 'stop') {
+      // Releasing the session and closing the port leaves the thread with nothing to do, so it exits cleanly.
+      session.release().finally(() => port.close());
+      return;
+    }
+    runJob(port, session, message).catch((error: unknown) => {
+      post(port, {
+        type: 'failed',
+        id: message.id,
+        error: serialize(error, (reason) => new SegserveError('INFERENCE_FAILED', { reason })),
+      });
+    });
+  });
+  post(port, {
+    type: 'ready',
+    inputs: describeValues(session.inputMetadata),
+    outputs: describeValues(session.outputMetadata),
+  });
+}
+
+if (!parentPort)
+  throw new Error('src/runtime/worker.ts runs only as a worker thread (SessionPool starts it)');
+await main(parentPort, workerData as WorkerInit);

@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { parseModelConfig } from '../../src/models/config.js';
+
+function issuesOf(document: unknown) {
+  const parsed = parseModelConfig(document);
+  if (parsed.ok) throw new Error('expected the config to be rejected');
+  return parsed.issues;
+}
+
+const minimal = { task: 'semantic', decoder: 'softmax', input: { width: 64, height: 48 } };
+
+describe('parseModelConfig', () => {
+  it('accepts a minimal config and fills the defaults', () => {
+    const parsed = parseModelConfig(minimal);
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect(parsed.config.input).toMatchObject({
+      resize: 'stretch',
+      layout: 'NCHW',
+      color: 'RGB',
+      mean: [0, 0, 0],
+    });
+    expect(parsed.config.version_policy).toEqual({ latest: 1 });
+    expect(parsed.config.threads).toEqual({ intra_op: 1, inter_op: 1 });
+  });
+
+  it('reports every bad field at once, each with its own path', () => {
+    const issues = issuesOf({
+      task: 'semantic',
+      decoder: 'softmax',
+      input: { width: 0, height: 48, layout: 'CHW', mean: [0, 0, 'x'], std: [1, 0, 1] },
+      thresholds: { score: 2 },
+      instances: 1.5,
+    });
+    expect(issues.map((i) => i.path)).toEqual(
+      expect.arrayContaining([
+        'input.width',
+        'input.layout',
+        'input.mean.2',
+        'input.std',
+        'thresholds.score',
+        'instances',
+      ]),
+    );
+    expect(issues).toHaveLength(6);
+    expect(issues.find((i) => i.path === 'input.std')?.message).toBe('std must not contain 0');
+  });
+
+  it('reports an unknown key at its own path, not at its parent', () => {
+    const issues = issuesOf({
+      ...minimal,
+      input: { ...minimal.input, widht: 3, colour: 'RGB' },
+      thresholds: { iou: 0.5 },
+      extra: 1,
+    });
+    expect(issues).toEqual([
+      { path: 'input.widht', message: 'unknown field' },
+      { path: 'input.colour', message: 'unknown field' },
+      { path: 'thresholds.iou', message: 'unknown field' },
+      { path: 'extra', message: 'unknown field' },
+    ]);
+  });
+
+  it('reports a decoder that does not serve the task, also next to other problems', () => {
+    expect(issuesOf({ ...minimal, decoder: 'yolo-seg' })).toEqual([
+      { path: 'decoder', message: 'decoder "yolo-seg" serves task instance, not "semantic"' },
+    ]);
+    // A wrongly typed field stops zod's own refinement; the decoder is still reported.
+    const issues = issuesOf({ ...minimal, task: 'binary', decoder: 'sigmoid-multilabel', labels: 'person' });
+    expect(issues.map((i) => i.path).sort()).toEqual(['decoder', 'labels']);
+  });
+
+  it('reports bad version keys with the rule they break', () => {
+    const issues = issuesOf({ ...minimal, versions: { v1: 'a.onnx', 0: 'b.onnx', 2: 3 } });
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        { path: 'versions.v1', message: 'version numbers are positive integers' },
+        { path: 'versions.0', message: 'version numbers are positive integers' },
+        { path: 'versions.2', message: expect.stringContaining('expected string') },
+      ]),
+    );
+    expect(issues).toHaveLength(3);
+  });
+
+  it('reports a version policy problem inside the form it uses', () => {
+    expect(issuesOf({ ...minimal, version_policy: { all: false } })).toEqual([
+      { path: 'version_policy.all', message: expect.stringContaining('expected true') },
+    ]);
+    expect(issuesOf({ ...minimal, version_policy: { specific: [] } })).toEqual([
+      { path: 'version_policy.specific', message: expect.stringContaining('>=1') },
+    ]);
+    expect(issuesOf({ ...minimal, version_policy: { latest: 2, newest: 1 } })).toEqual([
+      { path: 'version_policy.newest', message: 'unknown field' },
+    ]);
+    expect(issuesOf({ ...minimal, version_policy: 'latest' })).toEqual([
+      { path: 'version_policy', message: 'expected {latest: N}, {specific: [N, ...]} or {all: true}' },
+    ]);
+  });
+
+  it('reports a document that is not a mapping at the root', () => {
+    expect(issuesOf(null)).toEqual([{ path: '(root)', message: expect.stringContaining('expected object') }]);
+  });
+});
