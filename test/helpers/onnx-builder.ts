@@ -86,7 +86,9 @@ function attribute(name: string, value: AttributeValue): OnnxTypes.IAttributePro
     return Number.isInteger(value) ? { name, type: A.INT, i: value } : { name, type: A.FLOAT, f: value };
   }
   if (Array.isArray(value)) {
-    return value.every(Number.isInteger) ? { name, type: A.INTS, ints: value } : { name, type: A.FLOATS, floats: value };
+    return value.every(Number.isInteger)
+      ? { name, type: A.INTS, ints: value }
+      : { name, type: A.FLOATS, floats: value };
   }
   return { name, type: A.TENSOR, t: tensorProto(value.tensor) };
 }

@@ -24,7 +24,9 @@ export function hasShared(...parts: string[]): boolean {
 export function describeWithShared(name: string, parts: string[], body: () => void): void {
   const present = hasShared(...parts);
   if (!present) {
-    console.warn(`SKIPPED "${name}": ${sharedPath(...parts)} is missing (set SEGSERVE_SHARED to the shared folder)`);
+    console.warn(
+      `SKIPPED "${name}": ${sharedPath(...parts)} is missing (set SEGSERVE_SHARED to the shared folder)`,
+    );
   }
   describe.skipIf(!present)(present ? name : `${name} [skipped: ${sharedPath(...parts)} missing]`, body);
 }

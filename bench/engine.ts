@@ -1,0 +1,133 @@
+/**
+ * `npm run bench`: per shared model on a real photo, p50/p95 of every pipeline stage and the ratio of
+ * end-to-end time to a raw `session.run` of the same model, measured in the same run (rounds of raw and
+ * end-to-end runs alternate, so machine noise hits both alike). Also the mask-encoding costs.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { preprocessForModel } from '../src/image/index.js';
+import { ModelRepository } from '../src/models/index.js';
+import { buildSessionOptions } from '../src/runtime/session-options.js';
+import { toSegmentationJson } from '../src/serving/encode.js';
+import { segmentWith } from '../src/serving/pipeline.js';
+import { benchMasks } from './masks.js';
+import { percentiles, table } from './stats.js';
+
+const projectRoot = resolve(import.meta.dirname, '..');
+const shared = process.env.SEGSERVE_SHARED ?? resolve(projectRoot, '..', 'shared');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 8);
+
+const cases = [
+  { model: 'yolov8n-seg', photo: join(shared, 'datasets/coco-val2017-mini/images/000000397133.jpg') },
+  { model: 'pan-skin-clothes-hair', photo: join(shared, 'datasets/human-segmentation/images/1.jpg') },
+  { model: 'mediapipe-selfie', photo: join(shared, 'datasets/human-segmentation/images/1.jpg') },
+  { model: 'sinet-portrait', photo: join(shared, 'datasets/human-segmentation/images/1.jpg') },
+];
+
+const STAGES = ['decode', 'preprocess', 'queue', 'infer', 'postprocess', 'encode'] as const;
+
+async function benchModel(repository: ModelRepository, model: string, photo: string): Promise<string> {
+  const loaded = repository.resolve(model);
+  const bytes = await readFile(photo);
+  const { config } = loaded;
+
+  // The baseline: the same model, the same thread settings, the same input tensor, session.run alone.
+  const session = await ort.InferenceSession.create(
+    loaded.modelPath,
+    buildSessionOptions({
+      intraOpThreads: config.threads.intra_op,
+      interOpThreads: config.threads.inter_op,
+      executionProvider: config.execution_provider,
+    }),
+  );
+  const prepared = await preprocessForModel(bytes, config.input, {
+    maxPixels: config.max_pixels,
+    keepImage: false,
+  });
+  const feeds = { [loaded.inputName]: new ort.Tensor('float32', prepared.data, prepared.dims) };
+  for (let i = 0; i < 3; i++) await session.run(feeds);
+  for (let i = 0; i < 3; i++) toSegmentationJson(await segmentWith(loaded, bytes));
+
+  const raw: number[] = [];
+  const endToEnd: number[] = [];
+  const stages: Record<(typeof STAGES)[number], number[]> = {
+    decode: [],
+    preprocess: [],
+    queue: [],
+    infer: [],
+    postprocess: [],
+    encode: [],
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < PER_ROUND; i++) {
+      const t0 = performance.now();
+      await session.run(feeds);
+      raw.push(performance.now() - t0);
+    }
+    for (let i = 0; i < PER_ROUND; i++) {
+      const t0 = performance.now();
+      const seg = await segmentWith(loaded, bytes);
+      const json = toSegmentationJson(seg);
+      JSON.stringify(json);
+      endToEnd.push(performance.now() - t0);
+      for (const s of STAGES) stages[s].push(json.timings[s]);
+    }
+  }
+  await session.release();
+
+  const p = Object.fromEntries(STAGES.map((s) => [s, percentiles(stages[s])])) as Record<
+    (typeof STAGES)[number],
+    ReturnType<typeof percentiles>
+  >;
+  const rawP = percentiles(raw);
+  const e2eP = percentiles(endToEnd);
+  const nonInfer = STAGES.filter((s) => s !== 'infer').reduce((sum, s) => sum + p[s].p50, 0);
+  const rows = [
+    ...STAGES.map((s) => [s, p[s].p50, p[s].p95]),
+    ['end-to-end', e2eP.p50, e2eP.p95],
+    ['raw session.run', rawP.p50, rawP.p95],
+  ];
+  return [
+    `## ${model} (v${loaded.version}) on ${photo.split('/').slice(-1)[0]}, ${raw.length} runs each`,
+    table(['stage (ms)', 'p50', 'p95'], rows as (string | number)[][]),
+    `end-to-end / raw session.run (p50): ${(e2eP.p50 / rawP.p50).toFixed(3)}x`,
+    `everything but infer / infer (p50 sums): ${((nonInfer / p.infer.p50) * 100).toFixed(1)}%` +
+      ` (queue+message passing included in end-to-end: ${(((e2eP.p50 - p.infer.p50) / p.infer.p50) * 100).toFixed(1)}%)`,
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(join(shared, 'models'))) {
+    console.log(`SKIPPED model benchmarks: ${join(shared, 'models')} is missing (set SEGSERVE_SHARED)`);
+  } else {
+    const repository = await ModelRepository.open(join(projectRoot, 'model-repository'), {
+      models: cases.map((c) => c.model),
+    });
+    try {
+      for (const c of cases) {
+        const status = repository.get(c.model);
+        if (status?.state !== 'ready') {
+          console.log(`## ${c.model}: not ready (${status?.error?.message ?? 'missing'})\n`);
+          continue;
+        }
+        console.log(await benchModel(repository, c.model, c.photo));
+      }
+    } finally {
+      await repository.close();
+    }
+  }
+  console.log('## masks');
+  const maskRows = await benchMasks();
+  console.log(
+    table(
+      ['operation (ms)', 'p50', 'p95'],
+      maskRows.map((r) => [r.name, r.p50Ms, r.p95Ms]),
+    ),
+  );
+}
+
+await main();

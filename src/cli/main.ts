@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+/** The `segserve` command line. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { SegserveError } from '../errors.js';
+import { ModelRepository } from '../models/index.js';
+import { formatModelDetails, formatModelList } from './models.js';
+import { defaultRepositoryDir, openModel } from './open-model.js';
+import { formatSummary, parseFormats, predict } from './predict.js';
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+const program = new Command()
+  .name('segserve')
+  .description('Serve and run ONNX image-segmentation models.')
+  .showHelpAfterError();
+
+const modelsOption = () =>
+  new Option('--models <dir>', 'model repository folder (env SEGSERVE_MODELS)').default(
+    defaultRepositoryDir(),
+    'the repository shipped with segserve',
+  );
+
+program
+  .command('predict')
+  .description('segment image files and folders, writing JSON, COCO results, mask PNGs or overlays')
+  .argument('<inputs...>', 'image files or folders')
+  .requiredOption(
+    '-m, --model <name|path>',
+    'model name in the repository, or a model folder with config.yaml',
+  )
+  .addOption(modelsOption())
+  .option('-v, --version <n>', 'model version (default: the latest loaded)', positiveInteger)
+  .requiredOption('-o, --out <dir>', 'output folder')
+  .option('-f, --format <formats>', `comma-separated: json, coco, png, overlay`, 'json')
+  .option('-r, --recursive', 'descend into sub-folders', false)
+  .option('--categories <instances.json>', 'COCO file whose categories give category_id by label name')
+  .option('-c, --concurrency <n>', 'images in flight at once (default: workers + 1)', positiveInteger)
+  .action(async (inputs: string[], opts) => {
+    const formats = parseFormats(opts.format);
+    const { repository, name } = await openModel(opts.model, opts.models);
+    try {
+      const summary = await predict({
+        inputs,
+        repository,
+        model: name,
+        version: opts.version,
+        outDir: opts.out,
+        formats,
+        recursive: opts.recursive,
+        categoriesFile: opts.categories,
+        concurrency: opts.concurrency,
+      });
+      process.stdout.write(`${formatSummary(summary)}\n`);
+      if (summary.failed.length > 0) process.exitCode = 1;
+    } finally {
+      await repository.close();
+    }
+  });
+
+const models = program.command('models').description('inspect the model repository');
+
+models
+  .command('list')
+  .description('every model with its state, task and versions')
+  .addOption(modelsOption())
+  .option('--json', 'machine-readable output', false)
+  .action(async (opts) => {
+    const repository = await ModelRepository.open(opts.models);
+    try {
+      const list = repository.list();
+      process.stdout.write(`${opts.json ? JSON.stringify(list, null, 2) : formatModelList(list)}\n`);
+      if (list.some((m) => m.state === 'failed')) process.exitCode = 1;
+    } finally {
+      await repository.close();
+    }
+  });
+
+models
+  .command('show')
+  .description('one model in detail: input, labels, versions, load errors')
+  .argument('<model>', 'model name or model folder')
+  .addOption(modelsOption())
+  .option('--json', 'machine-readable output', false)
+  .action(async (model: string, opts) => {
+    const { repository, name } = await openModel(model, opts.models);
+    try {
+      const status = repository.get(name);
+      if (!status) throw new SegserveError('MODEL_NOT_FOUND', { model });
+      process.stdout.write(`${opts.json ? JSON.stringify(status, null, 2) : formatModelDetails(status)}\n`);
+      if (status.state === 'failed') process.exitCode = 1;
+    } finally {
+      await repository.close();
+    }
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof SegserveError) {
+    process.stderr.write(`error ${error.code}: ${error.message}\n`);
+  } else {
+    process.stderr.write(
+      `error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+  }
+  process.exitCode = 1;
+});

@@ -1,0 +1,291 @@
+/**
+ * Turns a Segmentation into what callers receive: the JSON answer (RLE or polygon masks, never dense arrays),
+ * COCO results entries, the mask PNG and the overlay image. One place, so the CLI and HTTP answers agree.
+ */
+
+import type { OverlayInput } from '../masks/overlay.js';
+import { renderOverlay } from '../masks/overlay.js';
+import { classPalette, colorForIndex } from '../masks/palette.js';
+import { encodeBinaryMaskPng, encodeClassMapPng } from '../masks/png.js';
+import { maskToPolygons } from '../masks/polygons.js';
+import { countsToString, encodeCroppedMask, encodeMask } from '../masks/rle.js';
+import type { BinaryMask, CompressedRle } from '../masks/types.js';
+import type { Box, InstanceResult, SemanticResult } from '../tasks/types.js';
+import type { Segmentation, StageTimings } from './pipeline.js';
+
+export const MASK_FORMATS = ['rle', 'polygon', 'none'] as const;
+export type MaskFormat = (typeof MASK_FORMATS)[number];
+
+export interface InstanceJson {
+  label: string;
+  class_id: number;
+  score: number;
+  box: Box;
+  area: number;
+  margin: number;
+  mask?: CompressedRle;
+  polygons?: Array<{ exterior: number[]; holes: number[][] }>;
+}
+
+export interface ClassJson {
+  class_id: number;
+  label: string;
+  area: number;
+  mask?: CompressedRle;
+  polygons?: Array<{ exterior: number[]; holes: number[][] }>;
+}
+
+export interface SegmentationJson {
+  model: string;
+  version: number;
+  task: 'instance' | 'semantic' | 'binary';
+  image: { width: number; height: number; format: string };
+  instances?: InstanceJson[];
+  classes?: ClassJson[];
+  labels?: string[];
+  uncertainty: SegmentationResultUncertainty;
+  timings: StageTimings;
+}
+
+type SegmentationResultUncertainty = Segmentation['result']['uncertainty'];
+
+const round = (value: number, digits: number): number => {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+};
+
+function roundBox(box: Box): Box {
+  return [round(box[0], 2), round(box[1], 2), round(box[2], 2), round(box[3], 2)];
+}
+
+function rle(counts: number[], height: number, width: number): CompressedRle {
+  return { size: [height, width], counts: countsToString(counts) };
+}
+
+function instancesJson(result: InstanceResult, maskFormat: MaskFormat): InstanceJson[] {
+  return result.instances.map((inst) => {
+    const json: InstanceJson = {
+      label: inst.label,
+      class_id: inst.classId,
+      score: round(inst.score, 4),
+      box: roundBox(inst.box),
+      area: inst.area,
+      margin: round(inst.margin, 4),
+    };
+    if (maskFormat === 'rle') json.mask = rle(encodeCroppedMask(inst.mask), result.height, result.width);
+    if (maskFormat === 'polygon') json.polygons = maskToPolygons(inst.mask);
+    return json;
+  });
+}
+
+/** The 0/1 mask of one class of a class map. */
+export function classMask(result: SemanticResult, classId: number): BinaryMask {
+  const data = new Uint8Array(result.classMap.length);
+  const map = result.classMap;
+  for (let i = 0; i < map.length; i++) data[i] = map[i] === classId ? 1 : 0;
+  return { width: result.width, height: result.height, data };
+}
+
+/** Background (class 0 of binary and multilabel maps) is left out of per-class masks: it is the complement. */
+function hasBackground(result: SemanticResult): boolean {
+  return result.task === 'binary' || result.labels[0] === 'background';
+}
+
+function classesJson(result: SemanticResult, maskFormat: MaskFormat): ClassJson[] {
+  const skipBackground = hasBackground(result);
+  return result.areas
+    .filter((a) => !(skipBackground && a.classId === 0))
+    .map((a) => {
+      const json: ClassJson = { class_id: a.classId, label: a.label, area: a.area };
+      if (maskFormat !== 'none') {
+        const mask = classMask(result, a.classId);
+        if (maskFormat === 'rle') json.mask = rle(encodeMask(mask), result.height, result.width);
+        else json.polygons = maskToPolygons(mask);
+      }
+      return json;
+    });
+}
+
+function roundTimings(t: StageTimings): StageTimings {
+  return {
+    decode: round(t.decode, 2),
+    preprocess: round(t.preprocess, 2),
+    queue: round(t.queue, 2),
+    infer: round(t.infer, 2),
+    postprocess: round(t.postprocess, 2),
+    encode: round(t.encode, 2),
+    total: round(t.total, 2),
+  };
+}
+
+/** The JSON answer; `timings.encode` measures this function itself. */
+export function toSegmentationJson(seg: Segmentation, maskFormat: MaskFormat = 'rle'): SegmentationJson {
+  const started = performance.now();
+  const { result } = seg;
+  const body: SegmentationJson = {
+    model: seg.model,
+    version: seg.version,
+    task: result.task,
+    image: { width: result.width, height: result.height, format: seg.image.format },
+    uncertainty: result.uncertainty,
+    timings: seg.timings,
+  };
+  if (result.task === 'instance') body.instances = instancesJson(result, maskFormat);
+  else {
+    body.labels = result.labels;
+    body.classes = classesJson(result, maskFormat);
+  }
+  seg.timings.encode += performance.now() - started;
+  body.timings = roundTimings(seg.timings);
+  return body;
+}
+
+/** One entry of a COCO results file (the format of COCO's evaluation server and pycocotools' loadRes). */
+export interface CocoResult {
+  image_id: number;
+  file_name: string;
+  category_id: number;
+  category_name: string;
+  segmentation: CompressedRle;
+  bbox: Box;
+  area: number;
+  score: number;
+}
+
+/**
+ * COCO results for one image. `categoryId` maps a label to the dataset's category id (COCO numbers its 80
+ * classes 1..90 with gaps, so callers with a dataset map by name); without one, ids are class index + 1.
+ * Semantic classes become one entry each with score 1.
+ */
+export function toCocoResults(
+  seg: Segmentation,
+  imageId: number,
+  fileName: string,
+  categoryId: (label: string, classId: number) => number = (_label, classId) => classId + 1,
+): CocoResult[] {
+  const { result } = seg;
+  if (result.task === 'instance') {
+    return result.instances.map((inst) => ({
+      image_id: imageId,
+      file_name: fileName,
+      category_id: categoryId(inst.label, inst.classId),
+      category_name: inst.label,
+      segmentation: rle(encodeCroppedMask(inst.mask), result.height, result.width),
+      bbox: roundBox(inst.box),
+      area: inst.area,
+      score: round(inst.score, 5),
+    }));
+  }
+  const skipBackground = hasBackground(result);
+  return result.areas
+    .filter((a) => !(skipBackground && a.classId === 0))
+    .map((a) => {
+      const counts = encodeMask(classMask(result, a.classId));
+      return {
+        image_id: imageId,
+        file_name: fileName,
+        category_id: categoryId(a.label, a.classId),
+        category_name: a.label,
+        segmentation: rle(counts, result.height, result.width),
+        bbox: boxOfClass(result, a.classId),
+        area: a.area,
+        score: 1,
+      };
+    });
+}
+
+function boxOfClass(result: SemanticResult, classId: number): Box {
+  const { width, height, classMap } = result;
+  let x0 = width;
+  let y0 = height;
+  let x1 = -1;
+  let y1 = -1;
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      if (classMap[row + x] !== classId) continue;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      y1 = y;
+    }
+  }
+  return x1 < 0 ? [0, 0, 0, 0] : [x0, y0, x1 - x0 + 1, y1 - y0 + 1];
+}
+
+/**
+ * The mask PNG, in the conventions of the datasets people already use: binary models give a grey 0/255 PNG;
+ * semantic models a palette PNG whose pixel values are class ids (like VOC SegmentationClass); instance models
+ * a palette PNG whose values are instance numbers 1..N in answer order, 0 background (like VOC SegmentationObject).
+ */
+export function toMaskPng(seg: Segmentation): Buffer {
+  const { result } = seg;
+  const { width, height } = result;
+  if (result.task !== 'instance') {
+    return result.task === 'binary'
+      ? encodeBinaryMaskPng({ width, height, data: result.classMap }, 'grey')
+      : encodeClassMapPng(
+          result.classMap,
+          width,
+          height,
+          classPalette(result.labels.length, { background: [0, 0, 0] }),
+        );
+  }
+  const { instances } = result;
+  const ids = new Uint8Array(width * height);
+  // Paint lowest score first so the most confident instance wins where masks overlap.
+  const order = instances.map((_, i) => i).sort((a, b) => instances[a].score - instances[b].score);
+  for (const i of order) {
+    const m = instances[i].mask;
+    const value = Math.min(i + 1, 255);
+    for (let y = 0; y < m.cropHeight; y++) {
+      const src = y * m.cropWidth;
+      const dst = (m.top + y) * width + m.left;
+      for (let x = 0; x < m.cropWidth; x++) if (m.data[src + x]) ids[dst + x] = value;
+    }
+  }
+  return encodeClassMapPng(ids, width, height, [
+    [0, 0, 0],
+    ...Array.from({ length: 255 }, (_, i) => colorForIndex(i)),
+  ]);
+}
+
+export interface OverlayRequest {
+  alpha?: number;
+  format?: 'png' | 'jpeg';
+}
+
+/** The overlay image: needs the segmentation to have been made with `keepImage`. */
+export async function toOverlay(seg: Segmentation, request: OverlayRequest = {}): Promise<Buffer> {
+  if (!seg.rgb) throw new Error('overlay requested from a segmentation made without keepImage');
+  const { result } = seg;
+  let input: OverlayInput;
+  if (result.task === 'instance') {
+    input = {
+      kind: 'instances',
+      instances: result.instances.map((inst, i) => ({
+        mask: inst.mask,
+        color: colorForIndex(i),
+        box: inst.box,
+        caption: `${inst.label} ${inst.score.toFixed(2)}`,
+      })),
+    };
+  } else {
+    const skipBackground = hasBackground(result);
+    input = {
+      kind: 'classmap',
+      classMap: result.classMap,
+      width: result.width,
+      height: result.height,
+      colors: result.labels.map((_, c) => (skipBackground && c === 0 ? null : colorForIndex(c))),
+      captions: result.labels,
+    };
+  }
+  return renderOverlay(seg.rgb, input, {
+    alpha: request.alpha ?? 0.5,
+    drawBoxes: true,
+    drawCaptions: true,
+    outline: true,
+    format: request.format ?? 'png',
+  });
+}
