@@ -37,7 +37,7 @@ async function meanPersonIoU(
 
 describeWithShared(
   'person segmentation on human-segmentation (real models)',
-  ['models', 'datasets/human-segmentation'],
+  ['datasets', 'human-segmentation'],
   () => {
     let repository: ModelRepository;
     let samples: HumanSample[];

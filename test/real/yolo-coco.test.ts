@@ -17,7 +17,7 @@ import { describeWithShared } from '../helpers/shared.js';
 
 describeWithShared(
   'yolov8n-seg on coco-val2017-mini (real model, real data)',
-  ['models/yolov8n-seg-coco', 'datasets/coco-val2017-mini'],
+  ['datasets', 'coco-val2017-mini'],
   () => {
     let repository: ModelRepository;
     let dataset: CocoDataset;
