@@ -14,16 +14,13 @@ import { preprocess, preprocessForModel } from '../src/image/preprocess.js';
 import { resampleToContent } from '../src/image/resample.js';
 import { fillTensor } from '../src/image/tensor.js';
 import { type InputConfig, InputConfigSchema } from '../src/models/config.js';
-import { percentiles, table, timeIt } from './stats.js';
+import { type CaseTiming, measureCases, table } from './stats.js';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 50);
 const WARMUP = 5;
 const MAX_PIXELS = 40_000_000;
 
-export async function benchImage(
-  bytes: Uint8Array,
-  input: InputConfig,
-): Promise<Array<{ name: string; p50Ms: number; p95Ms: number }>> {
+export async function benchImage(bytes: Uint8Array, input: InputConfig): Promise<CaseTiming[]> {
   const info = await probeImage(bytes, MAX_PIXELS);
   const transform = computeTransform(info.orientedWidth, info.orientedHeight, input);
   const source: ImageSource = { kind: 'encoded', bytes, info, maxPixels: MAX_PIXELS };
@@ -39,12 +36,7 @@ export async function benchImage(
       () => preprocessForModel(bytes, input, { maxPixels: MAX_PIXELS, keepImage: true }),
     ],
   ];
-  const rows: Array<{ name: string; p50Ms: number; p95Ms: number }> = [];
-  for (const [name, run] of cases) {
-    const { p50, p95 } = percentiles(await timeIt(ITERATIONS, WARMUP, run));
-    rows.push({ name, p50Ms: p50, p95Ms: p95 });
-  }
-  return rows;
+  return measureCases(cases, ITERATIONS, WARMUP);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

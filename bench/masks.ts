@@ -10,7 +10,7 @@ import { encodeClassMapPng } from '../src/masks/png.js';
 import { maskToPolygons } from '../src/masks/polygons.js';
 import { countsToString, encodeCroppedMask, encodeMask } from '../src/masks/rle.js';
 import type { BinaryMask, CroppedMask } from '../src/masks/types.js';
-import { percentiles, table, timeIt } from './stats.js';
+import { type CaseTiming, measureCases, table } from './stats.js';
 
 const WIDTH = 1920;
 const HEIGHT = 1080;
@@ -57,7 +57,7 @@ function classMap(): Uint8Array {
   return map;
 }
 
-export async function benchMasks(): Promise<Array<{ name: string; p50Ms: number; p95Ms: number }>> {
+export async function benchMasks(): Promise<CaseTiming[]> {
   const full = blob();
   const crop = instanceCrop();
   const cropCounts = encodeCroppedMask(crop);
@@ -73,12 +73,7 @@ export async function benchMasks(): Promise<Array<{ name: string; p50Ms: number;
     ['cropToContent 1920x1080 blob', () => cropToContent(full)],
     ['encodeClassMapPng 1920x1080, 5 classes', () => encodeClassMapPng(map, WIDTH, HEIGHT, palette)],
   ];
-  const rows: Array<{ name: string; p50Ms: number; p95Ms: number }> = [];
-  for (const [name, run] of cases) {
-    const { p50, p95 } = percentiles(await timeIt(ITERATIONS, WARMUP, run));
-    rows.push({ name, p50Ms: p50, p95Ms: p95 });
-  }
-  return rows;
+  return measureCases(cases, ITERATIONS, WARMUP);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -36,3 +36,23 @@ export function table(header: string[], rows: (string | number)[][]): string {
     r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
+
+export interface CaseTiming {
+  name: string;
+  p50Ms: number;
+  p95Ms: number;
+}
+
+/** Times each named case in turn (warm-up first) and reports its p50 and p95. */
+export async function measureCases(
+  cases: Array<[string, () => unknown]>,
+  iterations: number,
+  warmup: number,
+): Promise<CaseTiming[]> {
+  const rows: CaseTiming[] = [];
+  for (const [name, run] of cases) {
+    const { p50, p95 } = percentiles(await timeIt(iterations, warmup, run));
+    rows.push({ name, p50Ms: p50, p95Ms: p95 });
+  }
+  return rows;
+}

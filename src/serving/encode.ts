@@ -3,6 +3,7 @@
  * COCO results entries, the mask PNG and the overlay image. One place, so the CLI and HTTP answers agree.
  */
 
+import { maskBbox } from '../masks/crop.js';
 import type { OverlayInput } from '../masks/overlay.js';
 import { renderOverlay } from '../masks/overlay.js';
 import { classPalette, colorForIndex } from '../masks/palette.js';
@@ -180,37 +181,19 @@ export function toCocoResults(
   return result.areas
     .filter((a) => !(skipBackground && a.classId === 0))
     .map((a) => {
-      const counts = encodeMask(classMask(result, a.classId));
+      const mask = classMask(result, a.classId);
+      const counts = encodeMask(mask);
       return {
         image_id: imageId,
         file_name: fileName,
         category_id: categoryId(a.label, a.classId),
         category_name: a.label,
         segmentation: rle(counts, result.height, result.width),
-        bbox: boxOfClass(result, a.classId),
+        bbox: maskBbox(mask),
         area: a.area,
         score: 1,
       };
     });
-}
-
-function boxOfClass(result: SemanticResult, classId: number): Box {
-  const { width, height, classMap } = result;
-  let x0 = width;
-  let y0 = height;
-  let x1 = -1;
-  let y1 = -1;
-  for (let y = 0; y < height; y++) {
-    const row = y * width;
-    for (let x = 0; x < width; x++) {
-      if (classMap[row + x] !== classId) continue;
-      if (x < x0) x0 = x;
-      if (x > x1) x1 = x;
-      if (y < y0) y0 = y;
-      y1 = y;
-    }
-  }
-  return x1 < 0 ? [0, 0, 0, 0] : [x0, y0, x1 - x0 + 1, y1 - y0 + 1];
 }
 
 /**

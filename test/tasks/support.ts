@@ -2,6 +2,7 @@
 import * as ort from 'onnxruntime-node';
 import { expect } from 'vitest';
 import type { InputTransform } from '../../src/image/types.js';
+import { expandCroppedMask } from '../../src/masks/crop.js';
 import type { CroppedMask } from '../../src/masks/types.js';
 import { type ModelConfig, parseModelConfig } from '../../src/models/config.js';
 import type { NamedTensors, TensorType } from '../../src/runtime/types.js';
@@ -114,13 +115,7 @@ export function rectMap(
 
 /** The whole-image 0/1 mask of a CroppedMask. */
 export function expand(mask: CroppedMask): Uint8Array {
-  const full = new Uint8Array(mask.width * mask.height);
-  for (let y = 0; y < mask.cropHeight; y++) {
-    for (let x = 0; x < mask.cropWidth; x++) {
-      full[(mask.top + y) * mask.width + mask.left + x] = mask.data[y * mask.cropWidth + x];
-    }
-  }
-  return full;
+  return expandCroppedMask(mask).data;
 }
 
 /** Rows of '#' and '.' for readable failures of mask comparisons. */
