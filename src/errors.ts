@@ -25,6 +25,13 @@ export const ERROR_CATALOGUE = {
     status: 500,
     message: 'Model "{model}" returned outputs that decoder "{decoder}" cannot read: {reason}',
   },
+  // TFLite import
+  TFLITE_INVALID: { status: 400, message: 'Not a valid TFLite model: {reason}' },
+  TFLITE_UNSUPPORTED_OPERATOR: {
+    status: 422,
+    message: 'TFLite operator {index} ({operator}) cannot be imported: {reason}',
+  },
+  TFLITE_UNSUPPORTED_MODEL: { status: 422, message: 'The TFLite model cannot be imported: {reason}' },
   // Runtime
   EXECUTION_PROVIDER_UNAVAILABLE: {
     status: 500,
@@ -39,6 +46,46 @@ export const ERROR_CATALOGUE = {
   QUEUE_FULL: { status: 503, message: 'Model "{model}" has {queued} requests waiting; try again shortly.' },
   // Generic input validation (CLI arguments, request fields)
   INVALID_ARGUMENT: { status: 400, message: '{reason}' },
+  // HTTP requests: what arrives and how it is framed
+  ROUTE_NOT_FOUND: { status: 404, message: 'No route {method} {path}.' },
+  BODY_TOO_LARGE: {
+    status: 413,
+    message: 'The request body is larger than the {limit} bytes this route accepts.',
+  },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content type "{content_type}" is not accepted: {reason}' },
+  INVALID_JSON: { status: 400, message: 'The request body is not valid JSON: {reason}' },
+  MULTIPART_INVALID: { status: 400, message: 'The multipart body cannot be read: {reason}' },
+  IMAGE_MISSING: { status: 400, message: 'The request carries no image: {reason}' },
+  INPUT_TOO_LARGE: { status: 413, message: 'The {source} is larger than the limit of {limit} bytes.' },
+  BATCH_TOO_LARGE: { status: 413, message: 'The batch has {count} items, over the limit of {limit}.' },
+  PATH_FORBIDDEN: { status: 403, message: 'Path "{path}" cannot be read: {reason}' },
+  FILE_NOT_FOUND: { status: 404, message: 'No file "{path}" in the batch folder.' },
+  NO_DEFAULT_MODEL: {
+    status: 503,
+    message: 'No model was named and no model is ready to serve as the default; name one with ?model=.',
+  },
+  SERVER_CLOSING: { status: 503, message: 'The server is shutting down; send the request again shortly.' },
+  // Never reaches the client (it is gone); logged with the nginx convention for a request the client dropped.
+  REQUEST_ABORTED: { status: 499, message: 'The client closed the connection before the answer was ready.' },
+  // Images fetched from URLs on the client's behalf
+  URL_INVALID: { status: 400, message: 'The URL cannot be fetched: {reason}' },
+  URL_FORBIDDEN: {
+    status: 403,
+    message: 'The URL leads to {address} ({range}), an address segserve does not fetch from.',
+  },
+  URL_FETCH_FAILED: { status: 400, message: 'Fetching the image from {host} failed: {reason}' },
+  URL_TIMEOUT: { status: 400, message: 'Fetching the image from {host} took longer than {timeout_ms} ms.' },
+  // Anything not foreseen: the client gets this code and the request id, the log gets the details.
+  INTERNAL_ERROR: {
+    status: 500,
+    message: 'An internal error occurred; it is logged under request id {request_id}.',
+  },
+  // Open Inference Protocol v2 (KServe / Triton): a request the protocol or the model cannot take
+  V2_BAD_REQUEST: { status: 400, message: '{reason}' },
+  CONTENT_ENCODING_UNSUPPORTED: {
+    status: 415,
+    message: 'Content-Encoding "{encoding}" is not supported; send gzip, deflate or identity.',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
