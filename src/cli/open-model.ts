@@ -3,21 +3,17 @@
  * (default: the repository shipped with segserve) or a path to a model folder holding a config.yaml.
  */
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { SegserveError } from '../errors.js';
 import { ModelRepository } from '../models/index.js';
 
-/** The repository shipped in the package (`model-repository/` beside `src/` or `dist/`). */
-export const BUNDLED_REPOSITORY = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  'model-repository',
-);
-
+/**
+ * The model repository when none is given: `SEGSERVE_MODELS`, else `models/` in the working directory (a
+ * writable folder: uploads and first-run provisioning go there). The `model-repository/` folder of the
+ * project holds ready configurations for the shared real models; pass it with `--models`.
+ */
 export function defaultRepositoryDir(): string {
-  return process.env.SEGSERVE_MODELS ?? BUNDLED_REPOSITORY;
+  return resolve(process.env.SEGSERVE_MODELS ?? 'models');
 }
 
 function isModelFolder(path: string): boolean {

@@ -11,6 +11,7 @@ import { decodeRle } from '../../src/masks/rle.js';
 import type { CocoResult } from '../../src/serving/encode.js';
 import { runCli } from '../helpers/cli.js';
 import { COCO_MINI, type CocoDataset, readCocoMini } from '../helpers/datasets.js';
+import { REPOSITORY_DIR } from '../helpers/paths.js';
 import { describeWithShared } from '../helpers/shared.js';
 
 describeWithShared('segserve predict on coco-val2017-mini', ['datasets', 'coco-val2017-mini'], () => {
@@ -26,6 +27,8 @@ describeWithShared('segserve predict on coco-val2017-mini', ['datasets', 'coco-v
       join(COCO_MINI, 'images'),
       '--model',
       'yolov8n-seg',
+      '--models',
+      REPOSITORY_DIR,
       '--out',
       out,
       '--format',
