@@ -1,0 +1,117 @@
+/** The read-only parts of a result: timings per stage, uncertainty, and the details of one instance or class. */
+import { h } from './dom';
+import * as fmt from './format';
+import type { InstanceJson, SegmentationAnswer, Stage } from './types';
+import { STAGES } from './types';
+
+const STAGE_NAMES: Record<Stage, string> = {
+  decode: 'Decode',
+  preprocess: 'Preprocess',
+  queue: 'Queue',
+  infer: 'Inference',
+  postprocess: 'Postprocess',
+  encode: 'Encode',
+  total: 'Total',
+};
+
+export function section(title: string, ...content: Array<Node | string>): HTMLElement {
+  return h('section', { class: 'panel' }, h('h3', {}, title), ...content);
+}
+
+/** One row per stage with a bar of its share of the total, so the slow stage shows at a glance. */
+export function timingsPanel(timings: Record<Stage, number>): HTMLElement {
+  const total = timings.total > 0 ? timings.total : 1;
+  const rows = STAGES.map((stage) => {
+    const bar = h('span', { class: 'bar' });
+    bar.style.setProperty('--share', String(Math.min(1, timings[stage] / total)));
+    return h(
+      'tr',
+      { class: stage === 'total' ? 'total' : undefined },
+      h('th', { scope: 'row' }, STAGE_NAMES[stage]),
+      h('td', { class: 'bar-cell' }, stage === 'total' ? '' : bar),
+      h('td', { class: 'num' }, fmt.milliseconds(timings[stage])),
+    );
+  });
+  return section(
+    'Timings',
+    h(
+      'table',
+      { class: 'timings' },
+      h('caption', { class: 'visually-hidden' }, 'Time per stage'),
+      h('tbody', {}, ...rows),
+    ),
+  );
+}
+
+function definitions(entries: Array<[string, string]>): HTMLElement {
+  return h(
+    'dl',
+    { class: 'facts' },
+    ...entries.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]),
+  );
+}
+
+export function uncertaintyPanel(answer: SegmentationAnswer): HTMLElement {
+  const u = answer.uncertainty;
+  if (u.kind === 'pixel-entropy') {
+    return section(
+      'Uncertainty',
+      definitions([
+        ['Mean pixel entropy', u.meanEntropy.toFixed(3)],
+        ['Max pixel entropy', u.maxEntropy.toFixed(3)],
+        ['Doubtful pixels', fmt.percent(u.uncertainShare)],
+      ]),
+      h('p', { class: 'hint' }, 'Entropy is 0 when the model is sure, 1 when every class is equally likely.'),
+    );
+  }
+  const entries: Array<[string, string]> = [['Instances', String(u.count)]];
+  if (u.count > 0) {
+    entries.push(
+      ['Mean score', fmt.score(u.meanScore)],
+      ['Lowest score', fmt.score(u.minScore)],
+      ['Mean margin', fmt.score(u.meanMargin)],
+      ['Smallest margin', fmt.score(u.minMargin)],
+    );
+    if (u.nearThresholdShare !== undefined)
+      entries.push(['Near the threshold', fmt.percent(u.nearThresholdShare)]);
+  }
+  return section(
+    'Uncertainty',
+    definitions(entries),
+    h('p', { class: 'hint' }, 'Margin: best class score minus the second best; small margins are doubtful.'),
+  );
+}
+
+export function instanceDetails(inst: InstanceJson, colorSwatch: HTMLElement): HTMLElement {
+  return h(
+    'div',
+    {},
+    h('p', { class: 'details-title' }, colorSwatch, inst.label),
+    definitions([
+      ['Score', fmt.score(inst.score)],
+      ['Margin', fmt.score(inst.margin)],
+      ['Area', fmt.pixels(inst.area)],
+      ['Box', fmt.box(inst.box)],
+      ['Class id', String(inst.class_id)],
+    ]),
+  );
+}
+
+export function classDetails(
+  label: string,
+  classId: number,
+  area: number,
+  imageArea: number,
+  colorSwatch: HTMLElement,
+): HTMLElement {
+  return h(
+    'div',
+    {},
+    h('p', { class: 'details-title' }, colorSwatch, label),
+    definitions([
+      ['Area', fmt.pixels(area)],
+      ['Share of the image', fmt.percent(area / imageArea)],
+      ['Class id', String(classId)],
+    ]),
+  );
+}
