@@ -3,14 +3,33 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SegserveError } from '../errors.js';
 import { ModelRepository } from '../models/index.js';
+import { importTflite } from '../models/tflite/index.js';
 import { formatModelDetails, formatModelList } from './models.js';
 import { defaultRepositoryDir, openModel } from './open-model.js';
 import { formatSummary, parseFormats, predict } from './predict.js';
+import { serve } from './serve.js';
 
 function positiveInteger(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('expected a port, 0 to 65535');
+  return n;
+}
+
+function list(value: string, previous: string[]): string[] {
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ];
 }
 
 const program = new Command()
@@ -61,6 +80,37 @@ program
     }
   });
 
+program
+  .command('serve')
+  .description(
+    'serve the models over HTTP: /v1 segmentation API, /predict routes, /v2 inference protocol, /docs',
+  )
+  .addOption(modelsOption())
+  // PORT as Cloud Run and most platforms set it; the command line wins over the environment.
+  .addOption(new Option('-p, --port <n>', 'port to listen on').env('PORT').argParser(port).default(8080))
+  .addOption(new Option('--host <address>', 'address to listen on').env('HOST').default('0.0.0.0'))
+  .option('--default-model <name>', 'model for requests that name none (default: the first ready model)')
+  .option('--batch-root <dir>', 'folder /predict/batch may read {"paths"} from (default: paths refused)')
+  .option(
+    '--allow-url <cidr>',
+    'address or CIDR range URL downloads may reach although private or loopback (repeatable, comma-separated)',
+    list,
+    [],
+  )
+  .addOption(
+    new Option('--log-level <level>', 'least severe level logged')
+      .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+      .env('LOG_LEVEL')
+      .default('info'),
+  )
+  .option(
+    '--shutdown-timeout <ms>',
+    'longest wait for requests in flight after SIGTERM/SIGINT',
+    positiveInteger,
+    25_000,
+  )
+  .action(serve);
+
 const models = program.command('models').description('inspect the model repository');
 
 models
@@ -95,6 +145,25 @@ models
     } finally {
       await repository.close();
     }
+  });
+
+models
+  .command('import')
+  .description('convert a TFLite model to ONNX and add it to the repository as a new version')
+  .argument('<file>', 'the .tflite file')
+  .requiredOption('--name <model>', 'model name (its folder in the repository)')
+  .addOption(modelsOption())
+  .option('--labels <names>', 'class names, comma-separated (binary: background,<foreground>)', (v: string) =>
+    v.split(',').map((label) => label.trim()),
+  )
+  .addOption(new Option('--task <task>', 'task, when not the one inferred').choices(['binary', 'semantic']))
+  .option('--version <n>', 'version number (default: the next free one)', positiveInteger)
+  .option('--description <text>', 'description for config.yaml')
+  .action(async (file: string, opts) => {
+    const { name, models: repository, labels, task, version, description } = opts;
+    const result = await importTflite(file, { name, repository, labels, task, version, description });
+    const config = `${result.configPath}${result.configWritten ? '' : ' (existing, kept)'}`;
+    process.stdout.write(`imported ${name} version ${result.version}\n  ${result.onnxPath}\n  ${config}\n`);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

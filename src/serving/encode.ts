@@ -14,7 +14,8 @@ import type { BinaryMask, CompressedRle } from '../masks/types.js';
 import type { Box, InstanceResult, SemanticResult } from '../tasks/types.js';
 import type { Segmentation, StageTimings } from './pipeline.js';
 
-export const MASK_FORMATS = ['rle', 'polygon', 'none'] as const;
+/** `png`: one mask PNG for the whole image (see toMaskPng), base64 in `mask_png`, instead of masks per entry. */
+export const MASK_FORMATS = ['rle', 'polygon', 'png', 'none'] as const;
 export type MaskFormat = (typeof MASK_FORMATS)[number];
 
 export interface InstanceJson {
@@ -44,6 +45,8 @@ export interface SegmentationJson {
   instances?: InstanceJson[];
   classes?: ClassJson[];
   labels?: string[];
+  /** The mask PNG in base64, with mask format `png`. */
+  mask_png?: string;
   uncertainty: SegmentationResultUncertainty;
   timings: StageTimings;
 }
@@ -98,7 +101,7 @@ function classesJson(result: SemanticResult, maskFormat: MaskFormat): ClassJson[
     .filter((a) => !(skipBackground && a.classId === 0))
     .map((a) => {
       const json: ClassJson = { class_id: a.classId, label: a.label, area: a.area };
-      if (maskFormat !== 'none') {
+      if (maskFormat === 'rle' || maskFormat === 'polygon') {
         const mask = classMask(result, a.classId);
         if (maskFormat === 'rle') json.mask = rle(encodeMask(mask), result.height, result.width);
         else json.polygons = maskToPolygons(mask);
@@ -136,6 +139,7 @@ export function toSegmentationJson(seg: Segmentation, maskFormat: MaskFormat = '
     body.labels = result.labels;
     body.classes = classesJson(result, maskFormat);
   }
+  if (maskFormat === 'png') body.mask_png = toMaskPng(seg).toString('base64');
   seg.timings.encode += performance.now() - started;
   body.timings = roundTimings(seg.timings);
   return body;

@@ -1,0 +1,108 @@
+/**
+ * The HTTP app: the segmentation API (/v1), the routes existing clients call (/health, /predict...), the Open
+ * Inference Protocol v2 (/v2), the OpenAPI document generated from the route schemas (/openapi.json) and its
+ * docs page (/docs, served from the package). `buildApp` does not listen, so tests and the server choose how.
+ *
+ * Request handling stays light on the main thread: decoding runs on libuv threads (sharp), inference and
+ * decoding of model outputs in the worker pools, so health checks answer at once while every model is busy.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import { realBatchRoot } from './batch-files.js';
+import type { HttpContext } from './context.js';
+import { installErrorHandler } from './error-handler.js';
+import { UrlFetcher } from './fetch-url.js';
+import { installGracefulClose } from './graceful-close.js';
+import { type AppOptions, DEFAULT_LIMITS, type HttpLimits, type LoggerOptions } from './options.js';
+import { healthRoutes } from './routes/health.js';
+import { imageRoutes } from './routes/image.js';
+import { jsonRoutes } from './routes/json.js';
+import { modelRoutes } from './routes/models.js';
+import { addSharedSchemas } from './schemas.js';
+import { uiRoutes } from './ui.js';
+import { v2Routes } from './v2/index.js';
+
+/** A client's own request id is kept when it is a plain token; anything else could forge log lines. */
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function requestId(request: IncomingMessage): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && CLIENT_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** Same relative path from src/http (tsx, vitest) and dist/http (compiled). */
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  return (manifest as { version: string }).version;
+}
+
+function loggerConfig(logger: false | LoggerOptions | undefined) {
+  if (logger === false) return false;
+  return { level: logger?.level ?? 'info', ...(logger?.stream ? { stream: logger.stream } : {}) };
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const limits: HttpLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const app = Fastify({
+    logger: loggerConfig(options.logger),
+    genReqId: requestId,
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    bodyLimit: limits.jsonBodyBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    // Fastify's own 503 while closing has another body shape; installGracefulClose answers SERVER_CLOSING instead.
+    return503OnClosing: false,
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  installGracefulClose(app);
+  installErrorHandler(app, limits);
+  addSharedSchemas(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'segserve',
+        description:
+          'Image segmentation over HTTP. Errors answer {"error": {"code", "message", "details"}} with a stable code ' +
+          '(the /v2 routes answer {"error": "..."} as the Open Inference Protocol requires).',
+        version: packageVersion(),
+      },
+      tags: [
+        { name: 'segmentation', description: 'The segmentation API' },
+        { name: 'models', description: 'The model repository' },
+        { name: 'compatible', description: 'Routes of the common Flask/FastAPI segmentation services' },
+        { name: 'health', description: 'Liveness' },
+      ],
+    },
+    // Shared schemas become named components (Segmentation, Rle, Error...) instead of def-0, def-1...
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null } });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const context: HttpContext = {
+    repository: options.repository,
+    limits,
+    fetcher: new UrlFetcher({ ...options.urlFetch, maxBytes: limits.imageBodyBytes }),
+    batchRoot: options.batchRoot === undefined ? undefined : await realBatchRoot(options.batchRoot),
+    defaultModel: options.defaultModel,
+  };
+  await app.register(healthRoutes, context);
+  await app.register(modelRoutes, context);
+  await app.register(imageRoutes, context);
+  await app.register(jsonRoutes, context);
+  await app.register(v2Routes, { repository: options.repository, queueTimeoutMs: limits.inferenceTimeoutMs });
+  await app.register(uiRoutes);
+  return app;
+}

@@ -1,0 +1,59 @@
+/**
+ * Turns a Segmentation into the HTTP answer the client asked for: JSON (default), the mask PNG or the overlay,
+ * chosen by `?format=` or else by the Accept header. Encoders are the serving layer's, shared with the CLI.
+ */
+import type { FastifyReply } from 'fastify';
+import { type MaskFormat, toMaskPng, toOverlay, toSegmentationJson } from '../serving/encode.js';
+import type { Segmentation, StageTimings } from '../serving/pipeline.js';
+
+export const ANSWER_FORMATS = ['json', 'mask', 'overlay'] as const;
+export type AnswerFormat = (typeof ANSWER_FORMATS)[number];
+
+/** The quality an Accept header gives a media type (exact, then `type/*`, then `*\/*`); 0 when absent. */
+function quality(accept: string, type: string): number {
+  const [major] = type.split('/');
+  let best = { specificity: -1, q: 0 };
+  for (const entry of accept.split(',')) {
+    const [range, ...params] = entry.trim().toLowerCase().split(';');
+    const specificity = range === type ? 2 : range === `${major}/*` ? 1 : range === '*/*' ? 0 : -1;
+    if (specificity <= best.specificity) continue;
+    const qParam = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    const q = qParam ? Number(qParam.slice(2)) : 1;
+    best = { specificity, q: Number.isFinite(q) ? q : 0 };
+  }
+  return best.q;
+}
+
+/** `?format=` wins; otherwise a client that prefers image/png to JSON gets the mask PNG. */
+export function answerFormat(requested: AnswerFormat | undefined, accept: string | undefined): AnswerFormat {
+  if (requested) return requested;
+  if (!accept) return 'json';
+  return quality(accept, 'image/png') > quality(accept, 'application/json') ? 'mask' : 'json';
+}
+
+function serverTiming(timings: StageTimings): string {
+  return (['decode', 'preprocess', 'queue', 'infer', 'postprocess', 'encode', 'total'] as const)
+    .map((stage) => `${stage};dur=${timings[stage].toFixed(2)}`)
+    .join(', ');
+}
+
+export function describeSegmentation(reply: FastifyReply, seg: Segmentation): void {
+  reply.header('x-segserve-model', seg.model).header('x-segserve-version', String(seg.version));
+}
+
+export async function sendSegmentation(
+  reply: FastifyReply,
+  seg: Segmentation,
+  format: AnswerFormat,
+  maskFormat: MaskFormat,
+): Promise<FastifyReply> {
+  describeSegmentation(reply, seg);
+  if (format === 'json') {
+    const body = toSegmentationJson(seg, maskFormat);
+    return reply.header('server-timing', serverTiming(body.timings)).send(body);
+  }
+  const started = performance.now();
+  const image = format === 'mask' ? toMaskPng(seg) : await toOverlay(seg);
+  seg.timings.encode += performance.now() - started;
+  return reply.header('server-timing', serverTiming(seg.timings)).type('image/png').send(image);
+}

@@ -1,0 +1,186 @@
+/**
+ * The routes that receive an image: the segmentation API (`POST /v1/models/{model}[/versions/{v}]/segment`) and
+ * the routes existing clients of the common Flask/FastAPI services call (`/predict`, `/predict/upload`,
+ * `/api/detect`). In this scope every body arrives as bytes (or as a multipart stream): what the bytes are is
+ * decided by sniffing them in `readImage`, never by the declared content type.
+ */
+import multipart from '@fastify/multipart';
+import type { SwaggerTransform } from '@fastify/swagger';
+import type { FastifyPluginAsync } from 'fastify';
+import type { MaskFormat } from '../../serving/encode.js';
+import { toCocoResults } from '../../serving/encode.js';
+import { type HttpContext, resolveModel, segmentForRequest } from '../context.js';
+import { IMAGE_FIELDS, IMAGE_REQUEST_BODY, readImage } from '../image-input.js';
+import {
+  ANSWER_FORMATS,
+  type AnswerFormat,
+  answerFormat,
+  describeSegmentation,
+  sendSegmentation,
+} from '../respond.js';
+import { binaryPng, errorResponses, MASK_FORMAT_QUERY, MODEL_QUERY, ref } from '../schemas.js';
+
+/** The body forms are parsed by hand (see readImage), so they are documented here rather than validated. */
+const documentImageBody: SwaggerTransform = ({ schema, url }) => ({
+  schema: { ...schema, body: IMAGE_REQUEST_BODY },
+  url,
+});
+
+const FORMAT_QUERY = {
+  format: {
+    type: 'string',
+    enum: ANSWER_FORMATS,
+    description:
+      'json, the mask PNG or the overlay PNG. Default: by Accept (image/png gives the mask), else json.',
+  },
+} as const;
+
+const segmentationAnswer = {
+  200: {
+    description: 'The segmentation as JSON, or the mask / overlay PNG (see format).',
+    content: {
+      'application/json': { schema: ref('Segmentation') },
+      'image/png': { schema: { type: 'string', format: 'binary' } },
+    },
+  },
+  ...errorResponses,
+} as const;
+
+interface SegmentQuery {
+  format?: AnswerFormat;
+  mask_format: MaskFormat;
+}
+
+interface ModelQuery {
+  model?: string;
+  version?: number;
+}
+
+const round2 = (value: number) => Math.round(value * 100) / 100;
+
+export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context) => {
+  const { limits } = context;
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(
+    '*',
+    { parseAs: 'buffer', bodyLimit: limits.imageBodyBytes },
+    (_request, body, done) => done(null, body),
+  );
+  await app.register(multipart, {
+    limits: { fileSize: limits.imageBodyBytes, files: 4, fields: 16, fieldSize: 64 * 1024, parts: 24 },
+  });
+  const imageRoute = { bodyLimit: limits.imageBodyBytes, config: { swaggerTransform: documentImageBody } };
+
+  const segmentRoute = (url: string, summary: string, params: Record<string, unknown>) =>
+    app.post<{ Params: { model: string; version?: number }; Querystring: SegmentQuery }>(
+      url,
+      {
+        ...imageRoute,
+        schema: {
+          tags: ['segmentation'],
+          summary,
+          params: { type: 'object', required: Object.keys(params), properties: params },
+          querystring: { type: 'object', properties: { ...FORMAT_QUERY, ...MASK_FORMAT_QUERY } },
+          response: segmentationAnswer,
+        },
+      },
+      async (request, reply) => {
+        const format = answerFormat(request.query.format, request.headers.accept);
+        const loaded = resolveModel(context, request.params.model, request.params.version);
+        const bytes = await readImage(request, context);
+        const seg = await segmentForRequest(context, reply, loaded, bytes, format === 'overlay');
+        return sendSegmentation(reply, seg, format, request.query.mask_format);
+      },
+    );
+  segmentRoute('/v1/models/:model/segment', 'Segment an image with the newest ready version of a model', {
+    model: { type: 'string' },
+  });
+  segmentRoute(
+    '/v1/models/:model/versions/:version/segment',
+    'Segment an image with one version of a model',
+    {
+      model: { type: 'string' },
+      version: { type: 'integer', minimum: 1 },
+    },
+  );
+
+  app.post<{ Querystring: ModelQuery & { mask_format: MaskFormat } }>(
+    '/predict',
+    {
+      ...imageRoute,
+      schema: {
+        tags: ['compatible'],
+        summary: 'Segment an image (multipart or raw body) with the default or named model; JSON answer',
+        querystring: { type: 'object', properties: { ...MODEL_QUERY, ...MASK_FORMAT_QUERY } },
+        response: { 200: ref('Segmentation'), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const loaded = resolveModel(context, request.query.model, request.query.version);
+      const seg = await segmentForRequest(context, reply, loaded, await readImage(request, context));
+      return sendSegmentation(reply, seg, 'json', request.query.mask_format);
+    },
+  );
+
+  app.post<{ Querystring: ModelQuery }>(
+    '/predict/upload',
+    {
+      ...imageRoute,
+      schema: {
+        tags: ['compatible'],
+        summary: `Segment an uploaded image (multipart field ${IMAGE_FIELDS[0]}); answers the mask PNG`,
+        querystring: { type: 'object', properties: MODEL_QUERY },
+        response: { 200: binaryPng, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const loaded = resolveModel(context, request.query.model, request.query.version);
+      const seg = await segmentForRequest(context, reply, loaded, await readImage(request, context));
+      return sendSegmentation(reply, seg, 'mask', 'none');
+    },
+  );
+
+  app.post<{ Querystring: ModelQuery }>(
+    '/api/detect',
+    {
+      ...imageRoute,
+      schema: {
+        tags: ['compatible'],
+        summary:
+          'Detect objects (multipart field image): boxes [x1, y1, x2, y2], RLE masks, class ids, scores',
+        querystring: { type: 'object', properties: MODEL_QUERY },
+        response: {
+          200: {
+            type: 'object',
+            required: ['boxes', 'masks', 'class_ids', 'scores', 'labels'],
+            properties: {
+              boxes: {
+                type: 'array',
+                items: { type: 'array', items: { type: 'number' }, minItems: 4, maxItems: 4 },
+              },
+              masks: { type: 'array', items: ref('Rle') },
+              class_ids: { type: 'array', items: { type: 'integer' } },
+              scores: { type: 'array', items: { type: 'number' } },
+              labels: { type: 'array', items: { type: 'string' } },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const loaded = resolveModel(context, request.query.model, request.query.version);
+      const seg = await segmentForRequest(context, reply, loaded, await readImage(request, context));
+      describeSegmentation(reply, seg);
+      // Class ids as the model numbers them (0-based), as these clients index their own label lists.
+      const found = toCocoResults(seg, 0, '', (_label, classId) => classId);
+      return {
+        boxes: found.map(({ bbox: [x, y, w, h] }) => [x, y, round2(x + w), round2(y + h)]),
+        masks: found.map((f) => f.segmentation),
+        class_ids: found.map((f) => f.category_id),
+        scores: found.map((f) => f.score),
+        labels: found.map((f) => f.category_name),
+      };
+    },
+  );
+};

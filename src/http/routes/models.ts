@@ -1,0 +1,82 @@
+/** `GET /v1/models` and `GET /v1/models/{model}`: what is served, in what state, and what each model reads. */
+import { basename, isAbsolute, join, relative } from 'node:path';
+import type { FastifyPluginAsync } from 'fastify';
+import { SegserveError } from '../../errors.js';
+import type { ErrorSummary, ModelStatus } from '../../models/index.js';
+import type { HttpContext } from '../context.js';
+import { errorResponses, ref } from '../schemas.js';
+
+/**
+ * Load errors name the files they failed on; clients see them relative to the model folder (or by file name
+ * when kept elsewhere), since the server's folders are the operator's business.
+ */
+function withoutServerPaths(status: ModelStatus, error: ErrorSummary | undefined): ErrorSummary | undefined {
+  if (!error) return undefined;
+  let message = error.message;
+  for (const { modelPath } of status.versions) {
+    const inside = relative(status.dir, modelPath);
+    const shown =
+      inside.startsWith('..') || isAbsolute(inside) ? basename(modelPath) : join(status.name, inside);
+    message = message.replaceAll(modelPath, shown);
+  }
+  return { code: error.code, message: message.replaceAll(status.dir, status.name) };
+}
+
+function modelJson(status: ModelStatus) {
+  return {
+    name: status.name,
+    state: status.state,
+    task: status.task,
+    decoder: status.decoder,
+    labels: status.labels,
+    input: status.input,
+    versions: status.versions
+      .map((v) => ({ version: v.version, state: v.state, error: withoutServerPaths(status, v.error) }))
+      .sort((a, b) => a.version - b.version),
+    error: withoutServerPaths(status, status.error),
+  };
+}
+
+export const modelRoutes: FastifyPluginAsync<HttpContext> = async (app, context) => {
+  app.get(
+    '/v1/models',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'Every model with its state, task, labels, input and versions',
+        response: {
+          200: {
+            type: 'object',
+            required: ['models'],
+            properties: {
+              default_model: { type: 'string' },
+              models: { type: 'array', items: ref('Model') },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async () => ({
+      default_model: context.defaultModel ?? context.repository.defaultModel(),
+      models: context.repository.list().map(modelJson),
+    }),
+  );
+
+  app.get<{ Params: { model: string } }>(
+    '/v1/models/:model',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'One model: versions, task, labels, input, state and load errors',
+        params: { type: 'object', required: ['model'], properties: { model: { type: 'string' } } },
+        response: { 200: ref('Model'), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const status = context.repository.get(request.params.model);
+      if (!status) throw new SegserveError('MODEL_NOT_FOUND', { model: request.params.model });
+      return modelJson(status);
+    },
+  );
+};

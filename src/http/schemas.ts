@@ -1,0 +1,233 @@
+/**
+ * JSON schemas of what the HTTP API answers and reads. Fastify serialises responses with them and
+ * @fastify/swagger builds /openapi.json from them, so the document and the wire cannot drift apart.
+ * Shared schemas are registered once by `$id` and appear as named components in the OpenAPI document.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ERROR_CATALOGUE } from '../errors.js';
+import { MASK_FORMATS } from '../serving/encode.js';
+
+const number = { type: 'number' } as const;
+const integer = { type: 'integer' } as const;
+const string = { type: 'string' } as const;
+const numbers = { type: 'array', items: number } as const;
+
+const rle = {
+  $id: 'Rle',
+  type: 'object',
+  description: 'COCO compressed RLE, byte-compatible with pycocotools; size is [height, width].',
+  required: ['size', 'counts'],
+  properties: { size: { type: 'array', items: integer, minItems: 2, maxItems: 2 }, counts: string },
+} as const;
+
+const polygons = {
+  $id: 'Polygons',
+  type: 'array',
+  description: 'Outer rings as flat [x0, y0, x1, y1, ...] lists in image pixels, with their holes.',
+  items: {
+    type: 'object',
+    required: ['exterior', 'holes'],
+    properties: { exterior: numbers, holes: { type: 'array', items: numbers } },
+  },
+} as const;
+
+const timings = {
+  $id: 'Timings',
+  type: 'object',
+  description: 'Milliseconds per pipeline stage.',
+  required: ['decode', 'preprocess', 'queue', 'infer', 'postprocess', 'encode', 'total'],
+  properties: {
+    decode: number,
+    preprocess: number,
+    queue: number,
+    infer: number,
+    postprocess: number,
+    encode: number,
+    total: number,
+  },
+} as const;
+
+const segmentation = {
+  $id: 'Segmentation',
+  type: 'object',
+  required: ['model', 'version', 'task', 'image', 'uncertainty', 'timings'],
+  properties: {
+    model: string,
+    version: integer,
+    task: { type: 'string', enum: ['instance', 'semantic', 'binary'] },
+    image: {
+      type: 'object',
+      required: ['width', 'height', 'format'],
+      properties: { width: integer, height: integer, format: string },
+    },
+    instances: {
+      type: 'array',
+      description: 'Instance models: one entry per detected object, most confident first.',
+      items: {
+        type: 'object',
+        required: ['label', 'class_id', 'score', 'box', 'area', 'margin'],
+        properties: {
+          label: string,
+          class_id: integer,
+          score: number,
+          box: {
+            type: 'array',
+            items: number,
+            minItems: 4,
+            maxItems: 4,
+            description: '[x, y, width, height]',
+          },
+          area: integer,
+          margin: { ...number, description: 'Best class score minus the second best.' },
+          mask: { $ref: 'Rle#' },
+          polygons: { $ref: 'Polygons#' },
+        },
+      },
+    },
+    labels: { type: 'array', items: string, description: 'Semantic and binary models: labels by class id.' },
+    classes: {
+      type: 'array',
+      description: 'Semantic and binary models: every class present, background left out.',
+      items: {
+        type: 'object',
+        required: ['class_id', 'label', 'area'],
+        properties: {
+          class_id: integer,
+          label: string,
+          area: integer,
+          mask: { $ref: 'Rle#' },
+          polygons: { $ref: 'Polygons#' },
+        },
+      },
+    },
+    mask_png: {
+      type: 'string',
+      contentEncoding: 'base64',
+      description:
+        'mask_format=png: the mask PNG in base64 (class ids, or instance numbers 1..N in answer order).',
+    },
+    uncertainty: {
+      anyOf: [
+        {
+          type: 'object',
+          required: ['kind', 'meanEntropy', 'maxEntropy', 'uncertainShare'],
+          properties: {
+            kind: { type: 'string', enum: ['pixel-entropy'] },
+            meanEntropy: number,
+            maxEntropy: number,
+            uncertainShare: number,
+          },
+        },
+        {
+          type: 'object',
+          required: ['kind', 'count', 'meanScore', 'minScore', 'maxScore', 'minMargin', 'meanMargin'],
+          properties: {
+            kind: { type: 'string', enum: ['instance-scores'] },
+            count: integer,
+            meanScore: number,
+            minScore: number,
+            maxScore: number,
+            minMargin: number,
+            meanMargin: number,
+            nearThresholdShare: number,
+          },
+        },
+      ],
+    },
+    timings: { $ref: 'Timings#' },
+  },
+} as const;
+
+const errorBody = {
+  $id: 'Error',
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message', 'details'],
+      properties: {
+        code: { type: 'string', enum: Object.keys(ERROR_CATALOGUE) },
+        message: string,
+        details: { type: 'object', additionalProperties: true },
+      },
+    },
+  },
+} as const;
+
+const versionStatus = {
+  type: 'object',
+  required: ['version', 'state'],
+  properties: {
+    version: integer,
+    state: { type: 'string', enum: ['ready', 'loading', 'failed'] },
+    error: { type: 'object', properties: { code: string, message: string } },
+  },
+} as const;
+
+const model = {
+  $id: 'Model',
+  type: 'object',
+  required: ['name', 'state', 'versions'],
+  properties: {
+    name: string,
+    state: { type: 'string', enum: ['ready', 'loading', 'failed'] },
+    task: { type: 'string', enum: ['instance', 'semantic', 'binary'] },
+    decoder: string,
+    labels: { type: 'array', items: string },
+    input: {
+      type: 'object',
+      description:
+        'What the model reads: tensor name, size, resize mode, layout, colour order, normalisation.',
+      properties: {
+        name: string,
+        width: integer,
+        height: integer,
+        resize: string,
+        pad_value: number,
+        layout: string,
+        color: string,
+        scale: number,
+        mean: numbers,
+        std: numbers,
+      },
+    },
+    versions: { type: 'array', items: versionStatus },
+    error: { type: 'object', properties: { code: string, message: string } },
+  },
+} as const;
+
+const SHARED_SCHEMAS = [rle, polygons, timings, segmentation, errorBody, model] as const;
+
+export function addSharedSchemas(app: FastifyInstance): void {
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+}
+
+export const ref = (id: (typeof SHARED_SCHEMAS)[number]['$id']) => ({ $ref: `${id}#` }) as const;
+
+/** Every route answers errors in the one shape. */
+export const errorResponses = { '4xx': ref('Error'), '5xx': ref('Error') } as const;
+
+export const binaryPng = {
+  description: 'A PNG image.',
+  content: { 'image/png': { schema: { type: 'string', format: 'binary' } } },
+} as const;
+
+export const MODEL_QUERY = {
+  model: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 128,
+    description: 'Model name (default: the server default).',
+  },
+  version: { type: 'integer', minimum: 1, description: 'Model version (default: the newest ready one).' },
+} as const;
+
+export const MASK_FORMAT_QUERY = {
+  mask_format: {
+    type: 'string',
+    enum: MASK_FORMATS,
+    default: 'rle',
+    description: 'How JSON answers carry masks: COCO RLE, polygons, one base64 PNG, or none.',
+  },
+} as const;

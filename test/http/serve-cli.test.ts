@@ -1,0 +1,162 @@
+/**
+ * `segserve serve` as a real process: PORT from the environment, JSON logs with request ids, first-run
+ * provisioning of an empty repository, and SIGTERM/SIGINT handled in order (the request in flight still gets its
+ * answer, then exit 0 and the port is closed).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { PROJECT_ROOT } from '../helpers/paths.js';
+import { semanticScene } from '../helpers/tiny-models.js';
+import { png, writeRepository } from './helpers.js';
+import { slowBinaryModel } from './slow-model.js';
+
+type LogLine = Record<string, unknown>;
+
+interface Served {
+  child: ChildProcess;
+  lines: LogLine[];
+  stderr: () => string;
+  exited: Promise<number | null>;
+  /** Resolves at the first log line (already written or still to come) that passes `test`. */
+  logged: (test: (line: LogLine) => boolean) => Promise<LogLine>;
+}
+
+function serve(args: string[], env: NodeJS.ProcessEnv = {}): Served {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), 'serve', ...args],
+    {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const lines: LogLine[] = [];
+  const waiters: Array<{ test: (line: LogLine) => boolean; resolve: (line: LogLine) => void }> = [];
+  let pending = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk) => {
+    pending += chunk;
+    const complete = pending.split('\n');
+    pending = complete.pop() ?? '';
+    for (const text of complete.filter(Boolean)) {
+      const line = JSON.parse(text) as LogLine;
+      lines.push(line);
+      for (const waiter of waiters.filter((w) => w.test(line))) waiter.resolve(line);
+    }
+  });
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  return {
+    child,
+    lines,
+    stderr: () => stderr,
+    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+    logged: (test) =>
+      new Promise((resolve) => {
+        const seen = lines.find(test);
+        if (seen) resolve(seen);
+        else waiters.push({ test, resolve });
+      }),
+  };
+}
+
+const listening = (line: LogLine) => String(line.msg).startsWith('Server listening at');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await writeRepository({ slow: slowBinaryModel({ steps: 40, maxQueue: 2 }) });
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('segserve serve', () => {
+  it('listens on PORT, logs JSON with request ids, and drains on SIGTERM before exiting 0', async () => {
+    const port = await freePort();
+    const served = serve(['--models', dir, '--host', '127.0.0.1'], { PORT: String(port) });
+    try {
+      await served.logged(listening);
+      const base = `http://127.0.0.1:${port}`;
+      expect((await fetch(`${base}/health`)).status).toBe(200);
+
+      const inFlight = fetch(`${base}/v1/models/slow/segment?mask_format=none`, {
+        method: 'POST',
+        body: new Uint8Array(await png(semanticScene())),
+        headers: { 'x-request-id': 'in-flight-1' },
+      });
+      await served.logged((l) => l.request_id === 'in-flight-1' && l.msg === 'incoming request');
+      served.child.kill('SIGTERM');
+
+      const response = await inFlight;
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { model: string }).model).toBe('slow');
+      expect(await served.exited).toBe(0);
+      await expect(fetch(`${base}/health`)).rejects.toThrow();
+
+      const messages = served.lines.map((l) => l.msg);
+      expect(messages).toContain('version-ready');
+      expect(messages).not.toContain('provisioned');
+      const shutdown = messages.indexOf('shutting down: refusing new requests, finishing those in flight');
+      const completed = served.lines.findIndex(
+        (l) => l.request_id === 'in-flight-1' && l.msg === 'request completed',
+      );
+      expect(shutdown).toBeGreaterThan(-1);
+      expect(completed).toBeGreaterThan(shutdown);
+      expect(messages.at(-1)).toBe('shut down');
+      expect(served.lines.every((l) => typeof l.level === 'number' && typeof l.time === 'number')).toBe(true);
+      expect(served.stderr()).not.toMatch(/Error/);
+    } finally {
+      served.child.kill('SIGKILL');
+    }
+  });
+
+  it('provisions an empty repository with the bundled person model on a first run, and stops on SIGINT', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'segserve-first-run-'));
+    const served = serve(['--models', join(empty, 'models'), '--host', '127.0.0.1', '--port', '0']);
+    try {
+      const line = await served.logged(listening);
+      const base = String(line.msg).replace('Server listening at ', '');
+      expect(served.lines.find((l) => l.msg === 'provisioned')).toMatchObject({ model: 'person' });
+      expect(await (await fetch(`${base}/health`)).json()).toEqual({
+        status: 'ok',
+        default_model: 'person',
+        models: { person: 'ready' },
+      });
+      served.child.kill('SIGINT');
+      expect(await served.exited).toBe(0);
+    } finally {
+      served.child.kill('SIGKILL');
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a port that is not one', async () => {
+    const run = await runCli(['serve', '--models', dir, '--port', '70000']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('expected a port, 0 to 65535');
+  });
+
+  it('refuses a model repository path that cannot be a folder', async () => {
+    const file = join(dir, 'slow', 'config.yaml');
+    const run = await runCli(['serve', '--models', file, '--port', '0', '--host', '127.0.0.1']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`error INVALID_ARGUMENT: model repository ${file} is not a folder\n`);
+  });
+});
