@@ -12,6 +12,7 @@ import { ModelRepository } from '../src/models/index.js';
 import { buildSessionOptions } from '../src/runtime/session-options.js';
 import { toSegmentationJson } from '../src/serving/encode.js';
 import { segmentWith } from '../src/serving/pipeline.js';
+import { benchHttp } from './http.js';
 import { benchMasks } from './masks.js';
 import { percentiles, table } from './stats.js';
 
@@ -131,3 +132,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// The HTTP run last, so the in-process numbers above are not disturbed by its server.
+console.log(await benchHttp());

@@ -40,7 +40,7 @@ const program = new Command()
 const modelsOption = () =>
   new Option('--models <dir>', 'model repository folder (env SEGSERVE_MODELS)').default(
     defaultRepositoryDir(),
-    'the repository shipped with segserve',
+    '$SEGSERVE_MODELS, else ./models',
   );
 
 program

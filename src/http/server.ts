@@ -33,7 +33,9 @@ export interface RunningServer {
 /** pino's numeric levels, so start-up lines written before the app exists read like the app's own. */
 const LEVELS = { info: 30, error: 50 } as const;
 
-type StartupEvent = RepositoryEvent | { type: 'provisioned'; model: string; onnxPath: string };
+type StartupEvent =
+  | RepositoryEvent
+  | { type: 'provisioned'; model: string; onnxPath: string; source: string; licence: string; note: string };
 
 function startupLogger(logger: false | LoggerOptions | undefined): (event: StartupEvent) => void {
   if (logger === false) return () => {};
@@ -54,7 +56,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
   if (provisionEmpty) {
     const outcome = await provisionEmptyRepository(modelsDir);
-    if (outcome.provisioned) log({ type: 'provisioned', model: outcome.model, onnxPath: outcome.onnxPath });
+    if (outcome.provisioned) {
+      log({
+        type: 'provisioned',
+        model: outcome.model,
+        onnxPath: outcome.onnxPath,
+        source: 'npm package @mediapipe/selfie_segmentation (selfie_segmentation.tflite)',
+        licence: 'Apache-2.0',
+        note: `first run: ${modelsDir} held no model, so MediaPipe's person segmentation model was imported as "${outcome.model}"`,
+      });
+    }
   }
   const repository = await ModelRepository.open(modelsDir, { defaultModel: options.defaultModel, log });
   let app: FastifyInstance;
