@@ -6,12 +6,10 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { preprocessForModel } from '../src/image/index.js';
 import { ModelRepository } from '../src/models/index.js';
-import { buildSessionOptions } from '../src/runtime/session-options.js';
 import { toSegmentationJson } from '../src/serving/encode.js';
 import { segmentWith } from '../src/serving/pipeline.js';
+import { rawBaseline } from './baseline.js';
 import { benchHttp } from './http.js';
 import { benchMasks } from './masks.js';
 import { percentiles, table } from './stats.js';
@@ -33,23 +31,9 @@ const STAGES = ['decode', 'preprocess', 'queue', 'infer', 'postprocess', 'encode
 async function benchModel(repository: ModelRepository, model: string, photo: string): Promise<string> {
   const loaded = repository.resolve(model);
   const bytes = await readFile(photo);
-  const { config } = loaded;
-
-  // The baseline: the same model, the same thread settings, the same input tensor, session.run alone.
-  const session = await ort.InferenceSession.create(
-    loaded.modelPath,
-    buildSessionOptions({
-      intraOpThreads: config.threads.intra_op,
-      interOpThreads: config.threads.inter_op,
-      executionProvider: config.execution_provider,
-    }),
-  );
-  const prepared = await preprocessForModel(bytes, config.input, {
-    maxPixels: config.max_pixels,
-    keepImage: false,
-  });
-  const feeds = { [loaded.inputName]: new ort.Tensor('float32', prepared.data, prepared.dims) };
-  for (let i = 0; i < 3; i++) await session.run(feeds);
+  const baseline = await rawBaseline(loaded, bytes);
+  // Warm-up, untimed: both paths run a few times before anything is measured.
+  await baseline.time(3);
   for (let i = 0; i < 3; i++) toSegmentationJson(await segmentWith(loaded, bytes));
 
   const raw: number[] = [];
@@ -63,11 +47,7 @@ async function benchModel(repository: ModelRepository, model: string, photo: str
     encode: [],
   };
   for (let round = 0; round < ROUNDS; round++) {
-    for (let i = 0; i < PER_ROUND; i++) {
-      const t0 = performance.now();
-      await session.run(feeds);
-      raw.push(performance.now() - t0);
-    }
+    raw.push(...(await baseline.time(PER_ROUND)));
     for (let i = 0; i < PER_ROUND; i++) {
       const t0 = performance.now();
       const seg = await segmentWith(loaded, bytes);
@@ -77,7 +57,7 @@ async function benchModel(repository: ModelRepository, model: string, photo: str
       for (const s of STAGES) stages[s].push(json.timings[s]);
     }
   }
-  await session.release();
+  await baseline.release();
 
   const p = Object.fromEntries(STAGES.map((s) => [s, percentiles(stages[s])])) as Record<
     (typeof STAGES)[number],

@@ -11,14 +11,11 @@ import { readFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { buildApp } from '../src/http/app.js';
-import { preprocessForModel } from '../src/image/index.js';
 import { ModelRepository } from '../src/models/index.js';
-import { buildSessionOptions } from '../src/runtime/session-options.js';
-import type { SegmentationJson } from '../src/serving/encode.js';
-import type { StageTimings } from '../src/serving/pipeline.js';
+import { type SegmentationJson, STAGES, type StageTimings } from '../src/serving/types.js';
+import { rawBaseline } from './baseline.js';
 import { percentiles, table } from './stats.js';
 
 const projectRoot = resolve(import.meta.dirname, '..');
@@ -102,8 +99,6 @@ async function load(url: URL, body: Buffer, concurrency: number, requests: numbe
   return level;
 }
 
-const STAGES = ['decode', 'preprocess', 'queue', 'infer', 'postprocess', 'encode', 'total'] as const;
-
 /** Median of each pipeline stage at concurrency 1, and what the HTTP round trip adds on top of the pipeline. */
 function breakdown(level: Level): string {
   const median = (values: number[]) => percentiles(values).p50;
@@ -123,29 +118,13 @@ async function benchModel(
   const body = await jpeg640x480(photo);
   const url = new URL(`/v1/models/${model}/segment`, base);
 
-  // The baseline: the same model, thread settings and input tensor, session.run alone.
-  const session = await ort.InferenceSession.create(
-    loaded.modelPath,
-    buildSessionOptions({
-      intraOpThreads: config.threads.intra_op,
-      interOpThreads: config.threads.inter_op,
-      executionProvider: config.execution_provider,
-    }),
-  );
-  const prepared = await preprocessForModel(body, config.input, {
-    maxPixels: config.max_pixels,
-    keepImage: false,
-  });
-  const feeds = { [loaded.inputName]: new ort.Tensor('float32', prepared.data, prepared.dims) };
+  const baseline = await rawBaseline(loaded, body);
   const raw: number[] = [];
   const rawBlock = async () => {
-    for (let i = 0; i < RAW_RUNS; i++) {
-      const t0 = performance.now();
-      await session.run(feeds);
-      raw.push(performance.now() - t0);
-    }
+    raw.push(...(await baseline.time(RAW_RUNS)));
   };
-  for (let i = 0; i < 3; i++) await session.run(feeds);
+  // Warm-up, untimed.
+  await baseline.time(3);
   await load(url, body, 2, 6);
 
   const levels: Level[] = [];
@@ -154,7 +133,7 @@ async function benchModel(
     levels.push(await load(url, body, concurrency, Math.max(24, PER_CLIENT * concurrency)));
   }
   await rawBlock();
-  await session.release();
+  await baseline.release();
 
   const rawP = percentiles(raw);
   // session.run back to back is what raw inference alone can sustain on this machine.

@@ -6,10 +6,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { SegserveError } from '../errors.js';
 import type { ModelRepository } from '../models/index.js';
-import type { CocoResult } from '../serving/encode.js';
 import { toCocoResults, toMaskPng, toOverlay, toSegmentationJson } from '../serving/encode.js';
-import type { StageTimings } from '../serving/pipeline.js';
 import { segment } from '../serving/pipeline.js';
+import type { CocoResult, StageTimings } from '../serving/types.js';
 import { collectImages, fileStem, numericImageId } from './inputs.js';
 import { createProgress } from './progress.js';
 

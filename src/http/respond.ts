@@ -4,7 +4,8 @@
  */
 import type { FastifyReply } from 'fastify';
 import { type MaskFormat, toMaskPng, toOverlay, toSegmentationJson } from '../serving/encode.js';
-import type { Segmentation, StageTimings } from '../serving/pipeline.js';
+import type { Segmentation } from '../serving/pipeline.js';
+import { STAGES, type StageTimings } from '../serving/types.js';
 
 export const ANSWER_FORMATS = ['json', 'mask', 'overlay'] as const;
 export type AnswerFormat = (typeof ANSWER_FORMATS)[number];
@@ -32,9 +33,7 @@ export function answerFormat(requested: AnswerFormat | undefined, accept: string
 }
 
 function serverTiming(timings: StageTimings): string {
-  return (['decode', 'preprocess', 'queue', 'infer', 'postprocess', 'encode', 'total'] as const)
-    .map((stage) => `${stage};dur=${timings[stage].toFixed(2)}`)
-    .join(', ');
+  return STAGES.map((stage) => `${stage};dur=${timings[stage].toFixed(2)}`).join(', ');
 }
 
 export function describeSegmentation(reply: FastifyReply, seg: Segmentation): void {

@@ -158,9 +158,12 @@ export function countsToString(counts: number[]): string {
       chars.push((more ? low | 0x20 : low) + 48);
     }
   }
-  // Every character is ASCII ('0'..'o'); Buffer avoids String.fromCharCode(...chars) overflowing the stack.
-  return Buffer.from(chars).toString('latin1');
+  // Every character is ASCII ('0'..'o'), which UTF-8 decodes unchanged. TextDecoder avoids
+  // String.fromCharCode(...chars) overflowing the stack, and unlike Buffer it exists in the browser UI too.
+  return ASCII.decode(Uint8Array.from(chars));
 }
+
+const ASCII = new TextDecoder();
 
 /** Inverse of `countsToString` (pycocotools' rleFrString); throws INVALID_ARGUMENT on malformed text. */
 export function stringToCounts(s: string): number[] {
@@ -197,8 +200,8 @@ export function toCompressedRle(mask: BinaryMask | CroppedMask): CompressedRle {
   return { size: [crop.height, crop.width], counts: countsToString(encodeCroppedMask(crop)) };
 }
 
-/** Decodes either RLE form to a whole-image mask, after checking that the runs cover exactly height x width. */
-export function decodeRle(rle: CompressedRle | UncompressedRle): BinaryMask {
+/** The runs of either RLE form, after checking that they cover exactly height x width; throws INVALID_ARGUMENT. */
+export function rleCounts(rle: CompressedRle | UncompressedRle): number[] {
   const { size } = rle;
   if (!Array.isArray(size) || size.length !== 2 || !size.every((v) => Number.isInteger(v) && v >= 0)) {
     invalid('RLE size must be [height, width] with non-negative integers');
@@ -214,6 +217,13 @@ export function decodeRle(rle: CompressedRle | UncompressedRle): BinaryMask {
   if (total !== height * width) {
     invalid(`RLE counts sum to ${total} but size ${height}x${width} has ${height * width} pixels`);
   }
+  return counts;
+}
+
+/** Decodes either RLE form to a whole-image mask (see rleCounts for the checks). */
+export function decodeRle(rle: CompressedRle | UncompressedRle): BinaryMask {
+  const counts = rleCounts(rle);
+  const [height, width] = rle.size;
   const data = new Uint8Array(width * height);
   let start = 0;
   for (let i = 0; i < counts.length; i++) {

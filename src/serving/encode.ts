@@ -12,46 +12,12 @@ import { maskToPolygons } from '../masks/polygons.js';
 import { countsToString, encodeCroppedMask, encodeMask } from '../masks/rle.js';
 import type { BinaryMask, CompressedRle } from '../masks/types.js';
 import type { Box, InstanceResult, SemanticResult } from '../tasks/types.js';
-import type { Segmentation, StageTimings } from './pipeline.js';
+import type { Segmentation } from './pipeline.js';
+import type { ClassJson, CocoResult, InstanceJson, SegmentationJson, StageTimings } from './types.js';
 
 /** `png`: one mask PNG for the whole image (see toMaskPng), base64 in `mask_png`, instead of masks per entry. */
 export const MASK_FORMATS = ['rle', 'polygon', 'png', 'none'] as const;
 export type MaskFormat = (typeof MASK_FORMATS)[number];
-
-export interface InstanceJson {
-  label: string;
-  class_id: number;
-  score: number;
-  box: Box;
-  area: number;
-  margin: number;
-  mask?: CompressedRle;
-  polygons?: Array<{ exterior: number[]; holes: number[][] }>;
-}
-
-export interface ClassJson {
-  class_id: number;
-  label: string;
-  area: number;
-  mask?: CompressedRle;
-  polygons?: Array<{ exterior: number[]; holes: number[][] }>;
-}
-
-export interface SegmentationJson {
-  model: string;
-  version: number;
-  task: 'instance' | 'semantic' | 'binary';
-  image: { width: number; height: number; format: string };
-  instances?: InstanceJson[];
-  classes?: ClassJson[];
-  labels?: string[];
-  /** The mask PNG in base64, with mask format `png`. */
-  mask_png?: string;
-  uncertainty: SegmentationResultUncertainty;
-  timings: StageTimings;
-}
-
-type SegmentationResultUncertainty = Segmentation['result']['uncertainty'];
 
 const round = (value: number, digits: number): number => {
   const f = 10 ** digits;
@@ -143,18 +109,6 @@ export function toSegmentationJson(seg: Segmentation, maskFormat: MaskFormat = '
   seg.timings.encode += performance.now() - started;
   body.timings = roundTimings(seg.timings);
   return body;
-}
-
-/** One entry of a COCO results file (the format of COCO's evaluation server and pycocotools' loadRes). */
-export interface CocoResult {
-  image_id: number;
-  file_name: string;
-  category_id: number;
-  category_name: string;
-  segmentation: CompressedRle;
-  bbox: Box;
-  area: number;
-  score: number;
 }
 
 /**

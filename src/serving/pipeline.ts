@@ -9,23 +9,7 @@ import { preprocessForModel } from '../image/index.js';
 import type { RawImage } from '../image/types.js';
 import type { LoadedVersion, ModelRepository } from '../models/index.js';
 import type { SegmentationResult } from '../tasks/types.js';
-
-export interface StageTimings {
-  /** Header probe, decode, EXIF orientation and resize (libvips, on libuv threads). */
-  decode: number;
-  /** Tensor fill: placement, padding, layout, colour order, normalisation. */
-  preprocess: number;
-  /** Waiting for a free worker. */
-  queue: number;
-  /** `session.run` inside the worker. */
-  infer: number;
-  /** Task decoder inside the worker (NMS, masks back to image coordinates, entropy). */
-  postprocess: number;
-  /** Serialising the answer (RLE strings, PNG, overlay); filled in by the adapter that encodes. */
-  encode: number;
-  /** Wall time from bytes in to result out (before encoding). */
-  total: number;
-}
+import type { StageTimings } from './types.js';
 
 export interface Segmentation {
   model: string;

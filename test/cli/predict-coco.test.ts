@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { decodeRle } from '../../src/masks/rle.js';
-import type { CocoResult } from '../../src/serving/encode.js';
+import type { CocoResult } from '../../src/serving/types.js';
 import { runCli } from '../helpers/cli.js';
 import { COCO_MINI, type CocoDataset, readCocoMini } from '../helpers/datasets.js';
 import { REPOSITORY_DIR } from '../helpers/paths.js';

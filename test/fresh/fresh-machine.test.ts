@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,21 +14,9 @@ import { decodeRle } from '../../src/masks/rle.js';
 import { HUMAN_SEG, readPersonMask } from '../helpers/datasets.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { describeWithShared } from '../helpers/shared.js';
+import { freePort } from '../http/helpers.js';
 
 const run = promisify(execFile);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 /** Resolves with the log so far once `pattern` appears in the server's output; rejects if it exits first. */
 function waitForLog(

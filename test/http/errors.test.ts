@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.js';
 import { tinySoftmaxModel } from '../helpers/tiny-models.js';
-import { errorOf, type TinyRepository, tinyRepository } from './helpers.js';
+import { errorOf, listenOnLoopback, type TinyRepository, tinyRepository } from './helpers.js';
 
 let repo: TinyRepository;
 let app: FastifyInstance;
@@ -27,10 +27,7 @@ beforeAll(async () => {
   app.get('/test/bug', async () => {
     throw new TypeError('cannot read secretField of undefined (token=abc123)');
   });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.server.address();
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  base = `http://127.0.0.1:${address.port}`;
+  base = await listenOnLoopback(app);
 });
 
 afterAll(async () => {

@@ -3,11 +3,11 @@
  * after DNS resolution and on every redirect, timeouts, size caps. The only server contacted is a local one on
  * 127.0.0.1; every refused address is refused before any packet is sent.
  */
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ErrorCode, SegserveError } from '../../src/errors.js';
 import { AddressPolicy } from '../../src/http/address-policy.js';
 import { UrlFetcher } from '../../src/http/fetch-url.js';
+import { freePort } from './helpers.js';
 import { type Origin, redirectTo, serveBytes, startOrigin } from './origin.js';
 
 const IMAGE = Buffer.from('pretend these are image bytes');
@@ -20,14 +20,6 @@ async function failure(promise: Promise<unknown>): Promise<SegserveError> {
     throw error;
   }
   throw new Error('expected a refusal');
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('AddressPolicy', () => {

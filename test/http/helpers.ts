@@ -3,6 +3,7 @@
  * listening on a loopback port, and the images the tiny models know exactly.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -48,7 +49,11 @@ export async function writeRepository(models: Record<string, ModelFolder>): Prom
 
 /** `writeRepository`, opened. */
 export async function tinyRepository(models: Record<string, ModelFolder>): Promise<TinyRepository> {
-  const dir = await writeRepository(models);
+  return openTemporaryRepository(await writeRepository(models));
+}
+
+/** Opens the temporary folder `dir` as a model repository; `close` also deletes the folder. */
+export async function openTemporaryRepository(dir: string): Promise<TinyRepository> {
   const repository = await ModelRepository.open(dir);
   return {
     dir,
@@ -69,10 +74,27 @@ export interface RunningApp {
 /** The app on an ephemeral loopback port, no logs unless asked for. */
 export async function listen(options: AppOptions): Promise<RunningApp> {
   const app = await buildApp({ logger: false, ...options });
+  return { app, base: await listenOnLoopback(app) };
+}
+
+/**
+ * A loopback port nothing listens on (it was free a moment ago): for a server to start on, or for a connection
+ * that must be refused.
+ */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts `app` listening on an ephemeral loopback port; its base URL, http://127.0.0.1:<port>. */
+export async function listenOnLoopback(app: FastifyInstance): Promise<string> {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return { app, base: `http://127.0.0.1:${address.port}` };
+  return `http://127.0.0.1:${address.port}`;
 }
 
 export function png(image: RawImage): Promise<Buffer> {

@@ -10,7 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.js';
 import type { LoadedVersion } from '../../src/models/index.js';
 import { semanticScene, tinySoftmaxModel } from '../helpers/tiny-models.js';
-import { errorOf, listen, png, type RunningApp, type TinyRepository, tinyRepository } from './helpers.js';
+import {
+  errorOf,
+  listen,
+  listenOnLoopback,
+  png,
+  type RunningApp,
+  type TinyRepository,
+  tinyRepository,
+} from './helpers.js';
 import { slowBinaryModel } from './slow-model.js';
 
 const SLOW = '/v1/models/slow/segment?mask_format=none';
@@ -203,9 +211,7 @@ describe('closing', () => {
       setTimeout(() => body.end('second half'), 300);
       return reply.type('text/plain').send(body);
     });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const { port } = app.server.address() as { port: number };
-    const connection = await rawConnection(`http://127.0.0.1:${port}`);
+    const connection = await rawConnection(await listenOnLoopback(app));
     connection.socket.write('GET /test/slow-stream HTTP/1.1\r\nHost: x\r\n\r\n');
     await until(() => connection.received().includes('first half'), 'the streamed answer to begin');
     const closed = app.close();

@@ -5,14 +5,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { semanticScene } from '../helpers/tiny-models.js';
-import { png, writeRepository } from './helpers.js';
+import { freePort, png, writeRepository } from './helpers.js';
 import { slowBinaryModel } from './slow-model.js';
 
 type LogLine = Record<string, unknown>;
@@ -68,14 +67,6 @@ function serve(args: string[], env: NodeJS.ProcessEnv = {}): Served {
 }
 
 const listening = (line: LogLine) => String(line.msg).startsWith('Server listening at');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 let dir: string;
 

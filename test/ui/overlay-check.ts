@@ -5,7 +5,7 @@
  */
 import { colorForIndex, type Rgb } from '../../src/masks/palette.js';
 import { decodeRle } from '../../src/masks/rle.js';
-import type { SegmentationJson } from '../../src/serving/encode.js';
+import type { SegmentationJson } from '../../src/serving/types.js';
 import type { Pixels } from './browser.js';
 
 export interface ExpectedRegion {

@@ -2,7 +2,8 @@
  * Calls to the segserve API. Every failure becomes an ApiError carrying the API's stable code and message
  * (`{"error": {"code", "message", "details"}}`), so the UI shows what the server said, not a generic failure.
  */
-import type { ModelList, SegmentationAnswer } from './types';
+import type { SegmentationJson } from '../../src/serving/types.js';
+import type { ModelList } from './types';
 
 export class ApiError extends Error {
   readonly code: string;
@@ -84,7 +85,7 @@ function body(source: ImageSource): RequestInit {
 }
 
 export interface Answer {
-  answer: SegmentationAnswer;
+  answer: SegmentationJson;
   /** The body exactly as received, offered as the "answer JSON" download. */
   text: string;
 }
@@ -101,7 +102,7 @@ export async function segment(
     ...body(source),
   });
   const text = await response.text();
-  return { answer: JSON.parse(text) as SegmentationAnswer, text };
+  return { answer: JSON.parse(text) as SegmentationJson, text };
 }
 
 /** The mask PNG or the server's overlay PNG for the same image (segmented again by the server). */

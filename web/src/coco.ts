@@ -3,8 +3,10 @@
  * the JSON answer, in the shape of the server's `toCocoResults`: category ids are class index + 1, semantic
  * classes become one entry each with score 1 and their tight box. Scores carry the answer's 4 decimals.
  */
-import { parseRle, rleBox } from './rle';
-import type { CocoResult, Rle, SegmentationAnswer } from './types';
+import { rleCounts } from '../../src/masks/rle.js';
+import type { CompressedRle } from '../../src/masks/types.js';
+import type { CocoResult, SegmentationJson } from '../../src/serving/types.js';
+import { rleBox } from './rle';
 
 /** COCO names its images by id ("000000397133.jpg"); other names get their position in the gallery. */
 export function imageIdFor(fileName: string, position: number): number {
@@ -12,12 +14,12 @@ export function imageIdFor(fileName: string, position: number): number {
   return digits ? Number(digits[1]) : position;
 }
 
-function required(mask: Rle | undefined, label: string): Rle {
+function required(mask: CompressedRle | undefined, label: string): CompressedRle {
   if (!mask) throw new Error(`the answer has no mask for "${label}"`);
   return mask;
 }
 
-export function cocoResults(answer: SegmentationAnswer, imageId: number, fileName: string): CocoResult[] {
+export function cocoResults(answer: SegmentationJson, imageId: number, fileName: string): CocoResult[] {
   const base = { image_id: imageId, file_name: fileName };
   if (answer.task === 'instance') {
     return (answer.instances ?? []).map((inst) => ({
@@ -37,7 +39,7 @@ export function cocoResults(answer: SegmentationAnswer, imageId: number, fileNam
       category_id: cls.class_id + 1,
       category_name: cls.label,
       segmentation: mask,
-      bbox: rleBox(parseRle(mask), mask.size[0]),
+      bbox: rleBox(rleCounts(mask), mask.size[0]),
       area: cls.area,
       score: 1,
     };

@@ -3,11 +3,12 @@
  * shown (from the canvas, with the current toggles and opacity; from the server when the browser may not read
  * the image's pixels), the COCO results computed in the browser and the answer JSON exactly as received.
  */
+
+import type { SegmentationJson } from '../../src/serving/types.js';
 import { ApiError, type ImageSource, segmentToPng } from './api';
 import { cocoResults } from './coco';
 import { h } from './dom';
 import { section } from './panels';
-import type { SegmentationAnswer } from './types';
 
 export function save(blob: Blob, fileName: string): void {
   const url = URL.createObjectURL(blob);
@@ -33,7 +34,7 @@ export interface DownloadInput {
   name: string;
   imageId: number;
   source: ImageSource;
-  answer: SegmentationAnswer;
+  answer: SegmentationJson;
   text: string;
   /** The overlay as shown, or null when the canvas holds pixels of another origin (it cannot be read). */
   overlayAsShown(): Promise<Blob | null>;

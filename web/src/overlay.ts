@@ -4,8 +4,8 @@
  * canvas compositing, so sliders and hover stay instant however many masks there are.
  */
 import type { Rgb } from '../../src/masks/palette.js';
+import type { Box } from '../../src/tasks/types.js';
 import { forEachSpan, rleBox } from './rle';
-import type { Box } from './types';
 
 export interface Region {
   /** Position in the answer's list (instances or classes): what the owner map and the UI refer to. */

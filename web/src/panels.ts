@@ -1,10 +1,14 @@
 /** The read-only parts of a result: timings per stage, uncertainty, and the details of one instance or class. */
+import {
+  type InstanceJson,
+  type SegmentationJson,
+  STAGES,
+  type StageTimings,
+} from '../../src/serving/types.js';
 import { h } from './dom';
 import * as fmt from './format';
-import type { InstanceJson, SegmentationAnswer, Stage } from './types';
-import { STAGES } from './types';
 
-const STAGE_NAMES: Record<Stage, string> = {
+const STAGE_NAMES: Record<keyof StageTimings, string> = {
   decode: 'Decode',
   preprocess: 'Preprocess',
   queue: 'Queue',
@@ -19,7 +23,7 @@ export function section(title: string, ...content: Array<Node | string>): HTMLEl
 }
 
 /** One row per stage with a bar of its share of the total, so the slow stage shows at a glance. */
-export function timingsPanel(timings: Record<Stage, number>): HTMLElement {
+export function timingsPanel(timings: StageTimings): HTMLElement {
   const total = timings.total > 0 ? timings.total : 1;
   const rows = STAGES.map((stage) => {
     const bar = h('span', { class: 'bar' });
@@ -51,7 +55,7 @@ function definitions(entries: Array<[string, string]>): HTMLElement {
   );
 }
 
-export function uncertaintyPanel(answer: SegmentationAnswer): HTMLElement {
+export function uncertaintyPanel(answer: SegmentationJson): HTMLElement {
   const u = answer.uncertainty;
   if (u.kind === 'pixel-entropy') {
     return section(
@@ -71,9 +75,8 @@ export function uncertaintyPanel(answer: SegmentationAnswer): HTMLElement {
       ['Lowest score', fmt.score(u.minScore)],
       ['Mean margin', fmt.score(u.meanMargin)],
       ['Smallest margin', fmt.score(u.minMargin)],
+      ['Near the threshold', fmt.percent(u.nearThresholdShare)],
     );
-    if (u.nearThresholdShare !== undefined)
-      entries.push(['Near the threshold', fmt.percent(u.nearThresholdShare)]);
   }
   return section(
     'Uncertainty',

@@ -1,43 +1,9 @@
 /**
- * COCO compressed RLE in the browser: the API sends masks as pycocotools' strings, never dense arrays, so the
- * UI reads the runs itself. Runs go down the columns (column-major), alternating background and foreground,
- * starting with background.
+ * COCO RLE runs in the browser: the API sends masks as pycocotools' strings, never dense arrays, and the UI draws
+ * straight from the runs (rleCounts of src/masks/rle.ts turns a string into them) without expanding whole-image
+ * masks. Runs go down the columns (column-major), alternating background and foreground, starting with background.
  */
-import type { Box, Rle } from './types';
-
-/**
- * pycocotools' rleFrString: 5 bits per character, low bits first, offset by '0' (48); 0x20 means more characters
- * follow, 0x10 in the last one means negative; from the fourth count on, values are differences to the count two
- * places back. Throws on text that is not such a string or whose runs do not cover height x width exactly.
- */
-export function parseRle(rle: Rle): number[] {
-  const [height, width] = rle.size;
-  const text = rle.counts;
-  const counts: number[] = [];
-  let total = 0;
-  let p = 0;
-  while (p < text.length) {
-    let value = 0;
-    let scale = 1;
-    let more = true;
-    while (more) {
-      // charCodeAt past the end is NaN, which fails the range test too.
-      const c = text.charCodeAt(p) - 48;
-      if (!(c >= 0 && c <= 63)) throw new Error(`mask RLE is malformed at character ${p}`);
-      value += (c & 0x1f) * scale;
-      scale *= 32;
-      more = (c & 0x20) !== 0;
-      p++;
-      if (!more && c & 0x10) value -= scale;
-    }
-    if (counts.length > 2) value += counts[counts.length - 2];
-    if (value < 0) throw new Error(`mask RLE run ${counts.length} is negative`);
-    counts.push(value);
-    total += value;
-  }
-  if (total !== height * width) throw new Error(`mask RLE covers ${total} pixels, not ${height}x${width}`);
-  return counts;
-}
+import type { Box } from '../../src/tasks/types.js';
 
 /** Calls `visit(x, yStart, yEnd)` for every vertical stretch of foreground (yEnd exclusive), column by column. */
 export function forEachSpan(

@@ -4,20 +4,22 @@
  * (colorForIndex of the instance's position, or of the class id), so this view and the server's overlay agree.
  */
 import { colorForIndex, type Rgb } from '../../src/masks/palette.js';
+import { rleCounts } from '../../src/masks/rle.js';
+import type { CompressedRle } from '../../src/masks/types.js';
+import type { SegmentationJson } from '../../src/serving/types.js';
 import type { ImageSource } from './api';
 import { h, replace, uniqueId } from './dom';
 import { downloadsPanel } from './downloads';
 import * as fmt from './format';
 import { drawBase, Overlay, type Region } from './overlay';
 import { classDetails, instanceDetails, section, timingsPanel, uncertaintyPanel } from './panels';
-import { parseRle, rleBox } from './rle';
-import type { Rle, SegmentationAnswer } from './types';
+import { rleBox } from './rle';
 
 export interface ViewerInput {
   name: string;
   imageId: number;
   source: ImageSource;
-  answer: SegmentationAnswer;
+  answer: SegmentationJson;
   text: string;
   /** The decoded original, or null when the browser cannot show it (masks are then drawn on grey). */
   image: HTMLImageElement | null;
@@ -30,10 +32,10 @@ function swatch(color: Rgb): HTMLElement {
 }
 
 /** Regions in paint order: instances least confident first, so the most confident wins where masks overlap. */
-function regionsOf(answer: SegmentationAnswer): Region[] {
+function regionsOf(answer: SegmentationJson): Region[] {
   const { width, height } = answer.image;
   // An answer without masks (never asked for by this UI) still shows its boxes over an empty layer.
-  const countsOf = (mask: Rle | undefined) => (mask ? parseRle(mask) : [width * height]);
+  const countsOf = (mask: CompressedRle | undefined) => (mask ? rleCounts(mask) : [width * height]);
   if (answer.task === 'instance') {
     const instances = answer.instances ?? [];
     return instances
@@ -209,20 +211,7 @@ export class Viewer {
     });
     const rows = this.regions.map((region) => {
       const inst = instances[region.index];
-      const box = h('input', { type: 'checkbox', checked: true });
-      box.addEventListener('change', () => {
-        this.setHidden(region.index, !box.checked);
-        this.refresh();
-      });
-      this.toggles.set(region.index, box);
-      const row = h(
-        'li',
-        { class: 'item-row' },
-        h('label', { class: 'check' }, box, swatch(region.color), `${inst.label} ${inst.score.toFixed(2)}`),
-        h('span', { class: 'num' }, fmt.pixels(inst.area)),
-      );
-      this.hoverWith(row, region);
-      return row;
+      return this.regionRow(region, `${inst.label} ${inst.score.toFixed(2)}`, fmt.pixels(inst.area));
     });
     return h(
       'div',
@@ -243,20 +232,7 @@ export class Viewer {
     const imageArea = answer.image.width * answer.image.height;
     const rows = this.regions.map((region) => {
       const area = answer.classes?.[region.index].area ?? 0;
-      const box = h('input', { type: 'checkbox', checked: true });
-      box.addEventListener('change', () => {
-        this.setHidden(region.index, !box.checked);
-        this.refresh();
-      });
-      this.toggles.set(region.index, box);
-      const row = h(
-        'li',
-        { class: 'item-row' },
-        h('label', { class: 'check' }, box, swatch(region.color), region.label),
-        h('span', { class: 'num' }, `${fmt.pixels(area)} · ${fmt.percent(area / imageArea)}`),
-      );
-      this.hoverWith(row, region);
-      return row;
+      return this.regionRow(region, region.label, `${fmt.pixels(area)} · ${fmt.percent(area / imageArea)}`);
     });
     const empty =
       rows.length === 0 ? h('p', { class: 'hint' }, 'No class other than background was found.') : null;
@@ -266,6 +242,24 @@ export class Viewer {
       h('legend', {}, 'Classes'),
       empty ?? h('ul', { class: 'item-list' }, ...rows),
     );
+  }
+
+  /** A list row with the region's show/hide toggle, its colour, `text` and a figure (its area) on the right. */
+  private regionRow(region: Region, text: string, figure: string): HTMLElement {
+    const box = h('input', { type: 'checkbox', checked: true });
+    box.addEventListener('change', () => {
+      this.setHidden(region.index, !box.checked);
+      this.refresh();
+    });
+    this.toggles.set(region.index, box);
+    const row = h(
+      'li',
+      { class: 'item-row' },
+      h('label', { class: 'check' }, box, swatch(region.color), text),
+      h('span', { class: 'num' }, figure),
+    );
+    this.hoverWith(row, region);
+    return row;
   }
 
   /** Pointer over a list row, or keyboard focus inside it, highlights its region as hovering the canvas does. */

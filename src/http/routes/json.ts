@@ -5,8 +5,9 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { SegserveError } from '../../errors.js';
-import type { MaskFormat, SegmentationJson } from '../../serving/encode.js';
+import type { MaskFormat } from '../../serving/encode.js';
 import { toSegmentationJson } from '../../serving/encode.js';
+import type { SegmentationJson } from '../../serving/types.js';
 import { readBatchFile } from '../batch-files.js';
 import { type HttpContext, resolveModel, segmentForRequest } from '../context.js';
 import { toSegserveError } from '../error-handler.js';

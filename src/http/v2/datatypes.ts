@@ -71,36 +71,11 @@ function badValue(input: string, index: number, value: unknown, wanted: string):
 
 type NumberArray = Exclude<TensorArray, BigInt64Array>;
 
-function integerCodec(
+/** Datatypes whose JSON form is plain numbers; `fits` says which numbers the type holds. */
+function numberCodec(
   type: TensorType,
   bytes: number,
   make: { new (length: number): NumberArray; new (buffer: ArrayBuffer): NumberArray },
-  min: number,
-  max: number,
-): Codec {
-  return {
-    type,
-    bytes,
-    fromBytes: (buffer) => new make(buffer),
-    fromJson(values, input) {
-      const out = new make(values.length);
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i];
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-          throw badValue(input, i, v, `an integer in [${min}, ${max}]`);
-        }
-        out[i] = v;
-      }
-      return out;
-    },
-    toJson: (data) => JSON.stringify(Array.from(data as NumberArray)),
-  };
-}
-
-function floatCodec(
-  type: TensorType,
-  bytes: number,
-  make: { new (length: number): Float32Array | Float64Array; new (buffer: ArrayBuffer): NumberArray },
   fits: (value: number) => boolean,
   wanted: string,
 ): Codec {
@@ -120,6 +95,17 @@ function floatCodec(
     // JSON has no NaN or infinities: JSON.stringify writes them as null (binary outputs keep them exactly).
     toJson: (data) => JSON.stringify(Array.from(data as NumberArray)),
   };
+}
+
+function integerCodec(
+  type: TensorType,
+  bytes: number,
+  make: { new (length: number): NumberArray; new (buffer: ArrayBuffer): NumberArray },
+  min: number,
+  max: number,
+): Codec {
+  const fits = (v: number) => Number.isInteger(v) && v >= min && v <= max;
+  return numberCodec(type, bytes, make, fits, `an integer in [${min}, ${max}]`);
 }
 
 const BOOL: Codec = {
@@ -198,14 +184,14 @@ const CODECS: Partial<Record<V2Datatype, Codec>> = {
   INT32: integerCodec('int32', 4, Int32Array, -0x80000000, 0x7fffffff),
   INT64,
   FP16,
-  FP32: floatCodec(
+  FP32: numberCodec(
     'float32',
     4,
     Float32Array,
     (v) => Number.isFinite(Math.fround(v)),
     'a number within the FP32 range',
   ),
-  FP64: floatCodec('float64', 8, Float64Array, () => true, 'a number'),
+  FP64: numberCodec('float64', 8, Float64Array, () => true, 'a number'),
 };
 
 /** The codec of a datatype, or undefined for those segserve cannot carry (BYTES, UINT16, UINT32, UINT64). */

@@ -4,7 +4,7 @@
  * that hangs up while queued, and an inference that fails inside onnxruntime (500). Liveness stays fast while
  * the only worker of a model is busy.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LoadedVersion } from '../../../src/models/repository.js';
 import {
   type Answer,
@@ -13,30 +13,20 @@ import {
   GOLDEN_INPUT,
   GOLDEN_SHAPE,
   golden,
-  openRepository,
   postBinary,
   postJson,
   SLOW_SIZE,
   send,
+  serveModels,
   slow,
   startServer,
-  type TestRepository,
-  type TestServer,
 } from './fixtures.js';
 
-let repo: TestRepository;
-let server: TestServer;
+const v2 = serveModels({ golden, slow, broken });
 let slowModel: LoadedVersion;
 
-beforeAll(async () => {
-  repo = await openRepository({ golden, slow, broken });
-  server = await startServer(repo.repository);
-  slowModel = repo.repository.resolve('slow');
-});
-
-afterAll(async () => {
-  await server?.app.close();
-  await repo?.close();
+beforeAll(() => {
+  slowModel = v2.repo.repository.resolve('slow');
 });
 
 /** An inference on the slow model; `size` other than SLOW_SIZE fails inside onnxruntime. */
@@ -72,7 +62,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 
 describe('a model that failed to load', () => {
   it('makes the server unready (503, JSON body naming it, Retry-After) while liveness stays 200', async () => {
-    const ready = await send(`${server.url}/v2/health/ready`);
+    const ready = await send(`${v2.server.url}/v2/health/ready`);
     expect([ready.status, ready.contentType]).toEqual([503, 'application/json']);
     expect(ready.headers.get('retry-after')).toBe('1');
     const body = JSON.parse(ready.text) as { ready: boolean; error: string };
@@ -81,25 +71,25 @@ describe('a model that failed to load', () => {
       /^not ready: model "broken" version 1 failed: Model "broken" version 1 failed to load/,
     );
     expect(body.error).not.toMatch(/golden|slow/);
-    const live = await send(`${server.url}/v2/health/live`);
+    const live = await send(`${v2.server.url}/v2/health/live`);
     expect([live.status, live.text]).toEqual([200, '{"live":true}']);
   });
 
   it('answers 503 on its readiness, metadata and inference; the other models serve', async () => {
-    const ready = await send(`${server.url}/v2/models/broken/ready`);
+    const ready = await send(`${v2.server.url}/v2/models/broken/ready`);
     expect([ready.status, ready.contentType]).toEqual([503, 'application/json']);
     expect(JSON.parse(ready.text)).toMatchObject({ name: 'broken', ready: false });
     const notReady =
       /^Model "broken" version (latest|1) is not ready: Model "broken" version 1 failed to load/;
-    expectError(await send(`${server.url}/v2/models/broken`), 503, notReady);
-    const versionReady = await send(`${server.url}/v2/models/broken/versions/1/ready`);
+    expectError(await send(`${v2.server.url}/v2/models/broken`), 503, notReady);
+    const versionReady = await send(`${v2.server.url}/v2/models/broken/versions/1/ready`);
     expect(versionReady.status).toBe(503);
     expect(JSON.parse(versionReady.text)).toMatchObject({ name: 'broken', ready: false });
-    const infer = await postJson(`${server.url}/v2/models/broken/infer`, { inputs: [] });
+    const infer = await postJson(`${v2.server.url}/v2/models/broken/infer`, { inputs: [] });
     expectError(infer, 503, notReady);
     expect(infer.headers.get('retry-after')).toBe('1');
 
-    const golden = await send(`${server.url}/v2/models/golden/ready`);
+    const golden = await send(`${v2.server.url}/v2/models/golden/ready`);
     expect(golden.status).toBe(200);
   });
 });
@@ -114,13 +104,13 @@ describe('overload', () => {
   });
 
   it('answers 503 with Retry-After when the queue is full, and finishes the accepted jobs', async () => {
-    const running = slowInfer(server.url);
+    const running = slowInfer(v2.server.url);
     await until(() => slowModel.pool.stats().busy === 1, 'the first job runs');
     const { completed } = slowModel.pool.stats();
-    const queued = slowInfer(server.url);
+    const queued = slowInfer(v2.server.url);
     try {
       await until(() => slowModel.pool.stats().queued === 1, 'the second job waits');
-      const refused = await slowInfer(server.url);
+      const refused = await slowInfer(v2.server.url);
       expectError(refused, 503, 'Model "slow" has 1 requests waiting; try again shortly.');
       expect(refused.headers.get('retry-after')).toBe('1');
 
@@ -128,7 +118,7 @@ describe('overload', () => {
       const times: number[] = [];
       for (let i = 0; i < 20; i++) {
         const started = performance.now();
-        const live = await send(`${server.url}/v2/health/live`);
+        const live = await send(`${v2.server.url}/v2/health/live`);
         times.push(performance.now() - started);
         expect(live.status).toBe(200);
       }
@@ -146,7 +136,7 @@ describe('overload', () => {
   });
 
   it('answers 504 when a job waits longer than queueTimeoutMs', async () => {
-    const impatient = await startServer(repo.repository, { queueTimeoutMs: 20 });
+    const impatient = await startServer(v2.repo.repository, { queueTimeoutMs: 20 });
     const running = slowInfer(impatient.url);
     try {
       await until(() => slowModel.pool.stats().busy === 1, 'the first job runs');
@@ -160,12 +150,12 @@ describe('overload', () => {
   });
 
   it('takes the job of a client that hangs up out of the queue', async () => {
-    const running = slowInfer(server.url);
+    const running = slowInfer(v2.server.url);
     const started: Promise<unknown>[] = [running];
     try {
       await until(() => slowModel.pool.stats().busy === 1, 'the first job runs');
       const controller = new AbortController();
-      const abandoned = slowInfer(server.url, SLOW_SIZE, controller.signal).catch((error: Error) => error);
+      const abandoned = slowInfer(v2.server.url, SLOW_SIZE, controller.signal).catch((error: Error) => error);
       await until(() => slowModel.pool.stats().queued === 1, 'the second job waits');
       const before = slowModel.pool.stats();
       controller.abort();
@@ -174,7 +164,7 @@ describe('overload', () => {
       // Still the first job on the worker: the second left the queue, it did not start.
       expect(slowModel.pool.stats()).toMatchObject({ busy: 1, completed: before.completed });
       // The place is free again: the next request waits instead of being refused.
-      const next = slowInfer(server.url);
+      const next = slowInfer(v2.server.url);
       started.push(next);
       await until(() => slowModel.pool.stats().queued === 1, 'the next job waits');
       expect((await next).status).toBe(200);
@@ -188,9 +178,9 @@ describe('overload', () => {
 describe('inference failures', () => {
   it('answers 500 with the reason when onnxruntime fails, and keeps serving', async () => {
     // 128x128 passes the protocol (the height and width are dynamic) but not the model's fixed Reshape.
-    const failed = await slowInfer(server.url, 128);
+    const failed = await slowInfer(v2.server.url, 128);
     expectError(failed, 500, /^Inference failed: .*Reshape/);
-    const answer = await postJson(`${server.url}/v2/models/golden/versions/1/infer`, {
+    const answer = await postJson(`${v2.server.url}/v2/models/golden/versions/1/infer`, {
       inputs: [{ name: 'image', shape: GOLDEN_SHAPE, datatype: 'FP32', data: GOLDEN_INPUT }],
       outputs: [{ name: 'classes' }],
     });
@@ -200,21 +190,21 @@ describe('inference failures', () => {
 
 describe('a version without running workers', () => {
   it('is unready, and refuses inference with 503, once its pool has shut down', async () => {
-    await repo.repository.resolve('golden', 1).pool.close();
-    const ready = await send(`${server.url}/v2/models/golden/versions/1/ready`);
+    await v2.repo.repository.resolve('golden', 1).pool.close();
+    const ready = await send(`${v2.server.url}/v2/models/golden/versions/1/ready`);
     expect(ready.status).toBe(503);
     expect(JSON.parse(ready.text)).toEqual({
       name: 'golden',
       ready: false,
       error: 'Model "golden" version 1 is not ready: it has no running worker',
     });
-    const server503 = await send(`${server.url}/v2/health/ready`);
+    const server503 = await send(`${v2.server.url}/v2/health/ready`);
     expect(JSON.parse(server503.text).error).toContain('model "golden" version 1: it has no running worker');
-    const infer = await postJson(`${server.url}/v2/models/golden/versions/1/infer`, {
+    const infer = await postJson(`${v2.server.url}/v2/models/golden/versions/1/infer`, {
       inputs: [{ name: 'image', shape: GOLDEN_SHAPE, datatype: 'FP32', data: GOLDEN_INPUT }],
     });
     expectError(infer, 503, 'Model "golden" version 1 is not ready: it has no running worker');
     expect(infer.headers.get('retry-after')).toBe('1');
-    expect((await send(`${server.url}/v2/models/golden/versions/2/ready`)).status).toBe(200);
+    expect((await send(`${v2.server.url}/v2/models/golden/versions/2/ready`)).status).toBe(200);
   });
 });

@@ -4,31 +4,10 @@
  * Triton Python client (tritonclient.http) writes them.
  */
 import { deflateSync, gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  GOLDEN_INPUT,
-  GOLDEN_SHAPE,
-  golden,
-  openRepository,
-  postJson,
-  send,
-  startServer,
-  type TestRepository,
-  type TestServer,
-} from './fixtures.js';
+import { describe, expect, it } from 'vitest';
+import { GOLDEN_INPUT, GOLDEN_SHAPE, golden, postJson, send, serveModels } from './fixtures.js';
 
-let repo: TestRepository;
-let server: TestServer;
-
-beforeAll(async () => {
-  repo = await openRepository({ golden });
-  server = await startServer(repo.repository);
-});
-
-afterAll(async () => {
-  await server?.app.close();
-  await repo?.close();
-});
+const v2 = serveModels({ golden });
 
 const goldenRequest = {
   id: 'golden-1',
@@ -55,16 +34,16 @@ const GOLDEN_INPUT_HEX = '0000003f' + '00000040' + '0000803e' + '0000003f' + '00
 
 describe('metadata and health', () => {
   it('GET /v2 answers the server metadata, advertising binary_tensor_data', async () => {
-    const answer = await send(`${server.url}/v2`);
+    const answer = await send(`${v2.server.url}/v2`);
     expect(answer.status).toBe(200);
     expect(answer.contentType).toBe('application/json');
     expect(answer.text).toBe('{"name":"segserve","version":"1.2.3","extensions":["binary_tensor_data"]}');
   });
 
   it('GET /v2/health/live and /v2/health/ready answer 200 with JSON bodies', async () => {
-    const live = await send(`${server.url}/v2/health/live`);
+    const live = await send(`${v2.server.url}/v2/health/live`);
     expect([live.status, live.contentType, live.text]).toEqual([200, 'application/json', '{"live":true}']);
-    const ready = await send(`${server.url}/v2/health/ready`);
+    const ready = await send(`${v2.server.url}/v2/health/ready`);
     expect([ready.status, ready.contentType, ready.text]).toEqual([
       200,
       'application/json',
@@ -79,14 +58,14 @@ describe('metadata and health', () => {
       '"outputs":[{"name":"scores","datatype":"FP32","shape":[1,2,-1,-1]},' +
       '{"name":"classes","datatype":"INT64","shape":[1,-1,-1]}]}';
     for (const path of ['/v2/models/golden', '/v2/models/golden/versions/1']) {
-      const answer = await send(`${server.url}${path}`);
+      const answer = await send(`${v2.server.url}${path}`);
       expect([answer.status, answer.contentType, answer.text]).toEqual([200, 'application/json', expected]);
     }
   });
 
   it('model readiness answers 200 with a JSON body, for the model and for each version', async () => {
     for (const path of ['/v2/models/golden/ready', '/v2/models/golden/versions/1/ready']) {
-      const answer = await send(`${server.url}${path}`);
+      const answer = await send(`${v2.server.url}${path}`);
       expect([answer.status, answer.contentType, answer.text]).toEqual([
         200,
         'application/json',
@@ -98,7 +77,7 @@ describe('metadata and health', () => {
 
 describe('inference, exact bytes', () => {
   it('answers a JSON request with the exact JSON body', async () => {
-    const answer = await postJson(`${server.url}/v2/models/golden/versions/1/infer`, goldenRequest);
+    const answer = await postJson(`${v2.server.url}/v2/models/golden/versions/1/infer`, goldenRequest);
     expect(answer.status).toBe(200);
     expect(answer.contentType).toBe('application/json');
     expect(answer.headers.get('inference-header-content-length')).toBeNull();
@@ -107,7 +86,7 @@ describe('inference, exact bytes', () => {
 
   it('takes nested data ("natural" form) as well as flat', async () => {
     const nested = [[[[0.5, 2]], [[0.25, 0.5]], [[1, 0.5]]]];
-    const answer = await postJson(`${server.url}/v2/models/golden/versions/1/infer`, {
+    const answer = await postJson(`${v2.server.url}/v2/models/golden/versions/1/infer`, {
       ...goldenRequest,
       inputs: [{ ...goldenRequest.inputs[0], data: nested }],
     });
@@ -115,7 +94,7 @@ describe('inference, exact bytes', () => {
   });
 
   it('serves the newest version when none is named, and each version by its path', async () => {
-    const latest = await postJson(`${server.url}/v2/models/golden/infer`, goldenRequest);
+    const latest = await postJson(`${v2.server.url}/v2/models/golden/infer`, goldenRequest);
     expect(latest.text).toBe(
       '{"model_name":"golden","model_version":"2","id":"golden-1","outputs":[' +
         '{"name":"scores","datatype":"FP32","shape":[1,2,1,2],"data":[2,6,4,1]},' +
@@ -128,7 +107,7 @@ describe('inference, exact bytes', () => {
       '{"inputs":[{"name":"image","shape":[1,3,1,2],"datatype":"FP32","parameters":{"binary_data_size":24}}],' +
         '"parameters":{"binary_data_output":true}}',
     );
-    const answer = await send(`${server.url}/v2/models/golden/versions/1/infer`, {
+    const answer = await send(`${v2.server.url}/v2/models/golden/versions/1/infer`, {
       method: 'POST',
       headers: {
         'content-type': 'application/octet-stream',
@@ -146,7 +125,7 @@ describe('inference, exact bytes', () => {
   });
 
   it('mixes binary and JSON outputs as each output asks', async () => {
-    const answer = await postJson(`${server.url}/v2/models/golden/versions/1/infer`, {
+    const answer = await postJson(`${v2.server.url}/v2/models/golden/versions/1/infer`, {
       inputs: goldenRequest.inputs,
       outputs: [{ name: 'classes', parameters: { binary_data: true } }, { name: 'scores' }],
     });
@@ -163,7 +142,7 @@ describe('inference, exact bytes', () => {
   });
 
   it('binary_data: false on an output overrides binary_data_output', async () => {
-    const answer = await postJson(`${server.url}/v2/models/golden/versions/1/infer`, {
+    const answer = await postJson(`${v2.server.url}/v2/models/golden/versions/1/infer`, {
       inputs: goldenRequest.inputs,
       parameters: { binary_data_output: true },
       outputs: [{ name: 'classes', parameters: { binary_data: false } }],
@@ -205,7 +184,7 @@ describe('the Triton Python client layout', () => {
 
   it('takes an infer() request with numpy binary inputs and answers what InferResult reads', async () => {
     const body = Buffer.concat([Buffer.from(tritonJson), Buffer.from(GOLDEN_INPUT_HEX, 'hex')]);
-    const answer = await send(`${server.url}/v2/models/golden/versions/1/infer`, {
+    const answer = await send(`${v2.server.url}/v2/models/golden/versions/1/infer`, {
       method: 'POST',
       headers: { 'Inference-Header-Content-Length': String(tritonJson.length) },
       body,
@@ -222,7 +201,7 @@ describe('the Triton Python client layout', () => {
     const json =
       '{"inputs":[{"name":"image","shape":[1,3,1,2],"datatype":"FP32","parameters":{"binary_data_size":24}}],' +
       '"outputs":[{"name":"classes","parameters":{"binary_data":true}}]}';
-    const answer = await send(`${server.url}/v2/models/golden/versions/2/infer`, {
+    const answer = await send(`${v2.server.url}/v2/models/golden/versions/2/infer`, {
       method: 'POST',
       headers: { 'Inference-Header-Content-Length': String(json.length) },
       body: Buffer.concat([Buffer.from(json), Buffer.from(GOLDEN_INPUT_HEX, 'hex')]),
@@ -236,7 +215,7 @@ describe('the Triton Python client layout', () => {
     const json =
       '{"inputs":[{"name":"image","shape":[1,3,1,2],"datatype":"FP32","data":[0.5,2.0,0.25,0.5,1.0,0.5]}],' +
       '"outputs":[{"name":"scores","parameters":{"binary_data":false}}]}';
-    const answer = await send(`${server.url}/v2/models/golden/versions/1/infer`, {
+    const answer = await send(`${v2.server.url}/v2/models/golden/versions/1/infer`, {
       method: 'POST',
       body: Buffer.from(json),
     });
@@ -251,7 +230,7 @@ describe('the Triton Python client layout', () => {
       ['gzip', gzipSync(body)],
       ['deflate', deflateSync(body)],
     ] as const) {
-      const answer = await send(`${server.url}/v2/models/golden/versions/1/infer`, {
+      const answer = await send(`${v2.server.url}/v2/models/golden/versions/1/infer`, {
         method: 'POST',
         headers: {
           'Content-Encoding': encoding,

@@ -2,33 +2,15 @@
  * Every datatype segserve carries, through a pass-through model, in JSON and as binary tensor data: exact
  * values at the edges of each range, FP16 rounding, int64 beyond 2^53, and the values each datatype refuses.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { halfToNumber, numberToHalf } from '../../../src/http/v2/float16.js';
-import {
-  bytesOf,
-  openRepository,
-  postBinary,
-  postJson,
-  send,
-  startServer,
-  type TestRepository,
-  type TestServer,
-  typed,
-} from './fixtures.js';
+import { bytesOf, postBinary, postJson, send, serveModels, typed } from './fixtures.js';
 
-let repo: TestRepository;
-let server: TestServer;
+const v2 = serveModels({ typed });
 let inferUrl: string;
 
-beforeAll(async () => {
-  repo = await openRepository({ typed });
-  server = await startServer(repo.repository);
-  inferUrl = `${server.url}/v2/models/typed/infer`;
-});
-
-afterAll(async () => {
-  await server?.app.close();
-  await repo?.close();
+beforeAll(() => {
+  inferUrl = `${v2.server.url}/v2/models/typed/infer`;
 });
 
 interface Input {
@@ -75,7 +57,7 @@ it('model metadata names each datatype as the protocol does', async () => {
         ([type, datatype, dim]) => `{"name":"${prefix}${type}","datatype":"${datatype}","shape":[${dim}]}`,
       ),
     ].join(',');
-  const answer = await send(`${server.url}/v2/models/typed`);
+  const answer = await send(`${v2.server.url}/v2/models/typed`);
   expect(answer.text).toBe(
     `{"name":"typed","versions":["1"],"platform":"onnxruntime_onnx","inputs":[${tensors('in_', 'image')}],"outputs":[${tensors('out_', 'image_out')}]}`,
   );

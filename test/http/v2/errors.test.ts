@@ -9,34 +9,28 @@ import {
   GOLDEN_INPUT,
   GOLDEN_SHAPE,
   golden,
-  openRepository,
   postBinary,
   postJson,
   send,
+  serveModels,
   startServer,
-  type TestRepository,
   type TestServer,
   typed,
 } from './fixtures.js';
 
-let repo: TestRepository;
-let server: TestServer;
+const v2 = serveModels({ golden, typed });
 /** The same repository behind a 1 KiB body limit. */
 let small: TestServer;
 
 beforeAll(async () => {
-  repo = await openRepository({ golden, typed });
-  server = await startServer(repo.repository);
-  small = await startServer(repo.repository, { bodyLimit: 1024 });
+  small = await startServer(v2.repo.repository, { bodyLimit: 1024 });
 });
 
 afterAll(async () => {
-  await server?.app.close();
   await small?.app.close();
-  await repo?.close();
 });
 
-const infer = () => `${server.url}/v2/models/golden/versions/1/infer`;
+const infer = () => `${v2.server.url}/v2/models/golden/versions/1/infer`;
 const image = (changes: Record<string, unknown> = {}) => ({
   name: 'image',
   shape: GOLDEN_SHAPE,
@@ -59,7 +53,7 @@ describe('unknown models, versions and routes: 404', () => {
   ].map(([method, path, message]) => [`${method} ${path}`, method, path, message]);
   for (const [what, method, path, message] of cases) {
     it(what, async () => {
-      const answer = await send(`${server.url}${path}`, {
+      const answer = await send(`${v2.server.url}${path}`, {
         method,
         ...(method === 'POST' ? { body: JSON.stringify({ inputs: [image()] }) } : {}),
       });
@@ -71,7 +65,7 @@ describe('unknown models, versions and routes: 404', () => {
 describe('malformed versions: 400', () => {
   for (const version of ['abc', '0', '1.5', '-1', '99999999999']) {
     it(`version "${version}"`, async () => {
-      const answer = await send(`${server.url}/v2/models/golden/versions/${version}`);
+      const answer = await send(`${v2.server.url}/v2/models/golden/versions/${version}`);
       expectError(answer, 400, `model version must be a positive integer, not "${version}"`);
     });
   }
@@ -236,7 +230,7 @@ describe('requests the model cannot take: 400', () => {
   }
 
   it('a missing input', async () => {
-    const answer = await postJson(`${server.url}/v2/models/typed/infer`, {
+    const answer = await postJson(`${v2.server.url}/v2/models/typed/infer`, {
       inputs: [{ name: 'image', shape: [1, 3, 1, 1], datatype: 'FP32', data: [0, 0, 0] }],
     });
     expectError(
@@ -247,7 +241,7 @@ describe('requests the model cannot take: 400', () => {
   });
 
   it('one dimension name with two sizes', async () => {
-    const answer = await postJson(`${server.url}/v2/models/typed/infer`, {
+    const answer = await postJson(`${v2.server.url}/v2/models/typed/infer`, {
       inputs: [
         { name: 'in_int64', shape: [2], datatype: 'INT64', data: [1, 2] },
         { name: 'in_float64', shape: [3], datatype: 'FP64', data: [1, 2, 3] },
@@ -399,7 +393,7 @@ describe('encodings, content types and sizes', () => {
   });
 
   it('keeps serving after all of the above', async () => {
-    const live = await send(`${server.url}/v2/health/live`);
+    const live = await send(`${v2.server.url}/v2/health/live`);
     expect(live.status).toBe(200);
     const answer = await postJson(infer(), { inputs: [image()], outputs: [{ name: 'classes' }] });
     expect(answer.text).toBe(

@@ -2,16 +2,17 @@
  * Tiny models with exactly known outputs for the Open Inference Protocol tests, a repository on disk holding
  * them, and a Fastify server with only the v2 plugin, listening on a loopback port.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import onnxProto from 'onnx-proto';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { stringify } from 'yaml';
 import { type V2Options, v2Routes } from '../../../src/http/v2/index.js';
-import { ModelRepository } from '../../../src/models/index.js';
+import type { ModelRepository } from '../../../src/models/index.js';
 import { buildModel } from '../../helpers/onnx-builder.js';
+import { listenOnLoopback, openTemporaryRepository, type TinyRepository } from '../helpers.js';
 
 const { onnx } = onnxProto;
 
@@ -178,13 +179,7 @@ export const broken: ModelFolder = {
   config: { task: 'binary', decoder: 'sigmoid', input: { width: 4, height: 4 }, labels: ['a', 'b'] },
 };
 
-export interface TestRepository {
-  repository: ModelRepository;
-  dir: string;
-  close(): Promise<void>;
-}
-
-export async function openRepository(models: Record<string, ModelFolder>): Promise<TestRepository> {
+async function openRepository(models: Record<string, ModelFolder>): Promise<TinyRepository> {
   const dir = await mkdtemp(join(tmpdir(), 'segserve-v2-'));
   for (const [name, folder] of Object.entries(models)) {
     for (const [version, bytes] of Object.entries(folder.versions)) {
@@ -193,15 +188,7 @@ export async function openRepository(models: Record<string, ModelFolder>): Promi
     }
     await writeFile(join(dir, name, 'config.yaml'), stringify(folder.config));
   }
-  const repository = await ModelRepository.open(dir);
-  return {
-    repository,
-    dir,
-    async close() {
-      await repository.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return openTemporaryRepository(dir);
 }
 
 export interface TestServer {
@@ -216,10 +203,29 @@ export async function startServer(
 ): Promise<TestServer> {
   const app = Fastify();
   await app.register(v2Routes, { repository, serverName: 'segserve', serverVersion: '1.2.3', ...options });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.server.address();
-  if (address === null || typeof address === 'string') throw new Error('the server has no TCP address');
-  return { app, url: `http://127.0.0.1:${address.port}` };
+  return { app, url: await listenOnLoopback(app) };
+}
+
+export interface Served {
+  repo: TinyRepository;
+  server: TestServer;
+}
+
+/**
+ * The set-up of a test file: a repository of `models` and a server on it, opened before the file's tests and
+ * closed after them. The fields of the answer are set once the tests run.
+ */
+export function serveModels(models: Record<string, ModelFolder>): Served {
+  const served = {} as Served;
+  beforeAll(async () => {
+    served.repo = await openRepository(models);
+    served.server = await startServer(served.repo.repository);
+  });
+  afterAll(async () => {
+    await served.server?.app.close();
+    await served.repo?.close();
+  });
+  return served;
 }
 
 /** A request body with the binary tensor data extension: JSON header, then the tensors' bytes. */

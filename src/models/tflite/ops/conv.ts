@@ -4,7 +4,7 @@
  * reproduced exactly rather than through ONNX's auto_pad rules. Filters are constants, re-laid out at import.
  */
 import { type ConversionContext, transposeData } from '../context.js';
-import type { TfliteOperator } from '../reader.js';
+import type { Conv2DOptions, TfliteOperator, TfliteTensor } from '../reader.js';
 import type { Activation, Padding } from '../schema.js';
 import { type OperatorConverter, requirePositive, requireRank, requireShape } from './common.js';
 import { type AxisWindow, windowAxis } from './padding.js';
@@ -38,9 +38,20 @@ function biasValue(ctx: ConversionContext, op: TfliteOperator, k: number, channe
 
 const pads = (y: AxisWindow, x: AxisWindow) => ({ ints: [y.before, x.before, y.after, x.after] });
 
-const conv2d: OperatorConverter = (ctx, op) => {
+interface ConvOperands {
+  o: Omit<Conv2DOptions, 'type'>;
+  input: TfliteTensor;
+  filter: TfliteTensor;
+}
+
+/** The operands CONV_2D and DEPTHWISE_CONV_2D share: a 4-D input and filter, positive strides and dilations. */
+function convOperands<K extends 'Conv2DOptions' | 'DepthwiseConv2DOptions'>(
+  ctx: ConversionContext,
+  op: TfliteOperator,
+  optionsName: K,
+) {
   ctx.arity(op, 2, 3);
-  const o = ctx.options(op, 'Conv2DOptions');
+  const o = ctx.options(op, optionsName);
   const input = ctx.input(op, 0);
   const filter = ctx.input(op, 1);
   requireRank(ctx, op, input, 4);
@@ -51,30 +62,59 @@ const conv2d: OperatorConverter = (ctx, op) => {
     dilation_h_factor: o.dilationH,
     dilation_w_factor: o.dilationW,
   });
-  const [n, h, w, c] = input.shape;
-  const [outC, kh, kw, groupC] = filter.shape;
-  // TFLite runs a grouped convolution when the input has a multiple of the filter's input channels.
-  const groups = c / groupC;
-  if (!Number.isInteger(groups) || outC % groups !== 0) {
-    throw ctx.invalid(op, `a [${filter.shape}] filter cannot convolve ${c} input channels`);
-  }
+  return { o, input, filter };
+}
+
+interface ForwardConv {
+  /** Takes the TFLite filter to ONNX's [O, I / groups, H, W]. */
+  filterPerm: number[];
+  outC: number;
+  groups: number;
+}
+
+/** One ONNX Conv over the TFLite window (SAME/VALID pads made explicit), with the fused activation after it. */
+function forwardConv(
+  ctx: ConversionContext,
+  op: TfliteOperator,
+  { o, input, filter }: ConvOperands,
+  spec: ForwardConv,
+): void {
+  const [n, h, w] = input.shape;
+  const [, kh, kw] = filter.shape;
   const y = windowAxis(o.padding, h, kh, o.strideH, o.dilationH);
   const x = windowAxis(o.padding, w, kw, o.strideW, o.dilationW);
-  requireShape(ctx, op, [n, y.size, x.size, outC]);
+  requireShape(ctx, op, [n, y.size, x.size, spec.outC]);
   const output = ctx.output(op);
   const conv = ctx.graph.node(
     'Conv',
-    [ctx.value(op, 0, 'nchw'), filterValue(ctx, op, 1, [0, 3, 1, 2], 'oihw'), ...biasValue(ctx, op, 2, outC)],
+    [
+      ctx.value(op, 0, 'nchw'),
+      filterValue(ctx, op, 1, spec.filterPerm, 'oihw'),
+      ...biasValue(ctx, op, 2, spec.outC),
+    ],
     {
       kernel_shape: { ints: [kh, kw] },
       strides: { ints: [o.strideH, o.strideW] },
       dilations: { ints: [o.dilationH, o.dilationW] },
       pads: pads(y, x),
-      group: { int: groups },
+      group: { int: spec.groups },
     },
     output.name,
   );
   ctx.define(op, ctx.activate(op, conv, o.activation, output.name), 'nchw');
+}
+
+const conv2d: OperatorConverter = (ctx, op) => {
+  const operands = convOperands(ctx, op, 'Conv2DOptions');
+  const { input, filter } = operands;
+  const c = input.shape[3];
+  const [outC, , , groupC] = filter.shape;
+  // TFLite runs a grouped convolution when the input has a multiple of the filter's input channels.
+  const groups = c / groupC;
+  if (!Number.isInteger(groups) || outC % groups !== 0) {
+    throw ctx.invalid(op, `a [${filter.shape}] filter cannot convolve ${c} input channels`);
+  }
+  forwardConv(ctx, op, operands, { filterPerm: [0, 3, 1, 2], outC, groups });
 };
 
 /**
@@ -82,20 +122,10 @@ const conv2d: OperatorConverter = (ctx, op) => {
  * ONNX's grouped convolution with one group per input channel and weights [C * multiplier, 1, H, W].
  */
 const depthwiseConv2d: OperatorConverter = (ctx, op) => {
-  ctx.arity(op, 2, 3);
-  const o = ctx.options(op, 'DepthwiseConv2DOptions');
-  const input = ctx.input(op, 0);
-  const filter = ctx.input(op, 1);
-  requireRank(ctx, op, input, 4);
-  requireRank(ctx, op, filter, 4);
-  requirePositive(ctx, op, {
-    stride_h: o.strideH,
-    stride_w: o.strideW,
-    dilation_h_factor: o.dilationH,
-    dilation_w_factor: o.dilationW,
-  });
-  const [n, h, w, c] = input.shape;
-  const [one, kh, kw, outC] = filter.shape;
+  const operands = convOperands(ctx, op, 'DepthwiseConv2DOptions');
+  const { o, input, filter } = operands;
+  const c = input.shape[3];
+  const [one, , , outC] = filter.shape;
   const multiplier = outC / c;
   if (one !== 1 || !Number.isInteger(multiplier)) {
     throw ctx.invalid(op, `a [${filter.shape}] depthwise filter does not fit ${c} input channels`);
@@ -108,23 +138,7 @@ const depthwiseConv2d: OperatorConverter = (ctx, op) => {
       `depth_multiplier ${o.depthMultiplier} disagrees with the filter (${outC} channels from ${c})`,
     );
   }
-  const y = windowAxis(o.padding, h, kh, o.strideH, o.dilationH);
-  const x = windowAxis(o.padding, w, kw, o.strideW, o.dilationW);
-  requireShape(ctx, op, [n, y.size, x.size, outC]);
-  const output = ctx.output(op);
-  const conv = ctx.graph.node(
-    'Conv',
-    [ctx.value(op, 0, 'nchw'), filterValue(ctx, op, 1, [3, 0, 1, 2], 'oihw'), ...biasValue(ctx, op, 2, outC)],
-    {
-      kernel_shape: { ints: [kh, kw] },
-      strides: { ints: [o.strideH, o.strideW] },
-      dilations: { ints: [o.dilationH, o.dilationW] },
-      pads: pads(y, x),
-      group: { int: c },
-    },
-    output.name,
-  );
-  ctx.define(op, ctx.activate(op, conv, o.activation, output.name), 'nchw');
+  forwardConv(ctx, op, operands, { filterPerm: [3, 0, 1, 2], outC, groups: c });
 };
 
 interface TransposedConv {

@@ -1,0 +1,81 @@
+/**
+ * What the serving layer hands its callers: stage timings, the JSON answer and COCO results entries. Types only
+ * (and the stage order), with no Node-only imports anywhere below them, so the browser UI (web/) type-checks
+ * against these same declarations instead of keeping its own copy of the wire format.
+ */
+import type { Polygon } from '../masks/polygons.js';
+import type { CompressedRle } from '../masks/types.js';
+import type { Box, SegmentationResult, Task } from '../tasks/types.js';
+
+export interface StageTimings {
+  /** Header probe, decode, EXIF orientation and resize (libvips, on libuv threads). */
+  decode: number;
+  /** Tensor fill: placement, padding, layout, colour order, normalisation. */
+  preprocess: number;
+  /** Waiting for a free worker. */
+  queue: number;
+  /** `session.run` inside the worker. */
+  infer: number;
+  /** Task decoder inside the worker (NMS, masks back to image coordinates, entropy). */
+  postprocess: number;
+  /** Serialising the answer (RLE strings, PNG, overlay); filled in by the adapter that encodes. */
+  encode: number;
+  /** Wall time from bytes in to result out (before encoding). */
+  total: number;
+}
+
+/** The stages in the order a request passes them, `total` last: the order Server-Timing and the UI list them. */
+export const STAGES = [
+  'decode',
+  'preprocess',
+  'queue',
+  'infer',
+  'postprocess',
+  'encode',
+  'total',
+] as const satisfies ReadonlyArray<keyof StageTimings>;
+
+export interface InstanceJson {
+  label: string;
+  class_id: number;
+  score: number;
+  box: Box;
+  area: number;
+  margin: number;
+  mask?: CompressedRle;
+  polygons?: Polygon[];
+}
+
+export interface ClassJson {
+  class_id: number;
+  label: string;
+  area: number;
+  mask?: CompressedRle;
+  polygons?: Polygon[];
+}
+
+export interface SegmentationJson {
+  model: string;
+  version: number;
+  task: Task;
+  image: { width: number; height: number; format: string };
+  instances?: InstanceJson[];
+  classes?: ClassJson[];
+  labels?: string[];
+  /** The mask PNG in base64, with mask format `png`. */
+  mask_png?: string;
+  uncertainty: SegmentationResult['uncertainty'];
+  timings: StageTimings;
+}
+
+/** One entry of a COCO results file (the format of COCO's evaluation server and pycocotools' loadRes). */
+export interface CocoResult {
+  image_id: number;
+  file_name: string;
+  category_id: number;
+  category_name: string;
+  segmentation: CompressedRle;
+  bbox: Box;
+  area: number;
+  score: number;
+}
