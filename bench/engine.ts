@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ModelRepository } from '../src/models/index.js';
 import { toSegmentationJson } from '../src/serving/encode.js';
-import { segmentWith } from '../src/serving/pipeline.js';
+import type { Segmentation } from '../src/serving/pipeline.js';
+import { InferenceService } from '../src/serving/service.js';
 import { rawBaseline } from './baseline.js';
 import { benchHttp } from './http.js';
 import { benchMasks } from './masks.js';
@@ -30,11 +31,20 @@ const STAGES = ['decode', 'preprocess', 'queue', 'infer', 'postprocess', 'encode
 
 async function benchModel(repository: ModelRepository, model: string, photo: string): Promise<string> {
   const loaded = repository.resolve(model);
+  const service = new InferenceService(repository);
+  const segmentOnce = async (): Promise<Segmentation> => {
+    const ticket = service.admit({ model });
+    try {
+      return await service.segment(ticket, bytes);
+    } finally {
+      ticket.release();
+    }
+  };
   const bytes = await readFile(photo);
   const baseline = await rawBaseline(loaded, bytes);
   // Warm-up, untimed: both paths run a few times before anything is measured.
   await baseline.time(3);
-  for (let i = 0; i < 3; i++) toSegmentationJson(await segmentWith(loaded, bytes));
+  for (let i = 0; i < 3; i++) toSegmentationJson(await segmentOnce());
 
   const raw: number[] = [];
   const endToEnd: number[] = [];
@@ -50,7 +60,7 @@ async function benchModel(repository: ModelRepository, model: string, photo: str
     raw.push(...(await baseline.time(PER_ROUND)));
     for (let i = 0; i < PER_ROUND; i++) {
       const t0 = performance.now();
-      const seg = await segmentWith(loaded, bytes);
+      const seg = await segmentOnce();
       const json = toSegmentationJson(seg);
       JSON.stringify(json);
       endToEnd.push(performance.now() - t0);

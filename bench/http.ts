@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { buildApp } from '../src/http/app.js';
+import { InferenceService } from '../src/serving/service.js';
 import { ModelRepository } from '../src/models/index.js';
 import { type SegmentationJson, STAGES, type StageTimings } from '../src/serving/types.js';
 import { rawBaseline } from './baseline.js';
@@ -173,7 +174,7 @@ export async function benchHttp(): Promise<string> {
   const repository = await ModelRepository.open(join(projectRoot, 'model-repository'), {
     models: cases.map((c) => c.model),
   });
-  const app = await buildApp({ repository, logger: false });
+  const app = await buildApp({ service: new InferenceService(repository), logger: false });
   try {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const address = app.server.address();

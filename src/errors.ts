@@ -43,7 +43,16 @@ export const ERROR_CATALOGUE = {
     message: 'Model "{model}" version {version} had no free worker within {timeout_ms} ms.',
   },
   RUNTIME_CLOSED: { status: 503, message: 'The model runtime is shutting down.' },
-  QUEUE_FULL: { status: 503, message: 'Model "{model}" has {queued} requests waiting; try again shortly.' },
+  QUEUE_FULL: {
+    status: 503,
+    message:
+      'Model "{model}" version {version} has {in_flight} requests in flight, its limit; try again in {retry_after} s.',
+  },
+  DECODE_BUDGET_FULL: {
+    status: 503,
+    message:
+      'The server is decoding {in_flight_pixels} pixels of images, and this one adds {pixels} to a budget of {budget}; try again in {retry_after} s.',
+  },
   // Generic input validation (CLI arguments, request fields)
   INVALID_ARGUMENT: { status: 400, message: '{reason}' },
   // HTTP requests: what arrives and how it is framed
@@ -120,6 +129,19 @@ export class SegserveError extends Error {
 export function isSegserveError(value: unknown): value is SegserveError {
   return value instanceof SegserveError;
 }
+
+/**
+ * Seconds a client should wait before retrying, for the Retry-After header: the estimate an admission refusal
+ * carries in `details.retry_after`, else 1 for any other 503 (closing, not ready), else none.
+ */
+export function retryAfterSeconds(error: SegserveError): number | undefined {
+  const estimate = error.details.retry_after;
+  if (typeof estimate === 'number') return estimate;
+  return error.status === 503 ? DEFAULT_RETRY_AFTER_S : undefined;
+}
+
+/** Retry-After of a 503 without an estimate of its own (closing, not ready). */
+export const DEFAULT_RETRY_AFTER_S = 1;
 
 /** Rebuilds an error that crossed a thread boundary as `toJSON()` output. */
 export function reviveError(value: { code: ErrorCode; details: ErrorDetails }): SegserveError {

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { SegserveError } from '../errors.js';
 import { ModelRepository } from '../models/index.js';
 import { importTflite } from '../models/tflite/index.js';
+import { InferenceService } from '../serving/service.js';
 import { formatModelDetails, formatModelList } from './models.js';
 import { defaultRepositoryDir, openModel } from './open-model.js';
 import { formatSummary, parseFormats, predict } from './predict.js';
@@ -64,7 +65,7 @@ program
     try {
       const summary = await predict({
         inputs,
-        repository,
+        service: new InferenceService(repository),
         model: name,
         version: opts.version,
         outDir: opts.out,

@@ -5,9 +5,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { SegserveError } from '../errors.js';
-import type { ModelRepository } from '../models/index.js';
 import { toCocoResults, toMaskPng, toOverlay, toSegmentationJson } from '../serving/encode.js';
-import { segment } from '../serving/pipeline.js';
+import type { InferenceService } from '../serving/service.js';
 import type { CocoResult, StageTimings } from '../serving/types.js';
 import { collectImages, fileStem, numericImageId } from './inputs.js';
 import { createProgress } from './progress.js';
@@ -17,7 +16,7 @@ export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 export interface PredictOptions {
   inputs: string[];
-  repository: ModelRepository;
+  service: InferenceService;
   model: string;
   version?: number;
   outDir: string;
@@ -88,8 +87,10 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
   const stems = uniqueStems(files);
   const ids = imageIds(files);
   const wantOverlay = options.formats.includes('overlay');
-  const loaded = options.repository.resolve(options.model, options.version);
-  const concurrency = options.concurrency ?? loaded.config.instances + 1;
+  const target = { model: options.model, version: options.version };
+  // More images in flight than the model admits would only be refused: the CLI waits for its turn instead.
+  const capacity = options.service.capacity(target);
+  const concurrency = Math.min(options.concurrency ?? capacity.instances + 1, capacity.inFlight);
 
   const summary: PredictSummary = {
     images: files.length,
@@ -107,12 +108,10 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
   const processOne = async (index: number): Promise<void> => {
     const file = files[index];
     const stem = stems[index];
+    const ticket = options.service.admit(target);
     try {
       const bytes = await readFile(file);
-      const seg = await segment(options.repository, options.model, bytes, {
-        version: options.version,
-        keepImage: wantOverlay,
-      });
+      const seg = await options.service.segment(ticket, bytes, { keepImage: wantOverlay });
       const encodeStarted = performance.now();
       const writes: Array<[string, string | Buffer]> = [];
       if (options.formats.includes('json')) {
@@ -144,6 +143,8 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
       const message = error instanceof Error ? error.message : String(error);
       summary.failed.push({ file, code, message });
       progress.tick(`${basename(file)}: ${code}`);
+    } finally {
+      ticket.release();
     }
   };
 

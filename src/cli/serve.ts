@@ -5,7 +5,7 @@
  * in flight finish, the worker pools drain and close, exit 0. A second signal, or a drain longer than the grace
  * period, exits at once with 1.
  */
-import { startServer } from '../http/server.js';
+import { startServer } from '../host/server.js';
 
 export interface ServeCommandOptions {
   models: string;

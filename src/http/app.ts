@@ -13,7 +13,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { realBatchRoot } from './batch-files.js';
-import type { HttpContext } from './context.js';
+import { decorateTickets, type HttpContext } from './context.js';
 import { installErrorHandler } from './error-handler.js';
 import { UrlFetcher } from './fetch-url.js';
 import { installGracefulClose } from './graceful-close.js';
@@ -54,15 +54,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     bodyLimit: limits.jsonBodyBytes,
     requestTimeout: limits.requestTimeoutMs,
-    // Fastify's own 503 while closing has another body shape; installGracefulClose answers SERVER_CLOSING instead.
+    // Fastify's own 503 while closing has another body shape; installGracefulClose answers SERVER_CLOSING instead,
+    // and it ends idle connections itself (Fastify's 'idle' mode would reset a request racing the close).
     return503OnClosing: false,
+    forceCloseConnections: false,
   });
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
   installGracefulClose(app);
-  installErrorHandler(app, limits);
+  installErrorHandler(app, limits, 'segserve');
   addSharedSchemas(app);
 
   await app.register(swagger, {
@@ -91,18 +93,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null } });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  decorateTickets(app);
   const context: HttpContext = {
-    repository: options.repository,
+    service: options.service,
     limits,
     fetcher: new UrlFetcher({ ...options.urlFetch, maxBytes: limits.imageBodyBytes }),
     batchRoot: options.batchRoot === undefined ? undefined : await realBatchRoot(options.batchRoot),
-    defaultModel: options.defaultModel,
   };
   await app.register(healthRoutes, context);
   await app.register(modelRoutes, context);
   await app.register(imageRoutes, context);
   await app.register(jsonRoutes, context);
-  await app.register(v2Routes, { repository: options.repository, queueTimeoutMs: limits.inferenceTimeoutMs });
+  await app.register(v2Routes, { service: options.service, queueTimeoutMs: limits.inferenceTimeoutMs });
   await app.register(uiRoutes);
   return app;
 }

@@ -1,60 +1,99 @@
-/** What every route plugin of the app shares, built once by `buildApp`. */
-import type { FastifyReply } from 'fastify';
+/**
+ * What every route plugin of the app shares, built once by `buildApp`, and how a route hands a request to the
+ * serving core: admitted in an `onRequest` hook, before Fastify reads the body, so that a full queue or an
+ * unknown model is answered without reading or decoding the image.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { SegserveError } from '../errors.js';
-import type { LoadedVersion, ModelRepository } from '../models/index.js';
-import { type Segmentation, segmentWith } from '../serving/pipeline.js';
+import type { Segmentation } from '../serving/pipeline.js';
+import type { InferenceService, RequestSource, TargetRequest, Ticket } from '../serving/service.js';
 import type { UrlFetcher } from './fetch-url.js';
 import type { HttpLimits } from './options.js';
 
 export interface HttpContext {
-  repository: ModelRepository;
+  service: InferenceService;
   limits: HttpLimits;
   fetcher: UrlFetcher;
   /** Real path of the folder `/predict/batch` reads `paths` from. */
   batchRoot?: string;
-  /** The operator's default model; without one, the repository's first ready model. */
-  defaultModel?: string;
 }
 
-/**
- * The version a request names (model or default model, version or newest ready), resolved before the body is
- * read so that a wrong name or a full queue is answered without reading or decoding the image.
- */
-export function resolveModel(
-  context: HttpContext,
-  named: string | undefined,
-  version?: number,
-): LoadedVersion {
-  const model = named ?? context.defaultModel ?? context.repository.defaultModel();
-  if (model === undefined) throw new SegserveError('NO_DEFAULT_MODEL');
-  const loaded = context.repository.resolve(model, version);
-  // The pool would refuse the job anyway once the image is decoded: refuse before spending the CPU on it.
-  const { busy, instances, queued } = loaded.pool.stats();
-  if (busy >= instances && queued >= loaded.config.max_queue) {
-    throw new SegserveError('QUEUE_FULL', { model: loaded.name, queued });
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by `admitBeforeBody` on the routes that run a model. */
+    ticket: Ticket | null;
   }
-  return loaded;
+}
+
+/** Gives requests their `ticket` slot; a plugin registered on its own (the /v2 routes in tests) calls it too. */
+export function decorateTickets(app: FastifyInstance): void {
+  if (!app.hasRequestDecorator('ticket')) app.decorateRequest('ticket', null);
+}
+
+interface Named {
+  model?: string;
+  version?: string;
+}
+
+/** The model and version a request names, from its path or else its query (raw strings: the core parses them). */
+export function namedTarget(request: FastifyRequest): Named {
+  const params = request.params as Named;
+  const query = request.query as Named;
+  return { model: params.model ?? query.model, version: params.version ?? query.version };
 }
 
 /**
- * Runs the pipeline for one request with the server's queue timeout. A client that hangs up while its job
- * still waits for a worker takes the job out of the queue, so abandoned requests do not cost inference.
+ * A route-level `onRequest` hook that admits the request, or refuses it before its body is read. The ticket is
+ * released when the response is done, however it ends (answered, failed or the client gone).
  */
-export function segmentForRequest(
-  context: HttpContext,
-  reply: FastifyReply,
-  loaded: LoadedVersion,
-  bytes: Uint8Array,
-  keepImage = false,
-): Promise<Segmentation> {
-  const abandoned = new AbortController();
+export function admitBeforeBody(
+  service: InferenceService,
+  source: RequestSource,
+  prefer?: TargetRequest['prefer'],
+): onRequestHookHandler {
+  return async (request, reply) => {
+    const ticket = service.admit({ ...namedTarget(request), prefer });
+    reply.raw.once('close', () => ticket.release());
+    request.ticket = ticket;
+    request.log.debug({ source, model: ticket.loaded.name, version: ticket.loaded.version }, 'admitted');
+  };
+}
+
+export function ticketOf(request: FastifyRequest): Ticket {
+  if (!request.ticket) throw new Error(`route ${request.url} runs a model without admitBeforeBody`);
+  return request.ticket;
+}
+
+/**
+ * An AbortSignal that fires with REQUEST_ABORTED when the client hangs up before the answer is sent, so a job
+ * still waiting for a session leaves the queue instead of costing inference. `done` detaches it.
+ */
+export function abandonedSignal(reply: FastifyReply): { signal: AbortSignal; done: () => void } {
+  const controller = new AbortController();
   const onClose = () => {
-    if (!reply.raw.writableFinished) abandoned.abort(new SegserveError('REQUEST_ABORTED'));
+    if (!reply.raw.writableFinished) controller.abort(new SegserveError('REQUEST_ABORTED'));
   };
   reply.raw.once('close', onClose);
-  return segmentWith(loaded, bytes, {
-    keepImage,
-    timeoutMs: context.limits.inferenceTimeoutMs,
-    signal: abandoned.signal,
-  }).finally(() => reply.raw.off('close', onClose));
+  return { signal: controller.signal, done: () => reply.raw.off('close', onClose) };
+}
+
+/** Segments the admitted request's image with the server's queue timeout, abandoning it if the client leaves. */
+export async function segmentForRequest(
+  context: HttpContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  bytes: Uint8Array,
+  keepImage = false,
+  ticket: Ticket = ticketOf(request),
+): Promise<Segmentation> {
+  const abandoned = abandonedSignal(reply);
+  try {
+    return await context.service.segment(ticket, bytes, {
+      keepImage,
+      timeoutMs: context.limits.inferenceTimeoutMs,
+      signal: abandoned.signal,
+    });
+  } finally {
+    abandoned.done();
+  }
 }

@@ -1,11 +1,16 @@
 /**
- * The one place HTTP errors are formatted: every failure, ours or Fastify's, leaves as
- * `{"error": {"code", "message", "details"}}` with the catalogue's status. Unforeseen errors become
- * INTERNAL_ERROR with the request id; their stack goes to the log, never to the client.
+ * The one place HTTP errors are formatted, for every route: our errors and Fastify's own become catalogue
+ * errors with their status and, on 503, a Retry-After from `retryAfterSeconds`. The /v1 API and the compatible
+ * routes answer `{"error": {"code", "message", "details"}}`; the Open Inference Protocol routes answer
+ * `{"error": "<message>"}` with the content type exactly `application/json`, as the protocol and Triton's
+ * clients expect. Unforeseen errors become INTERNAL_ERROR with the request id; their stack goes to the log,
+ * never to the client. Expected refusals are logged without stacks and rate-limited (refusal-log.ts).
  */
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
-import { isSegserveError, SegserveError } from '../errors.js';
-import type { HttpLimits } from './options.js';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isSegserveError, retryAfterSeconds, SegserveError } from '../errors.js';
+import { RefusalLog } from './refusal-log.js';
+
+export type ErrorStyle = 'segserve' | 'v2';
 
 const MULTIPART_LIMITS: Record<string, string> = {
   FST_PARTS_LIMIT: 'too many parts',
@@ -18,8 +23,13 @@ function clip(text: string, length = 200): string {
   return text.length > length ? `${text.slice(0, length)}...` : text;
 }
 
+export interface ErrorLimits {
+  /** Largest body of an image (upload, multipart file). */
+  imageBodyBytes: number;
+}
+
 /** Fastify's and @fastify/multipart's own errors as catalogue errors; anything else is internal. */
-export function toSegserveError(error: unknown, request: FastifyRequest, limits: HttpLimits): SegserveError {
+export function toSegserveError(error: unknown, request: FastifyRequest, limits: ErrorLimits): SegserveError {
   if (isSegserveError(error)) return error;
   const fastifyError = error as Partial<FastifyError>;
   if (fastifyError.validation) {
@@ -58,22 +68,38 @@ export function toSegserveError(error: unknown, request: FastifyRequest, limits:
   return new SegserveError('INTERNAL_ERROR', { request_id: request.id });
 }
 
-export function installErrorHandler(app: FastifyInstance, limits: HttpLimits): void {
+/** Sends JSON text as bytes: Fastify appends `; charset=utf-8` to a JSON content type for string payloads only. */
+export function sendJsonBytes(reply: FastifyReply, status: number, json: string | Buffer): FastifyReply {
+  const body = typeof json === 'string' ? Buffer.from(json, 'utf8') : json;
+  return reply.code(status).header('content-type', 'application/json').send(body);
+}
+
+/** Answers `error` in the given style, with Retry-After where the catalogue says to wait. */
+export function sendError(reply: FastifyReply, error: SegserveError, style: ErrorStyle): FastifyReply {
+  const retryAfter = retryAfterSeconds(error);
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
+  if (style === 'v2') return sendJsonBytes(reply, error.status, JSON.stringify({ error: error.message }));
+  return reply.code(error.status).send({ error: error.toJSON() });
+}
+
+/** Installs the error and not-found handlers of `app` (an encapsulated plugin gets its own style). */
+export function installErrorHandler(app: FastifyInstance, limits: ErrorLimits, style: ErrorStyle): void {
+  const refusals = new RefusalLog();
   app.setErrorHandler((error, request, reply) => {
     const mapped = toSegserveError(error, request, limits);
-    if (mapped.status >= 500) {
+    if (mapped.code === 'INTERNAL_ERROR' || (mapped.status >= 500 && mapped.status !== 503 && mapped.status !== 504)) {
       request.log.error({ err: error, code: mapped.code }, mapped.message);
     } else {
-      request.log.info({ code: mapped.code, reason: mapped.message }, 'request refused');
+      refusals.note(request.log, mapped);
     }
-    if (mapped.status === 503) reply.header('retry-after', String(limits.retryAfterSeconds));
-    return reply.code(mapped.status).send({ error: mapped.toJSON() });
+    return sendError(reply, mapped, style);
   });
 
-  app.setNotFoundHandler((request) => {
-    throw new SegserveError('ROUTE_NOT_FOUND', {
-      method: request.method,
-      path: clip(request.url.split('?')[0]),
-    });
-  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(
+      reply,
+      new SegserveError('ROUTE_NOT_FOUND', { method: request.method, path: clip(request.url.split('?')[0]) }),
+      style,
+    ),
+  );
 }

@@ -1,5 +1,5 @@
 /** What an operator can tune about the HTTP server, with the defaults it runs with. */
-import type { ModelRepository } from '../models/index.js';
+import type { InferenceService } from '../serving/service.js';
 import type { UrlFetchOptions } from './fetch-url.js';
 
 export interface HttpLimits {
@@ -13,8 +13,6 @@ export interface HttpLimits {
   inferenceTimeoutMs: number;
   /** Whole-request receive deadline (headers and body), against clients that trickle bytes. */
   requestTimeoutMs: number;
-  /** Seconds a client is told to wait after QUEUE_FULL and other 503 answers. */
-  retryAfterSeconds: number;
 }
 
 export const DEFAULT_LIMITS: HttpLimits = {
@@ -23,7 +21,6 @@ export const DEFAULT_LIMITS: HttpLimits = {
   batchItems: 16,
   inferenceTimeoutMs: 30_000,
   requestTimeoutMs: 60_000,
-  retryAfterSeconds: 1,
 };
 
 export interface LoggerOptions {
@@ -33,9 +30,8 @@ export interface LoggerOptions {
 }
 
 export interface AppOptions {
-  repository: ModelRepository;
-  /** The model that serves requests naming none; default `repository.defaultModel()`. */
-  defaultModel?: string;
+  /** The serving core every route calls. */
+  service: InferenceService;
   limits?: Partial<HttpLimits>;
   /** URL downloads: allow-listed addresses, timeouts, redirects (the size cap is `limits.imageBodyBytes`). */
   urlFetch?: Partial<Omit<UrlFetchOptions, 'maxBytes'>>;

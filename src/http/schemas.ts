@@ -213,6 +213,13 @@ export const binaryPng = {
   content: { 'image/png': { schema: { type: 'string', format: 'binary' } } },
 } as const;
 
+/** Versions are written in plain decimal: `02`, `0x2`, `1e3` or ` 2` are refused, not read as 2. */
+export const VERSION_PARAM = {
+  type: 'string',
+  pattern: '^[1-9][0-9]{0,8}$',
+  description: 'Model version, a positive integer (default: the newest ready one).',
+} as const;
+
 export const MODEL_QUERY = {
   model: {
     type: 'string',
@@ -220,7 +227,7 @@ export const MODEL_QUERY = {
     maxLength: 128,
     description: 'Model name (default: the server default).',
   },
-  version: { type: 'integer', minimum: 1, description: 'Model version (default: the newest ready one).' },
+  version: VERSION_PARAM,
 } as const;
 
 export const MASK_FORMAT_QUERY = {

@@ -7,8 +7,7 @@
  * scaleX = scaleY = r, as Ultralytics' `scale_boxes` and the model README map boxes back. The content's own
  * scale (contentWidth / w) differs from r by less than half a pixel over the whole image.
  */
-import type { InputConfig } from '../models/config.js';
-import type { InputTransform } from './types.js';
+import type { InputSpec, InputTransform } from './types.js';
 
 /** Python's round(): halves go to the even neighbour (213.5 -> 214, 212.5 -> 212). */
 function roundHalfEven(value: number): number {
@@ -20,7 +19,7 @@ function roundHalfEven(value: number): number {
 }
 
 /** Geometry of resizing a `srcW` x `srcH` image (already EXIF-oriented) into the model input. */
-export function computeTransform(srcW: number, srcH: number, input: InputConfig): InputTransform {
+export function computeTransform(srcW: number, srcH: number, input: InputSpec): InputTransform {
   if (!(Number.isInteger(srcW) && Number.isInteger(srcH) && srcW > 0 && srcH > 0)) {
     throw new RangeError(`image size must be positive integers, got ${srcW}x${srcH}`);
   }

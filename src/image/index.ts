@@ -2,14 +2,17 @@
 export { decodeImage, type ImageInfo, probeImage } from './decode.js';
 export { computeTransform } from './geometry.js';
 export {
+  type DecodedForModel,
+  type DecodeForModelOptions,
+  decodeForModel,
   type PreprocessedImage,
   type PreprocessedTensor,
-  type PreprocessForModelOptions,
   type PreprocessOptions,
   preprocess,
   preprocessForModel,
   preprocessRaw,
+  tensorFromContent,
 } from './preprocess.js';
 export { type ImageFormat, sniffImageFormat } from './sniff.js';
 export { rawToTensor, tensorDims } from './tensor.js';
-export type { InputTransform, RawImage } from './types.js';
+export type { InputSpec, InputTransform, RawImage } from './types.js';

@@ -1,15 +1,18 @@
 /**
- * Compressed bytes to the model's input tensor: probe (refusals before decoding), one libvips pipeline that
- * decodes, applies EXIF orientation and resizes (OpenCV-compatible bilinear, see resample.ts), then the
- * tensor fill that places the content, pads and normalises (see tensor.ts). Every coordinate in
- * `transform` is in the oriented image, the one a person sees.
+ * Compressed bytes to the model's input: probe (refusals before decoding), one libvips pipeline that decodes,
+ * applies EXIF orientation and resizes (OpenCV-compatible bilinear, see resample.ts), then the tensor fill that
+ * places the content, pads and normalises (see tensor.ts). Every coordinate in `transform` is in the oriented
+ * image, the one a person sees.
+ *
+ * The serving path splits this in two: `decodeForModel` (libvips, on libuv threads) on the main thread, and
+ * `fillTensor` (a per-pixel loop) inside the inference worker, so that no per-pixel loop runs on the event loop.
+ * `preprocess` does both in one call for callers without a worker (tests, benchmarks, tools).
  */
-import type { InputConfig } from '../models/config.js';
 import { type ImageInfo, type ImageSource, openSource, probeImage, readRgb } from './decode.js';
 import { computeTransform } from './geometry.js';
 import { resampleToContent } from './resample.js';
 import { fillTensor, tensorDims } from './tensor.js';
-import type { InputTransform, RawImage } from './types.js';
+import type { InputSpec, InputTransform, RawImage } from './types.js';
 
 export interface PreprocessOptions {
   /** Images whose header declares more pixels are refused before decoding (IMAGE_TOO_LARGE). */
@@ -32,80 +35,83 @@ export interface PreprocessedImage extends PreprocessedTensor {
   timings: { decode: number; preprocess: number };
 }
 
-function tensorOf(content: RawImage, transform: InputTransform, input: InputConfig): PreprocessedTensor {
-  return { data: fillTensor(content, transform, input), dims: tensorDims(input), transform };
+/** The image decoded and resized for the model, before the tensor fill. */
+export interface DecodedForModel {
+  /** RGB pixels whose top-left `transform.contentWidth` x `contentHeight` window is the model's content. */
+  content: RawImage;
+  transform: InputTransform;
+  /** The full-size oriented RGB image, with `keepImage` (overlays). */
+  rgb?: RawImage;
 }
 
-/** The model input for `bytes`; the compressed image is decoded once, straight to the content size. */
-export async function preprocess(
-  bytes: Uint8Array,
-  input: InputConfig,
-  options: PreprocessOptions,
-): Promise<PreprocessedImage> {
-  const started = performance.now();
-  const info = await probeImage(bytes, options.maxPixels);
-  const transform = computeTransform(info.orientedWidth, info.orientedHeight, input);
-  const source: ImageSource = { kind: 'encoded', bytes, info, maxPixels: options.maxPixels };
-  const content = await resampleToContent(source, transform);
-  const decoded = performance.now();
-  const tensor = tensorOf(content, transform, input);
-  return { ...tensor, info, timings: { decode: decoded - started, preprocess: performance.now() - decoded } };
-}
-
-export interface PreprocessForModelOptions extends PreprocessOptions {
-  /** Also return the full-size oriented RGB image (for overlays); the compressed bytes are still decoded once. */
+export interface DecodeForModelOptions extends PreprocessOptions {
+  /** Also return the full-size oriented RGB image; the compressed bytes are still decoded once. */
   keepImage?: boolean;
 }
 
-async function preprocessKeepingImage(
+/**
+ * Decodes `bytes`, whose header `probeImage` already accepted as `info`, straight to the model's content size.
+ * With `keepImage` the image is decoded in full once and the content is resized from those pixels; for 8-bit
+ * images the content is the same as without it (16-bit ones may differ by one level: they are reduced to 8
+ * bits before resizing).
+ */
+export async function decodeForModel(
   bytes: Uint8Array,
-  input: InputConfig,
-  maxPixels: number,
-): Promise<PreprocessedImage & { rgb: RawImage }> {
-  const started = performance.now();
-  const info = await probeImage(bytes, maxPixels);
-  const source: ImageSource = { kind: 'encoded', bytes, info, maxPixels };
+  info: ImageInfo,
+  input: InputSpec,
+  options: DecodeForModelOptions,
+): Promise<DecodedForModel> {
+  const source: ImageSource = { kind: 'encoded', bytes, info, maxPixels: options.maxPixels };
+  if (!options.keepImage) {
+    const transform = computeTransform(info.orientedWidth, info.orientedHeight, input);
+    return { content: await resampleToContent(source, transform), transform };
+  }
   const rgb = await readRgb(openSource(source), source);
   const transform = computeTransform(rgb.width, rgb.height, input);
   const content = await resampleToContent({ kind: 'raw', image: rgb }, transform);
-  const decoded = performance.now();
-  const tensor = tensorOf(content, transform, input);
+  return { content, transform, rgb };
+}
+
+/** The model tensor of decoded content (the per-pixel part of preprocessing). */
+export function tensorFromContent(
+  content: RawImage,
+  transform: InputTransform,
+  input: InputSpec,
+): PreprocessedTensor {
+  return { data: fillTensor(content, transform, input), dims: tensorDims(input), transform };
+}
+
+/** The model input for `bytes`, on the calling thread; the compressed image is decoded once. */
+export async function preprocessForModel(
+  bytes: Uint8Array,
+  input: InputSpec,
+  options: DecodeForModelOptions,
+): Promise<PreprocessedImage & { rgb?: RawImage }> {
+  const started = performance.now();
+  const info = await probeImage(bytes, options.maxPixels);
+  const decoded = await decodeForModel(bytes, info, input, options);
+  const filling = performance.now();
+  const tensor = tensorFromContent(decoded.content, decoded.transform, input);
   return {
     ...tensor,
     info,
-    rgb,
-    timings: { decode: decoded - started, preprocess: performance.now() - decoded },
+    rgb: decoded.rgb,
+    timings: { decode: filling - started, preprocess: performance.now() - filling },
   };
 }
 
-/**
- * `preprocess`, plus the full-size oriented RGB image in `rgb` when `keepImage` is set. Then the image is
- * decoded in full once and the tensor is resized from those pixels; for 8-bit images the tensor is the same as
- * without `keepImage` (16-bit ones may differ by one level: they are reduced to 8 bits before resizing).
- */
-export function preprocessForModel(
+/** `preprocessForModel` without the full-size image. */
+export function preprocess(
   bytes: Uint8Array,
-  input: InputConfig,
-  options: PreprocessOptions & { keepImage: true },
-): Promise<PreprocessedImage & { rgb: RawImage }>;
-export function preprocessForModel(
-  bytes: Uint8Array,
-  input: InputConfig,
-  options: PreprocessForModelOptions,
-): Promise<PreprocessedImage & { rgb?: RawImage }>;
-export function preprocessForModel(
-  bytes: Uint8Array,
-  input: InputConfig,
-  options: PreprocessForModelOptions,
-): Promise<PreprocessedImage & { rgb?: RawImage }> {
-  return options.keepImage
-    ? preprocessKeepingImage(bytes, input, options.maxPixels)
-    : preprocess(bytes, input, options);
+  input: InputSpec,
+  options: PreprocessOptions,
+): Promise<PreprocessedImage> {
+  return preprocessForModel(bytes, input, { maxPixels: options.maxPixels });
 }
 
 /** The model input for pixels already decoded and oriented (1, 3 or 4 channels; alpha ignored). */
-export async function preprocessRaw(raw: RawImage, input: InputConfig): Promise<PreprocessedTensor> {
+export async function preprocessRaw(raw: RawImage, input: InputSpec): Promise<PreprocessedTensor> {
   const transform = computeTransform(raw.width, raw.height, input);
   const content = await resampleToContent({ kind: 'raw', image: raw }, transform);
-  return tensorOf(content, transform, input);
+  return tensorFromContent(content, transform, input);
 }

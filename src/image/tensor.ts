@@ -4,17 +4,16 @@
  * An 8-bit channel has 256 possible values, so each output channel gets a 256-entry lookup table and the fill
  * is one pass of table reads over the pixels, writing all three channels per pixel.
  */
-import type { InputConfig } from '../models/config.js';
-import type { InputTransform, RawImage } from './types.js';
+import type { InputSpec, InputTransform, RawImage } from './types.js';
 
 type Placement = Pick<InputTransform, 'padLeft' | 'padTop' | 'contentWidth' | 'contentHeight'>;
 
 /** `[1, 3, H, W]` or `[1, H, W, 3]`. */
-export function tensorDims(input: InputConfig): number[] {
+export function tensorDims(input: InputSpec): number[] {
   return input.layout === 'NCHW' ? [1, 3, input.height, input.width] : [1, input.height, input.width, 3];
 }
 
-function lookupTables(input: InputConfig): Float32Array[] {
+function lookupTables(input: InputSpec): Float32Array[] {
   return [0, 1, 2].map((c) => {
     const table = new Float32Array(256);
     for (let v = 0; v < 256; v++) table[v] = (v * input.scale - input.mean[c]) / input.std[c];
@@ -27,7 +26,7 @@ function lookupTables(input: InputConfig): Float32Array[] {
  * and the normalised `pad_value` everywhere else. The pad is written here rather than by libvips so that it is
  * exactly `pad_value` (which may be fractional) and libvips moves fewer bytes. Internal to src/image.
  */
-export function fillTensor(content: RawImage, placement: Placement, input: InputConfig): Float32Array {
+export function fillTensor(content: RawImage, placement: Placement, input: InputSpec): Float32Array {
   const { padLeft, padTop, contentWidth: cw, contentHeight: ch } = placement;
   const { width: W, height: H } = input;
   const C = content.channels;
@@ -94,7 +93,7 @@ export function fillTensor(content: RawImage, placement: Placement, input: Input
  * Tensor of an image that already has the model's input size (e.g. one the caller resized itself).
  * Accepts 1 (grey), 3 (RGB) or 4 (RGBA, alpha ignored) channels.
  */
-export function rawToTensor(raw: RawImage, input: InputConfig): Float32Array {
+export function rawToTensor(raw: RawImage, input: InputSpec): Float32Array {
   if (raw.width !== input.width || raw.height !== input.height) {
     throw new RangeError(
       `image is ${raw.width}x${raw.height}, the model input is ${input.width}x${input.height}`,

@@ -25,3 +25,21 @@ export interface InputTransform {
   contentWidth: number;
   contentHeight: number;
 }
+
+/**
+ * How a model wants its input tensor made. The model repository's `input:` config (models/config.ts) has this
+ * shape; it is declared here so that the image layer depends on nothing above it.
+ */
+export interface InputSpec {
+  width: number;
+  height: number;
+  resize: 'letterbox' | 'stretch';
+  /** Grey level (0..255, before normalisation) of letterbox padding. */
+  pad_value: number;
+  layout: 'NCHW' | 'NHWC';
+  color: 'RGB' | 'BGR';
+  /** value = (pixel * scale - mean[c]) / std[c], per channel in `color` order. */
+  scale: number;
+  mean: readonly [number, number, number];
+  std: readonly [number, number, number];
+}

@@ -1,7 +1,7 @@
 /**
  * The model repository (Triton / TF-Serving layout): `<repository>/<model>/config.yaml`, `labels.txt` and
  * `<version>/model.onnx`, or ONNX files elsewhere named in the config's `versions` map. Every chosen version
- * gets its own SessionPool. A model that cannot load (bad config, missing or corrupt file, missing execution
+ * gets its own Runtime (a SessionPool of worker threads unless the caller supplies another factory). A model that cannot load (bad config, missing or corrupt file, missing execution
  * provider) is kept with its reason and state 'failed'; it never takes the other models down.
  */
 import { readdir } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { SegserveError } from '../errors.js';
 import { SessionPool } from '../runtime/pool.js';
+import type { Runtime, RuntimeFactory } from '../runtime/runtime.js';
 import type { ExecutionProvider } from '../runtime/session-options.js';
 import { inputMismatch, pickInput } from './check-input.js';
 import type { DecoderName, ModelConfig, Task } from './config.js';
@@ -54,7 +55,7 @@ export interface LoadedVersion {
   config: ModelConfig;
   labels: string[];
   modelPath: string;
-  pool: SessionPool;
+  runtime: Runtime;
   /** `config.input.name`, or the model's first input. */
   inputName: string;
 }
@@ -70,11 +71,11 @@ export interface RepositoryOptions {
   models?: string[];
   /** Overrides every config's `execution_provider` (e.g. `--device cuda`). */
   executionProvider?: ExecutionProvider;
-  /** What `defaultModel()` answers; default: the first ready model by name. */
-  defaultModel?: string;
   log?: (event: RepositoryEvent) => void;
   /** Environment for `${VAR}` in config paths; default `process.env`. */
   env?: Env;
+  /** What runs each version; default onnxruntime in worker threads (SessionPool). */
+  createRuntime?: RuntimeFactory;
 }
 
 interface Entry {
@@ -171,15 +172,12 @@ export class ModelRepository {
     });
   }
 
-  /** The configured default model, else the first ready model by name. */
-  defaultModel(): string | undefined {
-    return this.#options.defaultModel ?? this.list().find((m) => m.state === 'ready')?.name;
-  }
-
-  /** Closes every pool: running and queued jobs finish, new ones are refused. */
+  /** Closes every runtime: running and queued jobs finish, new ones are refused. */
   async close(): Promise<void> {
-    const pools = [...this.#entries.values()].flatMap((e) => [...e.loaded.values()].map((v) => v.pool));
-    await Promise.all(pools.map((pool) => pool.close()));
+    const runtimes = [...this.#entries.values()].flatMap((e) =>
+      [...e.loaded.values()].map((v) => v.runtime),
+    );
+    await Promise.all(runtimes.map((runtime) => runtime.close()));
   }
 
   async #load(folders: string[], only: string[] | undefined): Promise<void> {
@@ -263,10 +261,11 @@ export class ModelRepository {
     const loadFailed = (reason: string) =>
       new SegserveError('MODEL_LOAD_FAILED', { model: name, version: source.version, reason });
     const started = performance.now();
-    let pool: SessionPool | undefined;
+    const createRuntime = this.#options.createRuntime ?? SessionPool.create;
+    let runtime: Runtime | undefined;
     try {
       if (source.problem) throw loadFailed(source.problem);
-      pool = await SessionPool.create({
+      runtime = await createRuntime({
         modelPath: source.modelPath,
         modelName: name,
         version: source.version,
@@ -277,7 +276,7 @@ export class ModelRepository {
         maxQueue: config.max_queue,
         warmupShape: { width: config.input.width, height: config.input.height },
       });
-      const input = pickInput(pool.inputs, config.input);
+      const input = pickInput(runtime.inputs, config.input);
       if (typeof input === 'string') throw loadFailed(input);
       const mismatch = inputMismatch(input, config.input);
       if (mismatch) throw loadFailed(mismatch);
@@ -287,7 +286,7 @@ export class ModelRepository {
         config,
         labels,
         modelPath: source.modelPath,
-        pool,
+        runtime,
         inputName: input.name,
       });
       status.state = 'ready';
@@ -298,7 +297,7 @@ export class ModelRepository {
         loadMs: performance.now() - started,
       });
     } catch (error) {
-      await pool?.close();
+      await runtime?.close();
       status.state = 'failed';
       status.error = summarize(error);
       this.#options.log?.({

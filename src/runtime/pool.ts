@@ -1,67 +1,14 @@
 /**
- * A pool of worker threads for one model version, each holding its own onnxruntime session (see worker.ts).
+ * The production Runtime: a pool of worker threads for one model version, each holding its own onnxruntime session (see worker.ts).
  * The main thread only queues jobs and moves buffers; inference and decoding run in the workers, so timers,
  * health checks and other requests keep running during a long inference.
  */
 import { Worker } from 'node:worker_threads';
 import { reviveError, SegserveError } from '../errors.js';
-import type { SegmentationResult } from '../tasks/types.js';
-import type { DecodeRequest, FromWorker, RunJob, TensorInfo, ToWorker, WorkerInit } from './protocol.js';
-import type { ExecutionProvider } from './session-options.js';
-import { transferTensors } from './transfer.js';
+import type { FromWorker, RunJob, TensorInfo, ToWorker, WorkerInit } from './protocol.js';
+import type { Runtime, RuntimeOptions, RunOptions, RunResult, RuntimeStats } from './runtime.js';
+import { transferImage, transferTensors } from './transfer.js';
 import type { NamedTensors } from './types.js';
-
-export interface PoolOptions {
-  modelPath: string;
-  modelName: string;
-  version: number;
-  /** Worker threads, each with its own session. */
-  instances: number;
-  intraOpThreads: number;
-  interOpThreads: number;
-  executionProvider: ExecutionProvider;
-  /** Jobs allowed to wait for a free worker; one more is refused with QUEUE_FULL. */
-  maxQueue: number;
-  /** Size that fills symbolic height/width dimensions of the warm-up input. */
-  warmupShape?: { width: number; height: number };
-}
-
-export interface RunOptions {
-  /** Decode in the worker and answer a SegmentationResult instead of raw outputs. */
-  decode?: DecodeRequest;
-  /** Outputs to compute (default: all). */
-  outputNames?: string[];
-  /** Longest wait for a free worker; a job still queued then is dropped with INFERENCE_TIMEOUT. */
-  timeoutMs?: number;
-  /** Aborting rejects with `signal.reason`; a queued job is dropped, a running one finishes unseen. */
-  signal?: AbortSignal;
-}
-
-export interface RunTimings {
-  /** Waiting for a free worker, on the main thread. */
-  queue: number;
-  /** `session.run` in the worker. */
-  infer: number;
-  /** Decoding in the worker (0 without `decode`). */
-  postprocess: number;
-}
-
-export interface RunResult {
-  outputs?: NamedTensors;
-  result?: SegmentationResult;
-  timings: RunTimings;
-}
-
-export interface PoolStats {
-  /** Workers loaded and serving (replacements still loading are not counted). */
-  instances: number;
-  busy: number;
-  queued: number;
-  /** Jobs the workers answered with a result. */
-  completed: number;
-  /** Accepted jobs that ended in an error: model or decoder errors, worker crashes, queue timeouts. */
-  failed: number;
-}
 
 /** A worker that does not exit within this time after being asked to stop is terminated. */
 const STOP_GRACE_MS = 5_000;
@@ -107,8 +54,8 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export class SessionPool {
-  readonly #options: PoolOptions;
+export class SessionPool implements Runtime {
+  readonly #options: RuntimeOptions;
   readonly #init: WorkerInit;
   readonly #slots = new Set<Slot>();
   readonly #queue: Job[] = [];
@@ -122,7 +69,7 @@ export class SessionPool {
   /** Set when every worker is gone and a replacement could not load: the pool can serve nothing more. */
   #broken?: SegserveError;
 
-  private constructor(options: PoolOptions) {
+  private constructor(options: RuntimeOptions) {
     this.#options = options;
     this.#init = {
       modelPath: options.modelPath,
@@ -138,7 +85,7 @@ export class SessionPool {
   }
 
   /** Starts `instances` workers and resolves once every one has loaded and warmed up its session. */
-  static async create(options: PoolOptions): Promise<SessionPool> {
+  static async create(options: RuntimeOptions): Promise<SessionPool> {
     if (!Number.isInteger(options.instances) || options.instances < 1) {
       throw new SegserveError('INVALID_ARGUMENT', {
         reason: `instances must be a positive integer, not ${options.instances}`,
@@ -195,8 +142,14 @@ export class SessionPool {
         return;
       }
       if (this.#queue.length >= this.#options.maxQueue) {
+        // A guard only: the serving core admits no more than the runtime can hold and says when to retry.
         reject(
-          new SegserveError('QUEUE_FULL', { model: this.#options.modelName, queued: this.#queue.length }),
+          new SegserveError('QUEUE_FULL', {
+            model: this.#options.modelName,
+            version: this.#options.version,
+            in_flight: this.#slots.size + this.#queue.length,
+            retry_after: 1,
+          }),
         );
         return;
       }
@@ -226,7 +179,7 @@ export class SessionPool {
     });
   }
 
-  stats(): PoolStats {
+  stats(): RuntimeStats {
     let busy = 0;
     for (const slot of this.#slots) if (slot.state === 'ready' && slot.job) busy++;
     return {
@@ -301,7 +254,7 @@ export class SessionPool {
         this.#answer(slot, m.id, {
           outputs: m.outputs,
           result: m.result,
-          timings: { queue: 0, infer: m.timings.infer, postprocess: m.timings.postprocess },
+          timings: { queue: 0, ...m.timings },
         });
         return;
       case 'failed':
@@ -392,14 +345,16 @@ export class SessionPool {
     job.queueMs = performance.now() - job.enqueuedAt;
     try {
       const { value, transfer } = transferTensors(job.feeds);
+      const image = job.options.image && transferImage(job.options.image);
       const request: ToWorker = {
         type: 'run',
         id: job.id,
         feeds: value,
+        image: image?.value,
         outputNames: job.options.outputNames,
         decode: job.options.decode,
       } satisfies RunJob;
-      slot.worker.postMessage(request, transfer);
+      slot.worker.postMessage(request, [...transfer, ...(image?.transfer ?? [])]);
       slot.job = job;
     } catch (error) {
       this.#failed++;

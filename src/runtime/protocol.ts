@@ -5,6 +5,7 @@
 import type { ErrorCode, ErrorDetails } from '../errors.js';
 import type { DecoderName } from '../models/config.js';
 import type { DecodeContext, SegmentationResult } from '../tasks/types.js';
+import type { ImageFeed } from './runtime.js';
 import type { SessionSettings } from './session-options.js';
 import type { NamedTensors } from './types.js';
 
@@ -40,6 +41,7 @@ export interface RunJob {
   type: 'run';
   id: number;
   feeds: NamedTensors;
+  image?: ImageFeed;
   outputNames?: string[];
   decode?: DecodeRequest;
 }
@@ -52,6 +54,8 @@ export interface StopRequest {
 export type ToWorker = RunJob | StopRequest;
 
 export interface JobTimings {
+  /** The tensor fill from decoded pixels, measured inside the worker; 0 when the feeds came as tensors. */
+  preprocess: number;
   /** `session.run`, measured inside the worker. */
   infer: number;
   /** The task decoder, measured inside the worker; 0 when only raw outputs were asked for. */

@@ -7,6 +7,7 @@
  * never copied, so they stay out of the transfer list.
  */
 import type { SegmentationResult } from '../tasks/types.js';
+import type { ImageFeed } from './runtime.js';
 import type { NamedTensors, TensorArray } from './types.js';
 
 class TransferList {
@@ -38,6 +39,13 @@ export function transferTensors(tensors: NamedTensors): Transferable<NamedTensor
     value[name] = { type: tensor.type, dims: tensor.dims, data: list.take(tensor.data) };
   }
   return { value, transfer: list.list() };
+}
+
+/** Transfers the decoded pixels of an image feed. */
+export function transferImage(image: ImageFeed): Transferable<ImageFeed> {
+  const list = new TransferList();
+  const content = { ...image.content, data: list.take(image.content.data) };
+  return { value: { ...image, content }, transfer: list.list() };
 }
 
 /** Transfers the big arrays of a decoded result: instance mask crops, the semantic class map. */

@@ -1,15 +1,15 @@
 /**
  * Worker-thread entry: owns one onnxruntime session. `session.run` blocks its thread for the whole inference,
  * so sessions live only here, never on the main thread. Loads the model, warms it up, then serves one job at a
- * time (the pool never sends a second before the first is answered): inference, and the task decoder when asked,
- * so heavy post-processing stays off the main thread too.
+ * time (the pool never sends a second before the first is answered): the tensor fill from decoded pixels,
+ * inference, and the task decoder when asked, so no per-pixel loop runs on the main thread.
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { SegserveError } from '../errors.js';
-import type { Decoder, SegmentationResult } from '../tasks/types.js';
 import { describeValues, fromOrtOutputs, toOrtTensor, zeroTensor } from './ort-tensors.js';
-import type { DecodeRequest, FromWorker, RunJob, SerializedError, ToWorker, WorkerInit } from './protocol.js';
+import { executeJob } from './job.js';
+import type { FromWorker, RunJob, SerializedError, ToWorker, WorkerInit } from './protocol.js';
 import { buildSessionOptions, sessionLoadError } from './session-options.js';
 import { transferResult, transferTensors } from './transfer.js';
 
@@ -49,36 +49,19 @@ async function loadSession(init: WorkerInit): Promise<ort.InferenceSession> {
   return session;
 }
 
-/** Decoders load on the first decode job: pools that only serve raw tensors (Open Inference Protocol) never pay for them. */
-let decoderModule: Promise<{ getDecoder: (name: DecodeRequest['decoder']) => Decoder }> | undefined;
-
 async function runJob(port: MessagePort, session: ort.InferenceSession, job: RunJob): Promise<void> {
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const [name, tensor] of Object.entries(job.feeds)) feeds[name] = toOrtTensor(tensor);
-  const started = performance.now();
-  const raw = job.outputNames ? await session.run(feeds, job.outputNames) : await session.run(feeds);
-  const infer = performance.now() - started;
-  const outputs = fromOrtOutputs(raw);
-  if (!job.decode) {
-    const { value, transfer } = transferTensors(outputs);
-    post(port, { type: 'done', id: job.id, outputs: value, timings: { infer, postprocess: 0 } }, transfer);
+  const outcome = await executeJob(job, async (feeds, outputNames) => {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(tensor);
+    return fromOrtOutputs(outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds));
+  });
+  if (outcome.result) {
+    const { value, transfer } = transferResult(outcome.result);
+    post(port, { type: 'done', id: job.id, result: value, timings: outcome.timings }, transfer);
     return;
   }
-  decoderModule ??= import('../tasks/index.js');
-  const decode = (await decoderModule).getDecoder(job.decode.decoder);
-  const decodeStarted = performance.now();
-  let decoded: SegmentationResult;
-  try {
-    decoded = decode(outputs, job.decode.context);
-  } catch (error) {
-    if (error instanceof SegserveError) throw error;
-    throw new SegserveError('INFERENCE_FAILED', {
-      reason: `decoder "${job.decode.decoder}": ${errorMessage(error)}`,
-    });
-  }
-  const postprocess = performance.now() - decodeStarted;
-  const { value, transfer } = transferResult(decoded);
-  post(port, { type: 'done', id: job.id, result: value, timings: { infer, postprocess } }, transfer);
+  const { value, transfer } = transferTensors(outcome.outputs ?? {});
+  post(port, { type: 'done', id: job.id, outputs: value, timings: outcome.timings }, transfer);
 }
 
 async function main(port: MessagePort, init: WorkerInit): Promise<void> {

@@ -1,13 +1,11 @@
 /**
- * The request pipeline shared by every adapter (CLI, HTTP, workers): bytes in, a decoded segmentation out,
- * with the time spent in each stage. Heavy work never runs on the calling thread: sharp decodes on libuv
- * threads, inference and decoding run in the model's worker pool.
+ * The per-request pipeline behind InferenceService: bytes in, a decoded segmentation out, with the time spent
+ * in each stage. Heavy work never runs on the calling thread: sharp reads the header and decodes on libuv
+ * threads; the tensor fill, inference and the task decoder run in the model's runtime (worker threads).
  */
-
-import type { ImageInfo } from '../image/index.js';
-import { preprocessForModel } from '../image/index.js';
+import { decodeForModel, type ImageInfo, probeImage } from '../image/index.js';
 import type { RawImage } from '../image/types.js';
-import type { LoadedVersion, ModelRepository } from '../models/index.js';
+import type { LoadedVersion } from '../models/index.js';
 import type { SegmentationResult } from '../tasks/types.js';
 import type { StageTimings } from './types.js';
 
@@ -22,57 +20,61 @@ export interface Segmentation {
 }
 
 export interface SegmentOptions {
-  version?: number;
-  /** Keep the decoded RGB image for overlay rendering (decoded once together with the tensor). */
+  /** Keep the decoded RGB image for overlay rendering (decoded once together with the tensor's content). */
   keepImage?: boolean;
+  /** Longest wait for a free session (INFERENCE_TIMEOUT). */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
 
-export async function segmentWith(
+export interface PipelineHooks {
+  /** Called with the header's size once it passed the model's pixel limit, before any pixel is decoded. */
+  beforeDecode(info: ImageInfo): void;
+  /** The runtime's own time for this request (tensor fill, inference, decoding), in ms. */
+  afterRun(serviceMs: number): void;
+}
+
+export async function runPipeline(
   loaded: LoadedVersion,
   bytes: Uint8Array,
-  options: SegmentOptions = {},
+  options: SegmentOptions,
+  hooks: PipelineHooks,
 ): Promise<Segmentation> {
   const started = performance.now();
-  const { config, labels, inputName, pool } = loaded;
-  const prepared = await preprocessForModel(bytes, config.input, {
+  const { config, labels, inputName, runtime } = loaded;
+  const info = await probeImage(bytes, config.max_pixels);
+  hooks.beforeDecode(info);
+  const decoded = await decodeForModel(bytes, info, config.input, {
     maxPixels: config.max_pixels,
     keepImage: options.keepImage ?? false,
   });
-  const run = await pool.run(
-    { [inputName]: { type: 'float32', dims: prepared.dims, data: prepared.data } },
+  const decodeMs = performance.now() - started;
+  const run = await runtime.run(
+    {},
     {
-      decode: { decoder: config.decoder, context: { config, labels, transform: prepared.transform } },
+      image: { name: inputName, content: decoded.content, transform: decoded.transform, input: config.input },
+      decode: { decoder: config.decoder, context: { config, labels, transform: decoded.transform } },
       timeoutMs: options.timeoutMs,
       signal: options.signal,
     },
   );
-  if (!run.result) throw new Error('the worker pool answered a decode request without a result');
+  if (!run.result) throw new Error('the runtime answered a decode request without a result');
+  const { preprocess, queue, infer, postprocess } = run.timings;
+  hooks.afterRun(preprocess + infer + postprocess);
   return {
     model: loaded.name,
     version: loaded.version,
     result: run.result,
-    image: prepared.info,
-    rgb: prepared.rgb,
+    image: info,
+    rgb: decoded.rgb,
     timings: {
-      decode: prepared.timings.decode,
-      preprocess: prepared.timings.preprocess,
-      queue: run.timings.queue,
-      infer: run.timings.infer,
-      postprocess: run.timings.postprocess,
+      decode: decodeMs,
+      preprocess,
+      queue,
+      infer,
+      postprocess,
       encode: 0,
       total: performance.now() - started,
     },
   };
-}
-
-/** Async even where resolving fails at once, so every failure reaches the caller as a rejection. */
-export async function segment(
-  repository: ModelRepository,
-  model: string,
-  bytes: Uint8Array,
-  options: SegmentOptions = {},
-): Promise<Segmentation> {
-  return segmentWith(repository.resolve(model, options.version), bytes, options);
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeRle } from '../../src/masks/rle.js';
 import { toMaskPng, toSegmentationJson } from '../../src/serving/encode.js';
-import { segment } from '../../src/serving/pipeline.js';
+import { segment } from '../helpers/serving.js';
 import { semanticScene, tinySoftmaxModel, tinyYoloSegModel, yoloScene } from '../helpers/tiny-models.js';
 import { noiseBytes } from '../image/fixtures.js';
 import { errorOf, listen, png, type RunningApp, type TinyRepository, tinyRepository } from './helpers.js';
@@ -94,6 +94,7 @@ describe('GET /health', () => {
       status: 'degraded',
       default_model: 'softmax',
       models: { broken: 'failed', softmax: 'ready', yolo: 'ready' },
+      requests: expect.objectContaining({ in_flight: 0, pixels_in_flight: 0 }),
     });
   });
 });
@@ -364,7 +365,7 @@ describe('POST /predict', () => {
 });
 
 describe('without a ready model', () => {
-  it('routes that name no model answer NO_DEFAULT_MODEL (503, Retry-After); /health says degraded', async () => {
+  it('routes that name no model answer NO_DEFAULT_MODEL (503, Retry-After); /health answers 503 unavailable', async () => {
     const lonely = await tinyRepository({
       broken: { bytes: Buffer.from('x'), config: tinySoftmaxModel().config },
     });
@@ -377,9 +378,13 @@ describe('without a ready model', () => {
       expect(response.status).toBe(503);
       expect(response.headers.get('retry-after')).toBe('1');
       expect((await errorOf(response)).code).toBe('NO_DEFAULT_MODEL');
-      expect(await (await fetch(`${bare.base}/health`)).json()).toEqual({
-        status: 'degraded',
+      // A container health check must stop sending traffic to an instance where no model can serve.
+      const health = await fetch(`${bare.base}/health`);
+      expect(health.status).toBe(503);
+      expect(await health.json()).toEqual({
+        status: 'unavailable',
         models: { broken: 'failed' },
+        requests: { admitted: 0, refused: 0, decoded: 0, in_flight: 0, pixels_in_flight: 0 },
       });
     } finally {
       await bare.app.close();

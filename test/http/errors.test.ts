@@ -5,9 +5,9 @@
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/http/app.js';
+
 import { tinySoftmaxModel } from '../helpers/tiny-models.js';
-import { errorOf, listenOnLoopback, type TinyRepository, tinyRepository } from './helpers.js';
+import { buildTestApp, errorOf, listenOnLoopback, type TinyRepository, tinyRepository } from './helpers.js';
 
 let repo: TinyRepository;
 let app: FastifyInstance;
@@ -22,7 +22,7 @@ beforeAll(async () => {
       done();
     },
   });
-  app = await buildApp({ repository: repo.repository, logger: { level: 'info', stream } });
+  app = await buildTestApp({ repository: repo.repository, logger: { level: 'info', stream } });
   // A route that fails the way a bug would, to watch what leaks.
   app.get('/test/bug', async () => {
     throw new TypeError('cannot read secretField of undefined (token=abc123)');

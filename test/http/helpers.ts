@@ -13,6 +13,7 @@ import { buildApp } from '../../src/http/app.js';
 import type { AppOptions } from '../../src/http/options.js';
 import type { RawImage } from '../../src/image/types.js';
 import { ModelRepository } from '../../src/models/index.js';
+import { serviceFor } from '../helpers/serving.js';
 
 export interface ModelFolder {
   bytes: Uint8Array;
@@ -71,9 +72,22 @@ export interface RunningApp {
   base: string;
 }
 
+export type TestAppOptions = Omit<AppOptions, 'service'> & {
+  repository: ModelRepository;
+  /** The configured default model of the service. */
+  defaultModel?: string;
+};
+
+/** The app over a service on `repository`, not listening, no logs unless asked for. */
+export function buildTestApp(options: TestAppOptions): Promise<FastifyInstance> {
+  const { repository, defaultModel, ...appOptions } = options;
+  const service = defaultModel === undefined ? serviceFor(repository) : serviceFor(repository, { defaultModel });
+  return buildApp({ logger: false, ...appOptions, service });
+}
+
 /** The app on an ephemeral loopback port, no logs unless asked for. */
-export async function listen(options: AppOptions): Promise<RunningApp> {
-  const app = await buildApp({ logger: false, ...options });
+export async function listen(options: TestAppOptions): Promise<RunningApp> {
+  const app = await buildTestApp(options);
   return { app, base: await listenOnLoopback(app) };
 }
 

@@ -7,7 +7,7 @@
 import { connect } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/http/app.js';
+
 import type { LoadedVersion } from '../../src/models/index.js';
 import { semanticScene, tinySoftmaxModel } from '../helpers/tiny-models.js';
 import {
@@ -18,6 +18,7 @@ import {
   type RunningApp,
   type TinyRepository,
   tinyRepository,
+  buildTestApp,
 } from './helpers.js';
 import { slowBinaryModel } from './slow-model.js';
 
@@ -120,14 +121,14 @@ describe('a saturated model', () => {
     }
     expect(fastStatuses.length).toBeGreaterThan(0);
     expect(new Set(fastStatuses)).toEqual(new Set([200]));
-    await until(() => slow.pool.stats().busy === 0 && slow.pool.stats().queued === 0, 'the pool to drain');
+    await until(() => slow.runtime.stats().busy === 0 && slow.runtime.stats().queued === 0, 'the pool to drain');
   });
 
   it('with one running and two queued, the next request is refused at once with QUEUE_FULL', async () => {
     const running = send(server.base);
-    await until(() => slow.pool.stats().busy === 1, 'the first job to start');
+    await until(() => slow.runtime.stats().busy === 1, 'the first job to start');
     const queued = [send(server.base), send(server.base)];
-    await until(() => slow.pool.stats().queued === 2, 'two jobs to queue');
+    await until(() => slow.runtime.stats().queued === 2, 'two jobs to queue');
     const refused = await send(server.base);
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');
@@ -141,7 +142,7 @@ describe('a saturated model', () => {
     const impatient = await listen({ repository: repo.repository, limits: { inferenceTimeoutMs: 50 } });
     try {
       const running = send(impatient.base);
-      await until(() => slow.pool.stats().busy === 1, 'the first job to start');
+      await until(() => slow.runtime.stats().busy === 1, 'the first job to start');
       const late = await send(impatient.base);
       expect(late.status).toBe(504);
       const error = await errorOf(late);
@@ -155,14 +156,14 @@ describe('a saturated model', () => {
 
   it('a client that hangs up takes its job out of the queue', async () => {
     const running = send(server.base);
-    await until(() => slow.pool.stats().busy === 1, 'the first job to start');
+    await until(() => slow.runtime.stats().busy === 1, 'the first job to start');
     const abandon = new AbortController();
     const gone = send(server.base, SLOW, abandon.signal).catch((error: Error) => error.name);
-    await until(() => slow.pool.stats().queued === 1, 'the second job to queue');
+    await until(() => slow.runtime.stats().queued === 1, 'the second job to queue');
     abandon.abort();
     expect(await gone).toBe('AbortError');
-    await until(() => slow.pool.stats().queued === 0, 'the abandoned job to leave the queue');
-    expect(slow.pool.stats().busy).toBe(1);
+    await until(() => slow.runtime.stats().queued === 0, 'the abandoned job to leave the queue');
+    expect(slow.runtime.stats().busy).toBe(1);
     expect(await statusOf(running)).toBe(200);
   });
 });
@@ -192,7 +193,7 @@ describe('closing', () => {
       `POST ${SLOW} HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${image.length}\r\n\r\n`,
     );
     connection.socket.write(image);
-    await until(() => slow.pool.stats().busy === 1, 'the request to start');
+    await until(() => slow.runtime.stats().busy === 1, 'the request to start');
     const closed = closing.app.close();
     await connection.ended;
     await closed;
@@ -203,7 +204,7 @@ describe('closing', () => {
   });
 
   it('answers a request that arrives on a busy connection after closing began with SERVER_CLOSING', async () => {
-    const app = await buildApp({ repository: repo.repository, logger: false });
+    const app = await buildTestApp({ repository: repo.repository });
     // An answer whose body is still streaming when the close begins keeps its connection open for a moment.
     app.get('/test/slow-stream', (_request, reply) => {
       const body = new PassThrough();

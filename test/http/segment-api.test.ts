@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeRle } from '../../src/masks/rle.js';
 import { MASK_FORMATS, toMaskPng, toOverlay, toSegmentationJson } from '../../src/serving/encode.js';
-import { segment } from '../../src/serving/pipeline.js';
+import { segment } from '../helpers/serving.js';
 import {
   semanticScene,
   tinySigmoidModel,

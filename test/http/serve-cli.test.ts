@@ -129,6 +129,12 @@ describe('segserve serve', () => {
         status: 'ok',
         default_model: 'person',
         models: { person: 'ready' },
+        requests: { admitted: 0, refused: 0, decoded: 0, in_flight: 0, pixels_in_flight: 0 },
+      });
+      expect(served.lines.find((l) => l.msg === 'default-model')).toMatchObject({
+        route: 'all',
+        model: 'person',
+        reason: 'first ready model by name',
       });
       served.child.kill('SIGINT');
       expect(await served.exited).toBe(0);

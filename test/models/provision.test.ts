@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { intersectionOverUnion } from '../../src/eval/iou.js';
 import { ModelRepository } from '../../src/models/index.js';
 import { provisionEmptyRepository } from '../../src/models/provision.js';
-import { segment } from '../../src/serving/pipeline.js';
+import { segment } from '../helpers/serving.js';
 import type { SemanticResult } from '../../src/tasks/types.js';
 import { HUMAN_SEG, readPersonMask } from '../helpers/datasets.js';
 import { hasShared } from '../helpers/shared.js';

@@ -124,7 +124,7 @@ describe('ModelRepository.open with good and broken models side by side', () => 
     });
     expect(loaded.config.input.width).toBe(4);
     expect(repository.resolve('good', 2).version).toBe(2);
-    const run = await loaded.pool.run({
+    const run = await loaded.runtime.run({
       images: { type: 'float32', dims: [1, 3, 1, 1], data: Float32Array.of(1, 2, 3) },
     });
     expect(Array.from(run.outputs?.scores.data as Float32Array)).toEqual([5, 8]);
@@ -144,10 +144,6 @@ describe('ModelRepository.open with good and broken models side by side', () => 
     expect(() => repository.resolve('corrupt', 1)).toThrow(
       expect.objectContaining({ code: 'MODEL_NOT_READY' }),
     );
-  });
-
-  it('names the first ready model as the default', () => {
-    expect(repository.defaultModel()).toBe('good');
   });
 
   it('reports loading progress through the log', () => {
@@ -176,10 +172,9 @@ describe('ModelRepository options', () => {
   });
 
   it('serves a single model folder', async () => {
-    const repository = await ModelRepository.openModelFolder(join(root, 'good'), { defaultModel: 'good' });
+    const repository = await ModelRepository.openModelFolder(join(root, 'good'));
     try {
       expect(repository.list().map((m) => [m.name, m.state])).toEqual([['good', 'ready']]);
-      expect(repository.defaultModel()).toBe('good');
     } finally {
       await repository.close();
     }

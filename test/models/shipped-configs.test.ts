@@ -70,7 +70,7 @@ describeWithShared('shipped model configs with the shared models', ['models'], (
     expect(status?.labels).toHaveLength(want.labels);
     const loaded = repository.resolve(model);
     expect(loaded.inputName).toBe(want.input);
-    expect(loaded.pool.inputs).toEqual([{ name: want.input, type: 'float32', dims: want.dims }]);
+    expect(loaded.runtime.inputs).toEqual([{ name: want.input, type: 'float32', dims: want.dims }]);
   });
 
   it('serves YOLO version 2 (float32) by the latest-1 policy', () => {

@@ -7,7 +7,8 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { InputTransform } from '../../src/image/types.js';
 import { parseModelConfig } from '../../src/models/config.js';
-import { type PoolOptions, SessionPool } from '../../src/runtime/pool.js';
+import { SessionPool } from '../../src/runtime/pool.js';
+import type { RuntimeOptions } from '../../src/runtime/runtime.js';
 import {
   convExpected,
   HEAVY_ROWS,
@@ -34,7 +35,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function options(modelPath: string, overrides: Partial<PoolOptions> = {}): PoolOptions {
+function options(modelPath: string, overrides: Partial<RuntimeOptions> = {}): RuntimeOptions {
   return {
     modelPath,
     modelName: 'tiny',
@@ -187,7 +188,7 @@ describe('SessionPool under load (a deliberately slow model)', () => {
       await expect(pool.run(heavyFeeds())).rejects.toMatchObject({
         code: 'QUEUE_FULL',
         status: 503,
-        details: { model: 'tiny', queued: 1 },
+        details: { model: 'tiny', version: 1, in_flight: 2 },
       });
       const [first, second] = await Promise.all([running, queued]);
       expect(first.outputs?.y.dims).toEqual([HEAVY_ROWS, HEAVY_SIZE]);

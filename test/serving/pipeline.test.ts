@@ -14,7 +14,7 @@ import { expandCroppedMask } from '../../src/masks/crop.js';
 import { decodeRle } from '../../src/masks/rle.js';
 import { ModelRepository } from '../../src/models/index.js';
 import { toCocoResults, toMaskPng, toOverlay, toSegmentationJson } from '../../src/serving/encode.js';
-import { segment } from '../../src/serving/pipeline.js';
+import { segment } from '../helpers/serving.js';
 import type { InstanceResult, SemanticResult } from '../../src/tasks/types.js';
 import {
   rcnnScene,

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RawImage } from '../../src/image/types.js';
 import { ModelRepository } from '../../src/models/index.js';
 import { toCocoResults } from '../../src/serving/encode.js';
-import { segment } from '../../src/serving/pipeline.js';
+import { segment } from '../helpers/serving.js';
 import type { SegmentationJson } from '../../src/serving/types.js';
 import { REPOSITORY_DIR } from '../helpers/paths.js';
 import { describeWithShared, sharedPath } from '../helpers/shared.js';

@@ -9,7 +9,7 @@ import type { SwaggerTransform } from '@fastify/swagger';
 import type { FastifyPluginAsync } from 'fastify';
 import type { MaskFormat } from '../../serving/encode.js';
 import { toCocoResults } from '../../serving/encode.js';
-import { type HttpContext, resolveModel, segmentForRequest } from '../context.js';
+import { admitBeforeBody, type HttpContext, segmentForRequest } from '../context.js';
 import { IMAGE_FIELDS, IMAGE_REQUEST_BODY, readImage } from '../image-input.js';
 import {
   ANSWER_FORMATS,
@@ -18,7 +18,14 @@ import {
   describeSegmentation,
   sendSegmentation,
 } from '../respond.js';
-import { binaryPng, errorResponses, MASK_FORMAT_QUERY, MODEL_QUERY, ref } from '../schemas.js';
+import {
+  binaryPng,
+  errorResponses,
+  MASK_FORMAT_QUERY,
+  MODEL_QUERY,
+  ref,
+  VERSION_PARAM,
+} from '../schemas.js';
 
 /** The body forms are parsed by hand (see readImage), so they are documented here rather than validated. */
 const documentImageBody: SwaggerTransform = ({ schema, url }) => ({
@@ -51,11 +58,6 @@ interface SegmentQuery {
   mask_format: MaskFormat;
 }
 
-interface ModelQuery {
-  model?: string;
-  version?: number;
-}
-
 const round2 = (value: number) => Math.round(value * 100) / 100;
 
 export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context) => {
@@ -72,10 +74,11 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
   const imageRoute = { bodyLimit: limits.imageBodyBytes, config: { swaggerTransform: documentImageBody } };
 
   const segmentRoute = (url: string, summary: string, params: Record<string, unknown>) =>
-    app.post<{ Params: { model: string; version?: number }; Querystring: SegmentQuery }>(
+    app.post<{ Params: { model: string; version?: string }; Querystring: SegmentQuery }>(
       url,
       {
         ...imageRoute,
+        onRequest: admitBeforeBody(context.service, 'v1'),
         schema: {
           tags: ['segmentation'],
           summary,
@@ -86,9 +89,8 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
       async (request, reply) => {
         const format = answerFormat(request.query.format, request.headers.accept);
-        const loaded = resolveModel(context, request.params.model, request.params.version);
         const bytes = await readImage(request, context);
-        const seg = await segmentForRequest(context, reply, loaded, bytes, format === 'overlay');
+        const seg = await segmentForRequest(context, request, reply, bytes, format === 'overlay');
         return sendSegmentation(reply, seg, format, request.query.mask_format);
       },
     );
@@ -100,14 +102,15 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
     'Segment an image with one version of a model',
     {
       model: { type: 'string' },
-      version: { type: 'integer', minimum: 1 },
+      version: VERSION_PARAM,
     },
   );
 
-  app.post<{ Querystring: ModelQuery & { mask_format: MaskFormat } }>(
+  app.post<{ Querystring: { mask_format: MaskFormat } }>(
     '/predict',
     {
       ...imageRoute,
+      onRequest: admitBeforeBody(context.service, 'predict'),
       schema: {
         tags: ['compatible'],
         summary: 'Segment an image (multipart or raw body) with the default or named model; JSON answer',
@@ -116,16 +119,16 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
     },
     async (request, reply) => {
-      const loaded = resolveModel(context, request.query.model, request.query.version);
-      const seg = await segmentForRequest(context, reply, loaded, await readImage(request, context));
+      const seg = await segmentForRequest(context, request, reply, await readImage(request, context));
       return sendSegmentation(reply, seg, 'json', request.query.mask_format);
     },
   );
 
-  app.post<{ Querystring: ModelQuery }>(
+  app.post(
     '/predict/upload',
     {
       ...imageRoute,
+      onRequest: admitBeforeBody(context.service, 'predict/upload'),
       schema: {
         tags: ['compatible'],
         summary: `Segment an uploaded image (multipart field ${IMAGE_FIELDS[0]}); answers the mask PNG`,
@@ -134,16 +137,17 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
     },
     async (request, reply) => {
-      const loaded = resolveModel(context, request.query.model, request.query.version);
-      const seg = await segmentForRequest(context, reply, loaded, await readImage(request, context));
+      const seg = await segmentForRequest(context, request, reply, await readImage(request, context));
       return sendSegmentation(reply, seg, 'mask', 'none');
     },
   );
 
-  app.post<{ Querystring: ModelQuery }>(
+  app.post(
     '/api/detect',
     {
       ...imageRoute,
+      // These clients expect boxes and instance masks: without a configured default, an instance model serves.
+      onRequest: admitBeforeBody(context.service, 'api/detect', 'instance'),
       schema: {
         tags: ['compatible'],
         summary:
@@ -169,8 +173,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
     },
     async (request, reply) => {
-      const loaded = resolveModel(context, request.query.model, request.query.version);
-      const seg = await segmentForRequest(context, reply, loaded, await readImage(request, context));
+      const seg = await segmentForRequest(context, request, reply, await readImage(request, context));
       describeSegmentation(reply, seg);
       // Class ids as the model numbers them (0-based), as these clients index their own label lists.
       const found = toCocoResults(seg, 0, '', (_label, classId) => classId);

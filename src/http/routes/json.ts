@@ -7,17 +7,13 @@ import type { FastifyPluginAsync } from 'fastify';
 import { SegserveError } from '../../errors.js';
 import type { MaskFormat } from '../../serving/encode.js';
 import { toSegmentationJson } from '../../serving/encode.js';
+import type { Ticket } from '../../serving/service.js';
 import type { SegmentationJson } from '../../serving/types.js';
 import { readBatchFile } from '../batch-files.js';
-import { type HttpContext, resolveModel, segmentForRequest } from '../context.js';
+import { admitBeforeBody, type HttpContext, namedTarget, segmentForRequest } from '../context.js';
 import { toSegserveError } from '../error-handler.js';
 import { sendSegmentation } from '../respond.js';
 import { binaryPng, errorResponses, MASK_FORMAT_QUERY, MODEL_QUERY, ref } from '../schemas.js';
-
-interface ModelQuery {
-  model?: string;
-  version?: number;
-}
 
 const url = { type: 'string', minLength: 1, maxLength: 4096 } as const;
 
@@ -46,9 +42,10 @@ async function mapLimited<T, R>(items: T[], limit: number, task: (item: T, index
 export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) => {
   const { limits } = context;
 
-  app.post<{ Body: { url: string }; Querystring: ModelQuery }>(
+  app.post<{ Body: { url: string } }>(
     '/predict/url',
     {
+      onRequest: admitBeforeBody(context.service, 'predict/url'),
       schema: {
         tags: ['compatible'],
         summary: 'Segment the image at a URL (fetched by the server); answers the mask PNG',
@@ -58,15 +55,14 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
       },
     },
     async (request, reply) => {
-      const loaded = resolveModel(context, request.query.model, request.query.version);
       const bytes = await context.fetcher.fetch(request.body.url);
-      return sendSegmentation(reply, await segmentForRequest(context, reply, loaded, bytes), 'mask', 'none');
+      return sendSegmentation(reply, await segmentForRequest(context, request, reply, bytes), 'mask', 'none');
     },
   );
 
   app.post<{
     Body: { paths?: string[]; urls?: string[] };
-    Querystring: ModelQuery & { mask_format: MaskFormat };
+    Querystring: { mask_format: MaskFormat };
   }>(
     '/predict/batch',
     {
@@ -124,7 +120,9 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
       },
     },
     async (request, reply) => {
-      const loaded = resolveModel(context, request.query.model, request.query.version);
+      // One version for every item; each item is admitted on its own, as it would be sent alone.
+      const loaded = context.service.resolve(namedTarget(request));
+      const target = { model: loaded.name, version: loaded.version };
       const { paths, urls } = request.body;
       const inputs = paths ?? urls ?? [];
       if (inputs.length > limits.batchItems) {
@@ -146,13 +144,18 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
         inputs,
         loaded.config.instances + 1,
         async (input, index): Promise<BatchItem> => {
+          let ticket: Ticket | undefined;
           try {
-            const seg = await segmentForRequest(context, reply, loaded, await read(input));
+            ticket = context.service.admit(target);
+            const bytes = await read(input);
+            const seg = await segmentForRequest(context, request, reply, bytes, false, ticket);
             return { index, input, status: 'ok', result: toSegmentationJson(seg, request.query.mask_format) };
           } catch (error) {
             const mapped = toSegserveError(error, request, limits);
             if (mapped.status >= 500) request.log.error({ err: error, index }, mapped.message);
             return { index, input, status: 'error', error: mapped.toJSON() };
+          } finally {
+            ticket?.release();
           }
         },
       );

@@ -58,8 +58,8 @@ export const modelRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
     },
     async () => ({
-      default_model: context.defaultModel ?? context.repository.defaultModel(),
-      models: context.repository.list().map(modelJson),
+      default_model: context.service.defaultModel()?.model,
+      models: context.service.repository.list().map(modelJson),
     }),
   );
 
@@ -74,7 +74,7 @@ export const modelRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
     },
     async (request) => {
-      const status = context.repository.get(request.params.model);
+      const status = context.service.repository.get(request.params.model);
       if (!status) throw new SegserveError('MODEL_NOT_FOUND', { model: request.params.model });
       return modelJson(status);
     },

@@ -7,26 +7,19 @@
  * and 404 handler apply to /v2 only. Inference runs in the model's worker pool, never on the main thread.
  */
 import { createRequire } from 'node:module';
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { SegserveError } from '../../errors.js';
-import type { LoadedVersion, ModelRepository } from '../../models/repository.js';
-import type { NamedTensors } from '../../runtime/types.js';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { DEFAULT_RETRY_AFTER_S, retryAfterSeconds, SegserveError } from '../../errors.js';
+import type { InferenceService } from '../../serving/service.js';
+import { abandonedSignal, admitBeforeBody, decorateTickets, namedTarget, ticketOf } from '../context.js';
+import { installErrorHandler, sendJsonBytes } from '../error-handler.js';
 import { decodeContent } from './content-encoding.js';
 import { buildFeeds, selectOutputs } from './feeds.js';
-import {
-  EXTENSIONS,
-  modelMetadata,
-  parseVersion,
-  type ServerMetadata,
-  serverNotReady,
-  servingVersion,
-} from './metadata.js';
-import { sendJson, v2ErrorHandler } from './reply.js';
+import { EXTENSIONS, modelMetadata, type ServerMetadata } from './metadata.js';
 import { parseInferRequest } from './request.js';
 import { encodeInferResponse } from './response.js';
 
 export interface V2Options {
-  repository: ModelRepository;
+  service: InferenceService;
   /** `name` in GET /v2; default "segserve". */
   serverName?: string;
   /** `version` in GET /v2; default the version in segserve's package.json. */
@@ -58,36 +51,9 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/**
- * Runs the job in the model's pool; undefined when the client hung up first. A client that hangs up while its
- * job still waits for a worker takes the job out of the queue, so abandoned requests do not hold places that
- * waiting clients need.
- */
-async function runForClient(
-  loaded: LoadedVersion,
-  feeds: NamedTensors,
-  outputNames: string[],
-  reply: FastifyReply,
-  timeoutMs: number | undefined,
-): Promise<NamedTensors | undefined> {
-  const controller = new AbortController();
-  const onClose = () => {
-    if (!reply.raw.writableEnded) controller.abort(new Error('the client closed the connection'));
-  };
-  reply.raw.once('close', onClose);
-  try {
-    // Without `decode` the pool answers the raw output tensors.
-    return (await loaded.pool.run(feeds, { outputNames, timeoutMs, signal: controller.signal })).outputs!;
-  } catch (error) {
-    if (controller.signal.aborted) return undefined;
-    throw error;
-  } finally {
-    reply.raw.off('close', onClose);
-  }
-}
-
 async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
-  const { repository, queueTimeoutMs } = options;
+  const { service, queueTimeoutMs } = options;
+  const { repository } = service;
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const server: ServerMetadata = {
     name: options.serverName ?? 'segserve',
@@ -97,30 +63,28 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
 
   // Every body is read as bytes whatever its Content-Type: Triton's Python client sends none, KServe's sends
   // application/json or application/octet-stream, and the JSON may be followed by binary tensor data.
+  decorateTickets(app);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
-  app.setErrorHandler(v2ErrorHandler(bodyLimit));
-  app.setNotFoundHandler((request, reply) => {
-    const error = new SegserveError('ROUTE_NOT_FOUND', { method: request.method, path: request.url });
-    return sendJson(reply, error.status, JSON.stringify({ error: error.message }));
-  });
+  installErrorHandler(app, { imageBodyBytes: bodyLimit }, 'v2');
 
   const tags = ['Open Inference Protocol v2'];
   app.get('/', { schema: { tags, summary: 'Server metadata' } }, (_request, reply) =>
-    sendJson(reply, 200, JSON.stringify(server)),
+    sendJsonBytes(reply, 200, JSON.stringify(server)),
   );
   app.get(
     '/health/live',
     { schema: { tags, summary: 'Liveness: 200 while the process serves' } },
-    (_r, reply) => sendJson(reply, 200, '{"live":true}'),
+    (_r, reply) => sendJsonBytes(reply, 200, '{"live":true}'),
   );
   app.get(
     '/health/ready',
     { schema: { tags, summary: 'Readiness: 200 when every model version has loaded, else 503' } },
     (_request, reply) => {
-      const reason = serverNotReady(repository);
-      if (reason === undefined) return sendJson(reply, 200, '{"ready":true}');
-      return sendJson(reply, 503, JSON.stringify({ ready: false, error: `not ready: ${reason}` }));
+      const reason = service.notReady();
+      if (reason === undefined) return sendJsonBytes(reply, 200, '{"ready":true}');
+      reply.header('retry-after', String(DEFAULT_RETRY_AFTER_S));
+      return sendJsonBytes(reply, 503, JSON.stringify({ ready: false, error: `not ready: ${reason}` }));
     },
   );
 
@@ -129,8 +93,8 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
       base,
       { schema: { tags, summary: 'Model metadata' } },
       (request, reply) => {
-        const loaded = repository.resolve(request.params.model, parseVersion(request.params.version));
-        return sendJson(reply, 200, JSON.stringify(modelMetadata(repository, loaded)));
+        const loaded = service.resolve(namedTarget(request));
+        return sendJsonBytes(reply, 200, JSON.stringify(modelMetadata(repository, loaded)));
       },
     );
 
@@ -139,38 +103,40 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
       { schema: { tags, summary: 'Model readiness: 200 ready, 503 not ready, 404 unknown' } },
       (request, reply) => {
         const { model } = request.params;
-        const version = parseVersion(request.params.version);
         try {
-          servingVersion(repository, model, version);
+          service.resolve(namedTarget(request));
         } catch (error) {
           if (!(error instanceof SegserveError) || error.code !== 'MODEL_NOT_READY') throw error;
-          return sendJson(reply, 503, JSON.stringify({ name: model, ready: false, error: error.message }));
+          reply.header('retry-after', String(retryAfterSeconds(error)));
+          return sendJsonBytes(reply, 503, JSON.stringify({ name: model, ready: false, error: error.message }));
         }
-        return sendJson(reply, 200, JSON.stringify({ name: model, ready: true }));
+        return sendJsonBytes(reply, 200, JSON.stringify({ name: model, ready: true }));
       },
     );
 
     app.post<{ Params: ModelParams }>(
       `${base}/infer`,
-      { schema: { tags, summary: 'Inference on raw tensors (JSON, or JSON + binary tensor data)' } },
+      {
+        bodyLimit,
+        onRequest: admitBeforeBody(service, 'v2'),
+        schema: { tags, summary: 'Inference on raw tensors (JSON, or JSON + binary tensor data)' },
+      },
       async (request, reply) => {
-        const loaded = servingVersion(repository, request.params.model, parseVersion(request.params.version));
+        const ticket = ticketOf(request);
+        const loaded = ticket.loaded;
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const body = await decodeContent(raw, header(request, 'content-encoding'), bodyLimit);
         const infer = parseInferRequest(body, header(request, 'inference-header-content-length'));
-        const feeds = buildFeeds(infer, loaded.pool.inputs);
-        const outputs = selectOutputs(infer, loaded.pool.outputs);
-        const tensors = await runForClient(
-          loaded,
-          feeds,
-          outputs.map((o) => o.name),
-          reply,
-          queueTimeoutMs,
-        );
-        if (!tensors) {
-          request.log.info('v2 client hung up before its inference ran');
-          return reply.hijack();
-        }
+        const feeds = buildFeeds(infer, loaded.runtime.inputs);
+        const outputs = selectOutputs(infer, loaded.runtime.outputs);
+        const abandoned = abandonedSignal(reply);
+        const tensors = await service
+          .infer(ticket, feeds, {
+            outputNames: outputs.map((o) => o.name),
+            timeoutMs: queueTimeoutMs,
+            signal: abandoned.signal,
+          })
+          .finally(abandoned.done);
         const encoded = encodeInferResponse({
           modelName: loaded.name,
           modelVersion: loaded.version,
@@ -178,7 +144,7 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
           outputs,
           tensors,
         });
-        if (encoded.headerLength === undefined) return sendJson(reply, 200, encoded.body);
+        if (encoded.headerLength === undefined) return sendJsonBytes(reply, 200, encoded.body);
         return reply
           .code(200)
           .header('content-type', 'application/octet-stream')

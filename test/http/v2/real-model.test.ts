@@ -37,7 +37,7 @@ describeWithShared(
         for (let x = 0; x < SIZE; x++)
           image.set([x / SIZE, y / SIZE, (x + y) / (2 * SIZE)], (y * SIZE + x) * 3);
       const expected = (
-        await repository.resolve('mediapipe-selfie').pool.run({
+        await repository.resolve('mediapipe-selfie').runtime.run({
           'input_1:0': { type: 'float32', dims: [1, SIZE, SIZE, 3], data: image.slice() },
         })
       ).outputs!.activation_10;

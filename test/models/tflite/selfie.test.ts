@@ -13,7 +13,7 @@ import { preprocess } from '../../../src/image/index.js';
 import type { InputConfig } from '../../../src/models/config.js';
 import { ModelRepository, readModelConfig } from '../../../src/models/index.js';
 import { type ImportResult, importBundledSelfieModel } from '../../../src/models/tflite/index.js';
-import { segment } from '../../../src/serving/pipeline.js';
+import { segment } from '../../helpers/serving.js';
 import type { SemanticResult } from '../../../src/tasks/types.js';
 import { type HumanSample, readHumanManifest, readPersonMask } from '../../helpers/datasets.js';
 import { REPOSITORY_DIR } from '../../helpers/paths.js';

@@ -1,0 +1,48 @@
+/**
+ * The server process: open the serving core (open-service.ts), build the HTTP app, listen; and the orderly way
+ * down (stop accepting, answer every request in flight, drain and close the runtimes).
+ */
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../http/app.js';
+import type { AppOptions, LoggerOptions } from '../http/options.js';
+import type { InferenceService } from '../serving/service.js';
+import { openService, type ServiceSetup, startupLogger } from './open-service.js';
+
+export interface ServeOptions extends Omit<AppOptions, 'service' | 'logger'>, ServiceSetup {
+  port: number;
+  host: string;
+  logger?: false | LoggerOptions;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  service: InferenceService;
+  /** Where it listens, e.g. http://0.0.0.0:8080 */
+  url: string;
+  /** Stops accepting, waits for requests in flight, then closes every model's runtime. */
+  close(): Promise<void>;
+}
+
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const { modelsDir, provisionEmpty, defaultModel, decodedPixelBudget, port, host, ...appOptions } = options;
+  const log = startupLogger(options.logger === false ? false : (options.logger?.stream ?? process.stdout));
+  const service = await openService({ modelsDir, provisionEmpty, defaultModel, decodedPixelBudget }, log);
+  let app: FastifyInstance;
+  try {
+    app = await buildApp({ ...appOptions, service });
+    await app.listen({ port, host });
+  } catch (error) {
+    await service.close();
+    throw error;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    service,
+    url: app.listeningOrigin,
+    close() {
+      closing ??= app.close().finally(() => service.close());
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * InferenceService: the one path from every adapter (the /v1 API, the compatible routes, /v2, the CLI, job
+ * workers) to a model, as MLServer's and KServe's DataPlane are for theirs. It resolves the target (named
+ * model or the default one, version or the newest ready), admits the request before any work, segments images
+ * or runs raw tensors, and answers metadata, readiness and health. Adapters never touch a runtime themselves.
+ *
+ * Usage is two steps so that HTTP can refuse before reading a body: `admit` (synchronous, throws at once),
+ * then `segment` or `infer` with the ticket, and `ticket.release()` once the answer is out.
+ */
+import { SegserveError } from '../errors.js';
+import type { LoadedVersion, ModelRepository, ModelStatus, Task } from '../models/index.js';
+import type { NamedTensors, RunOptions } from '../runtime/index.js';
+import { Admission, type AdmissionCounters, type Ticket } from './admission.js';
+import { runPipeline, type Segmentation, type SegmentOptions } from './pipeline.js';
+
+export type { Ticket } from './admission.js';
+
+/** Which adapter a request came through (bounded: used in logs and, later, metric labels). */
+export type RequestSource =
+  | 'v1'
+  | 'predict'
+  | 'predict/upload'
+  | 'predict/url'
+  | 'predict/batch'
+  | 'api/detect'
+  | 'v2'
+  | 'cli';
+
+export interface TargetRequest {
+  /** Model name; the default model when absent. */
+  model?: string;
+  /** A positive integer, as a number or as the text of a URL segment or query; the newest ready when absent. */
+  version?: number | string;
+  /** Without a configured default, prefer a model of this task (e.g. /api/detect wants instances). */
+  prefer?: Task;
+}
+
+export type InferOptions = Pick<RunOptions, 'outputNames' | 'timeoutMs' | 'signal'>;
+
+export interface DefaultModelChoice {
+  model: string;
+  reason: string;
+}
+
+export interface ServiceHealth {
+  /** ok: every model ready; degraded: some ready, some not; unavailable: no model can serve. */
+  status: 'ok' | 'degraded' | 'unavailable';
+  default_model?: string;
+  models: Record<string, ModelStatus['state']>;
+  requests: AdmissionCounters;
+}
+
+export interface ServiceOptions {
+  /** The model that serves requests naming none; default: chosen per request (see `defaultModel`). */
+  defaultModel?: string;
+  /** Pixels of decoded images in flight across the server. */
+  decodedPixelBudget: number;
+}
+
+/** Default pixel budget: a few large photos at once, about 0.3 GB of RGB (plus an overlay's RGBA copy). */
+export const DEFAULT_DECODED_PIXEL_BUDGET = 100_000_000;
+
+const VERSION = /^[1-9][0-9]{0,8}$/;
+
+/** A version as clients write it: a positive integer in plain decimal, nothing else (`02`, `0x2`, `1e3`, ` 2`). */
+export function parseVersion(version: number | string | undefined): number | undefined {
+  if (version === undefined) return undefined;
+  const text = String(version);
+  if (!VERSION.test(text)) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: `model version must be a positive integer, not "${text.slice(0, 40)}"`,
+    });
+  }
+  return Number(text);
+}
+
+export class InferenceService {
+  readonly repository: ModelRepository;
+  readonly #admission: Admission;
+  readonly #defaultModel?: string;
+
+  constructor(repository: ModelRepository, options: Partial<ServiceOptions> = {}) {
+    this.repository = repository;
+    this.#defaultModel = options.defaultModel;
+    this.#admission = new Admission({
+      decodedPixelBudget: options.decodedPixelBudget ?? DEFAULT_DECODED_PIXEL_BUDGET,
+    });
+  }
+
+  /**
+   * The model for requests that name none: the configured one; else the first ready model (by name) of the
+   * preferred task; else the first ready model. Undefined when none is ready.
+   */
+  defaultModel(prefer?: Task): DefaultModelChoice | undefined {
+    if (this.#defaultModel !== undefined) return { model: this.#defaultModel, reason: 'configured' };
+    const ready = this.repository.list().filter((m) => m.state === 'ready');
+    const preferred = prefer && ready.find((m) => m.task === prefer);
+    if (preferred) return { model: preferred.name, reason: `first ready ${prefer} model by name` };
+    const first = ready[0];
+    return first && { model: first.name, reason: 'first ready model by name' };
+  }
+
+  /** The version a request names, refusing one that cannot take requests now (MODEL_NOT_READY). */
+  resolve(target: TargetRequest): LoadedVersion {
+    const model = target.model ?? this.defaultModel(target.prefer)?.model;
+    if (model === undefined) throw new SegserveError('NO_DEFAULT_MODEL');
+    const loaded = this.repository.resolve(model, parseVersion(target.version));
+    if (loaded.runtime.stats().instances === 0) {
+      throw new SegserveError('MODEL_NOT_READY', {
+        model,
+        version: loaded.version,
+        reason: 'it has no running worker',
+      });
+    }
+    return loaded;
+  }
+
+  /** How many requests the target's version runs at once (sessions) and admits at once (sessions + queue). */
+  capacity(target: TargetRequest): { instances: number; inFlight: number } {
+    const loaded = this.resolve(target);
+    return { instances: loaded.config.instances, inFlight: Admission.capacity(loaded) };
+  }
+
+  /** Resolves and admits a request, or throws at once (QUEUE_FULL with retry_after, MODEL_NOT_FOUND...). */
+  admit(target: TargetRequest): Ticket {
+    return this.#admission.admit(this.resolve(target));
+  }
+
+  /** Segments an image with the ticket's version; the ticket's pixel budget covers its decoding. */
+  segment(ticket: Ticket, bytes: Uint8Array, options: SegmentOptions = {}): Promise<Segmentation> {
+    return runPipeline(ticket.loaded, bytes, options, {
+      beforeDecode: (info) => ticket.reservePixels(info.width * info.height),
+      afterRun: (ms) => ticket.observeService(ms),
+    });
+  }
+
+  /** Runs raw tensors (Open Inference Protocol) on the ticket's version and answers the output tensors. */
+  async infer(ticket: Ticket, feeds: NamedTensors, options: InferOptions = {}): Promise<NamedTensors> {
+    const { outputs, timings } = await ticket.loaded.runtime.run(feeds, options);
+    ticket.observeService(timings.infer);
+    if (!outputs) throw new Error('the runtime answered a tensor request without outputs');
+    return outputs;
+  }
+
+  /**
+   * Why the server is not ready (strict, as Triton's `--strict-readiness`): every version the repository was
+   * asked to serve must have loaded and have a live session. Undefined when ready; a repository with no
+   * models is ready, as there is nothing it was asked to load.
+   */
+  notReady(): string | undefined {
+    const problems: string[] = [];
+    for (const model of this.repository.list()) {
+      if (model.versions.length === 0) {
+        problems.push(`model "${model.name}" ${model.state}: ${model.error?.message ?? 'no version'}`);
+        continue;
+      }
+      for (const version of model.versions) {
+        if (version.state !== 'ready') {
+          const why = version.error ? `: ${version.error.message}` : '';
+          problems.push(`model "${model.name}" version ${version.version} ${version.state}${why}`);
+        } else if (this.repository.resolve(model.name, version.version).runtime.stats().instances === 0) {
+          problems.push(`model "${model.name}" version ${version.version}: it has no running worker`);
+        }
+      }
+    }
+    return problems.length > 0 ? problems.join('; ') : undefined;
+  }
+
+  health(): ServiceHealth {
+    const models = this.repository.list();
+    const ready = models.filter((m) => m.state === 'ready').length;
+    return {
+      status: ready === 0 ? 'unavailable' : ready === models.length ? 'ok' : 'degraded',
+      default_model: this.defaultModel()?.model,
+      models: Object.fromEntries(models.map((m) => [m.name, m.state])),
+      requests: this.#admission.counters(),
+    };
+  }
+
+  /** Closes every runtime: requests in flight finish, new ones are refused. */
+  close(): Promise<void> {
+    return this.repository.close();
+  }
+}
