@@ -8,7 +8,7 @@ import { InferenceService } from '../serving/service.js';
 import { formatModelDetails, formatModelList } from './models.js';
 import { defaultRepositoryDir, openModel } from './open-model.js';
 import { formatSummary, parseFormats, predict } from './predict.js';
-import { serve } from './serve.js';
+import { addServeSettingOptions, serve } from './serve.js';
 
 function positiveInteger(value: string): number {
   const n = Number(value);
@@ -81,7 +81,7 @@ program
     }
   });
 
-program
+const serveCommand = program
   .command('serve')
   .description(
     'serve the models over HTTP: /v1 segmentation API, /predict routes, /v2 inference protocol, /docs',
@@ -103,14 +103,9 @@ program
       .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
       .env('LOG_LEVEL')
       .default('info'),
-  )
-  .option(
-    '--shutdown-timeout <ms>',
-    'longest wait for requests in flight after SIGTERM/SIGINT',
-    positiveInteger,
-    25_000,
-  )
-  .action(serve);
+  );
+// Every limit (and --shutdown-timeout) is generated from the limits table in src/http/settings.ts.
+addServeSettingOptions(serveCommand).action(serve);
 
 const models = program.command('models').description('inspect the model repository');
 

@@ -5,7 +5,18 @@
  * in flight finish, the worker pools drain and close, exit 0. A second signal, or a drain longer than the grace
  * period, exits at once with 1.
  */
+import { type Command, Option } from 'commander';
 import { startServer } from '../host/server.js';
+import {
+  CORS_ORIGINS_ENV,
+  formatLimitValue,
+  formatRange,
+  type LimitKey,
+  resolveCorsOrigins,
+  resolveLimits,
+  SERVER_LIMITS,
+  splitLimits,
+} from '../http/settings.js';
 
 export interface ServeCommandOptions {
   models: string;
@@ -15,10 +26,54 @@ export interface ServeCommandOptions {
   batchRoot?: string;
   allowUrl: string[];
   logLevel: string;
-  shutdownTimeout: number;
+  /** Given flags only; undefined when absent, so the environment can fill in. */
+  corsOrigin?: string[];
+  /** The limit flags, raw text by commander attribute name (see `addServeSettingOptions`). */
+  [limitFlag: string]: unknown;
+}
+
+/** Limit key by commander attribute name (`--max-image-bytes` is `maxImageBytes`). */
+const LIMIT_ATTRIBUTES = new Map<string, LimitKey>(
+  SERVER_LIMITS.map((row) => [new Option(row.flag).attributeName(), row.key]),
+);
+
+function collectOrigins(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',')];
+}
+
+/**
+ * Adds the options generated from the limits table, and --cors-origin, to the serve command. They carry no
+ * parser and no default: `serve` resolves flag, then environment, then default in one place, so an invalid
+ * value reads the same whether it came from a flag or a variable.
+ */
+export function addServeSettingOptions(command: Command): Command {
+  for (const row of SERVER_LIMITS) {
+    command.addOption(
+      new Option(
+        `${row.flag} <${row.unit}>`,
+        `${row.description} (env ${row.env}; default ${formatLimitValue(row.default, row.unit)}; ${formatRange(row)})`,
+      ),
+    );
+  }
+  command.option(
+    '--cors-origin <origin>',
+    `browser origin allowed to call the API cross-origin, e.g. https://app.example.com, or * for any ` +
+      `(repeatable, comma-separated; env ${CORS_ORIGINS_ENV}; default: none, no CORS headers)`,
+    collectOrigins,
+  );
+  return command;
 }
 
 export async function serve(options: ServeCommandOptions): Promise<void> {
+  const flags: Partial<Record<LimitKey, string>> = {};
+  for (const [attribute, key] of LIMIT_ATTRIBUTES) {
+    const value = options[attribute];
+    if (typeof value === 'string') flags[key] = value;
+  }
+  // Both throw INVALID_ARGUMENT naming the flag or variable: refused before anything starts.
+  const limits = splitLimits(resolveLimits(flags, process.env));
+  const corsOrigins = resolveCorsOrigins(options.corsOrigin, process.env);
+  const { shutdownTimeoutMs } = limits.process;
   const server = await startServer({
     modelsDir: options.models,
     provisionEmpty: true,
@@ -27,9 +82,13 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     defaultModel: options.defaultModel,
     batchRoot: options.batchRoot,
     urlFetch: { allow: options.allowUrl },
+    limits: limits.http,
+    corsOrigins,
     logger: { level: options.logLevel },
   });
   const { log } = server.app;
+  // The values in effect, once, so an operator can check what flags and environment amounted to.
+  log.info({ limits: { ...limits.http, ...limits.process }, cors_origins: corsOrigins }, 'settings');
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -39,9 +98,9 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down: refusing new requests, finishing those in flight');
     setTimeout(() => {
-      log.error({ grace_ms: options.shutdownTimeout }, 'requests still in flight after the grace period');
+      log.error({ grace_ms: shutdownTimeoutMs }, 'requests still in flight after the grace period');
       process.exit(1);
-    }, options.shutdownTimeout).unref();
+    }, shutdownTimeoutMs).unref();
     server.close().then(
       () => {
         log.info('shut down');

@@ -54,7 +54,8 @@ function logDefaults(service: InferenceService, log: StartupLog): void {
   }
   log({ type: 'default-model', route: 'all', ...general });
   const detect = service.defaultModel('instance');
-  if (detect && detect.model !== general.model) log({ type: 'default-model', route: '/api/detect', ...detect });
+  if (detect && detect.model !== general.model)
+    log({ type: 'default-model', route: '/api/detect', ...detect });
 }
 
 export async function openService(setup: ServiceSetup, log: StartupLog): Promise<InferenceService> {

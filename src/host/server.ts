@@ -8,7 +8,9 @@ import type { AppOptions, LoggerOptions } from '../http/options.js';
 import type { InferenceService } from '../serving/service.js';
 import { openService, type ServiceSetup, startupLogger } from './open-service.js';
 
-export interface ServeOptions extends Omit<AppOptions, 'service' | 'logger'>, ServiceSetup {
+export interface ServeOptions
+  extends Omit<AppOptions, 'service' | 'logger'>,
+    Omit<ServiceSetup, 'decodedPixelBudget'> {
   port: number;
   host: string;
   logger?: false | LoggerOptions;
@@ -24,8 +26,10 @@ export interface RunningServer {
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
-  const { modelsDir, provisionEmpty, defaultModel, decodedPixelBudget, port, host, ...appOptions } = options;
+  const { modelsDir, provisionEmpty, defaultModel, port, host, ...appOptions } = options;
   const log = startupLogger(options.logger === false ? false : (options.logger?.stream ?? process.stdout));
+  // The pixel budget is one of the server's limits (settings.ts) but the serving core enforces it.
+  const decodedPixelBudget = options.limits?.decodedPixelBudget;
   const service = await openService({ modelsDir, provisionEmpty, defaultModel, decodedPixelBudget }, log);
   let app: FastifyInstance;
   try {

@@ -14,6 +14,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { realBatchRoot } from './batch-files.js';
 import { decorateTickets, type HttpContext } from './context.js';
+import { registerCors } from './cors.js';
 import { installErrorHandler } from './error-handler.js';
 import { UrlFetcher } from './fetch-url.js';
 import { installGracefulClose } from './graceful-close.js';
@@ -23,6 +24,7 @@ import { imageRoutes } from './routes/image.js';
 import { jsonRoutes } from './routes/json.js';
 import { modelRoutes } from './routes/models.js';
 import { addSharedSchemas } from './schemas.js';
+import { normalizeCorsOrigins } from './settings.js';
 import { uiRoutes } from './ui.js';
 import { v2Routes } from './v2/index.js';
 
@@ -54,6 +56,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     bodyLimit: limits.jsonBodyBytes,
     requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node refuses a headers timeout longer than the request timeout; the request deadline covers headers anyway.
+    http: { headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) },
     // Fastify's own 503 while closing has another body shape; installGracefulClose answers SERVER_CLOSING instead,
     // and it ends idle connections itself (Fastify's 'idle' mode would reset a request racing the close).
     return503OnClosing: false,
@@ -64,6 +69,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   installGracefulClose(app);
+  // Before the routes, so preflights are answered ahead of them and error answers carry the headers too.
+  await registerCors(app, normalizeCorsOrigins(options.corsOrigins ?? []));
   installErrorHandler(app, limits, 'segserve');
   addSharedSchemas(app);
 
@@ -97,14 +104,24 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const context: HttpContext = {
     service: options.service,
     limits,
-    fetcher: new UrlFetcher({ ...options.urlFetch, maxBytes: limits.imageBodyBytes }),
+    fetcher: new UrlFetcher({
+      connectTimeoutMs: limits.urlConnectTimeoutMs,
+      totalTimeoutMs: limits.urlTimeoutMs,
+      maxRedirects: limits.urlMaxRedirects,
+      ...options.urlFetch,
+      maxBytes: limits.imageBodyBytes,
+    }),
     batchRoot: options.batchRoot === undefined ? undefined : await realBatchRoot(options.batchRoot),
   };
   await app.register(healthRoutes, context);
   await app.register(modelRoutes, context);
   await app.register(imageRoutes, context);
   await app.register(jsonRoutes, context);
-  await app.register(v2Routes, { service: options.service, queueTimeoutMs: limits.inferenceTimeoutMs });
+  await app.register(v2Routes, {
+    service: options.service,
+    queueTimeoutMs: limits.inferenceTimeoutMs,
+    bodyLimit: limits.v2BodyBytes,
+  });
   await app.register(uiRoutes);
   return app;
 }

@@ -87,7 +87,10 @@ export function installErrorHandler(app: FastifyInstance, limits: ErrorLimits, s
   const refusals = new RefusalLog();
   app.setErrorHandler((error, request, reply) => {
     const mapped = toSegserveError(error, request, limits);
-    if (mapped.code === 'INTERNAL_ERROR' || (mapped.status >= 500 && mapped.status !== 503 && mapped.status !== 504)) {
+    if (
+      mapped.code === 'INTERNAL_ERROR' ||
+      (mapped.status >= 500 && mapped.status !== 503 && mapped.status !== 504)
+    ) {
       request.log.error({ err: error, code: mapped.code }, mapped.message);
     } else {
       refusals.note(request.log, mapped);

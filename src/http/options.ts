@@ -1,27 +1,51 @@
 /** What an operator can tune about the HTTP server, with the defaults it runs with. */
 import type { InferenceService } from '../serving/service.js';
 import type { UrlFetchOptions } from './fetch-url.js';
+import { defaultServerLimits, splitLimits } from './settings.js';
 
+/**
+ * The limits the HTTP app enforces. Defaults, flags, environment variables and the README table come from one
+ * table in `./settings.ts`; every field here has a row there (the compiler checks).
+ */
 export interface HttpLimits {
-  /** Bodies that carry an image (raw, multipart file, JSON with base64), and URL downloads. */
+  /** Bodies that carry an image (raw, multipart file, JSON with base64), batch files, and URL downloads. */
   imageBodyBytes: number;
   /** Bodies that only carry JSON parameters (`{"url"}`, batch lists). */
   jsonBodyBytes: number;
+  /** Open Inference Protocol (/v2) request bodies, after decompression. */
+  v2BodyBytes: number;
   /** Items in one `/predict/batch` request. */
   batchItems: number;
+  /** Multipart bodies: file parts (busboy `files`); each file is capped by `imageBodyBytes`. */
+  multipartFiles: number;
+  /** Multipart bodies: non-file fields (busboy `fields`). */
+  multipartFields: number;
+  /** Multipart bodies: bytes of one non-file field's value (busboy `fieldSize`). */
+  multipartFieldBytes: number;
+  /** Multipart bodies: parts, files and fields together (busboy `parts`). */
+  multipartParts: number;
+  /** URL downloads: DNS and connection of one hop. */
+  urlConnectTimeoutMs: number;
+  /** URL downloads: the whole download, redirects and body included. */
+  urlTimeoutMs: number;
+  /** URL downloads: redirects followed. */
+  urlMaxRedirects: number;
+  /**
+   * Decoded pixels that all requests in flight may hold together. Carried here for the serving core's admission
+   * (it decides what waits and what is refused); the HTTP layer itself does not enforce it.
+   */
+  decodedPixelBudget: number;
   /** Longest wait for a free inference worker; a request still waiting then gets INFERENCE_TIMEOUT (504). */
   inferenceTimeoutMs: number;
   /** Whole-request receive deadline (headers and body), against clients that trickle bytes. */
   requestTimeoutMs: number;
+  /** Deadline for the request headers alone (Node's `headersTimeout`); capped by `requestTimeoutMs`. */
+  headersTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this long. */
+  keepAliveTimeoutMs: number;
 }
 
-export const DEFAULT_LIMITS: HttpLimits = {
-  imageBodyBytes: 32 * 1024 * 1024,
-  jsonBodyBytes: 64 * 1024,
-  batchItems: 16,
-  inferenceTimeoutMs: 30_000,
-  requestTimeoutMs: 60_000,
-};
+export const DEFAULT_LIMITS: HttpLimits = splitLimits(defaultServerLimits()).http;
 
 export interface LoggerOptions {
   level?: string;
@@ -33,8 +57,16 @@ export interface AppOptions {
   /** The serving core every route calls. */
   service: InferenceService;
   limits?: Partial<HttpLimits>;
-  /** URL downloads: allow-listed addresses, timeouts, redirects (the size cap is `limits.imageBodyBytes`). */
+  /**
+   * URL downloads: allow-listed addresses. Timeouts and redirects default to `limits.url*`; given here they win.
+   * The size cap is `limits.imageBodyBytes`.
+   */
   urlFetch?: Partial<Omit<UrlFetchOptions, 'maxBytes'>>;
+  /**
+   * Browser origins allowed to call the API cross-origin (`https://app.example.com`), or `['*']` for any.
+   * None (the default): no CORS headers at all, so browsers allow same-origin calls only.
+   */
+  corsOrigins?: readonly string[];
   /** Folder `/predict/batch` may read `paths` from; without one, `paths` are refused. */
   batchRoot?: string;
   /** false: no logs (tests, benchmarks); otherwise JSON lines with a request id. Default: info to stdout. */

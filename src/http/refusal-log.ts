@@ -31,7 +31,11 @@ export class RefusalLog {
     const suppressed = window?.suppressed ?? 0;
     this.#windows.set(error.code, { started: now, suppressed: 0 });
     log.info(
-      { code: error.code, reason: error.message, ...(suppressed > 0 ? { suppressed_since_last: suppressed } : {}) },
+      {
+        code: error.code,
+        reason: error.message,
+        ...(suppressed > 0 ? { suppressed_since_last: suppressed } : {}),
+      },
       'request refused',
     );
   }

@@ -174,9 +174,7 @@ export class ModelRepository {
 
   /** Closes every runtime: running and queued jobs finish, new ones are refused. */
   async close(): Promise<void> {
-    const runtimes = [...this.#entries.values()].flatMap((e) =>
-      [...e.loaded.values()].map((v) => v.runtime),
-    );
+    const runtimes = [...this.#entries.values()].flatMap((e) => [...e.loaded.values()].map((v) => v.runtime));
     await Promise.all(runtimes.map((runtime) => runtime.close()));
   }
 

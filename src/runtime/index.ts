@@ -4,13 +4,13 @@ export { SessionPool } from './pool.js';
 export type { DecodeRequest, TensorInfo } from './protocol.js';
 export type {
   ImageFeed,
+  RunOptions,
+  RunResult,
+  RunTimings,
   Runtime,
   RuntimeFactory,
   RuntimeOptions,
-  RunOptions,
-  RunResult,
   RuntimeStats,
-  RunTimings,
 } from './runtime.js';
 export { buildSessionOptions, type ExecutionProvider, type SessionSettings } from './session-options.js';
 export type * from './types.js';

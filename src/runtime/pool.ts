@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { reviveError, SegserveError } from '../errors.js';
 import type { FromWorker, RunJob, TensorInfo, ToWorker, WorkerInit } from './protocol.js';
-import type { Runtime, RuntimeOptions, RunOptions, RunResult, RuntimeStats } from './runtime.js';
+import type { RunOptions, RunResult, Runtime, RuntimeOptions, RuntimeStats } from './runtime.js';
 import { transferImage, transferTensors } from './transfer.js';
 import type { NamedTensors } from './types.js';
 

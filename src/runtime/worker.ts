@@ -7,8 +7,8 @@
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { SegserveError } from '../errors.js';
-import { describeValues, fromOrtOutputs, toOrtTensor, zeroTensor } from './ort-tensors.js';
 import { executeJob } from './job.js';
+import { describeValues, fromOrtOutputs, toOrtTensor, zeroTensor } from './ort-tensors.js';
 import type { FromWorker, RunJob, SerializedError, ToWorker, WorkerInit } from './protocol.js';
 import { buildSessionOptions, sessionLoadError } from './session-options.js';
 import { transferResult, transferTensors } from './transfer.js';
@@ -53,7 +53,9 @@ async function runJob(port: MessagePort, session: ort.InferenceSession, job: Run
   const outcome = await executeJob(job, async (feeds, outputNames) => {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(tensor);
-    return fromOrtOutputs(outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds));
+    return fromOrtOutputs(
+      outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds),
+    );
   });
   if (outcome.result) {
     const { value, transfer } = transferResult(outcome.result);

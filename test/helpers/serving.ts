@@ -9,7 +9,10 @@ import { InferenceService, type ServiceOptions } from '../../src/serving/service
 const services = new WeakMap<ModelRepository, InferenceService>();
 
 /** The service over `repository` (one per repository, so admission is shared like in a server). */
-export function serviceFor(repository: ModelRepository, options: Partial<ServiceOptions> = {}): InferenceService {
+export function serviceFor(
+  repository: ModelRepository,
+  options: Partial<ServiceOptions> = {},
+): InferenceService {
   if (Object.keys(options).length > 0) return new InferenceService(repository, options);
   let service = services.get(repository);
   if (!service) {

@@ -81,7 +81,8 @@ export type TestAppOptions = Omit<AppOptions, 'service'> & {
 /** The app over a service on `repository`, not listening, no logs unless asked for. */
 export function buildTestApp(options: TestAppOptions): Promise<FastifyInstance> {
   const { repository, defaultModel, ...appOptions } = options;
-  const service = defaultModel === undefined ? serviceFor(repository) : serviceFor(repository, { defaultModel });
+  const service =
+    defaultModel === undefined ? serviceFor(repository) : serviceFor(repository, { defaultModel });
   return buildApp({ logger: false, ...appOptions, service });
 }
 

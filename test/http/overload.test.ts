@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedVersion } from '../../src/models/index.js';
 import { semanticScene, tinySoftmaxModel } from '../helpers/tiny-models.js';
 import {
+  buildTestApp,
   errorOf,
   listen,
   listenOnLoopback,
@@ -18,7 +19,6 @@ import {
   type RunningApp,
   type TinyRepository,
   tinyRepository,
-  buildTestApp,
 } from './helpers.js';
 import { slowBinaryModel } from './slow-model.js';
 
@@ -121,7 +121,10 @@ describe('a saturated model', () => {
     }
     expect(fastStatuses.length).toBeGreaterThan(0);
     expect(new Set(fastStatuses)).toEqual(new Set([200]));
-    await until(() => slow.runtime.stats().busy === 0 && slow.runtime.stats().queued === 0, 'the pool to drain');
+    await until(
+      () => slow.runtime.stats().busy === 0 && slow.runtime.stats().queued === 0,
+      'the pool to drain',
+    );
   });
 
   it('with one running and two queued, the next request is refused at once with QUEUE_FULL', async () => {

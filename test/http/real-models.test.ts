@@ -9,9 +9,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { decodeRle } from '../../src/masks/rle.js';
 import { ModelRepository } from '../../src/models/index.js';
 import { toMaskPng, toSegmentationJson } from '../../src/serving/encode.js';
-import { segment } from '../helpers/serving.js';
 import { COCO_MINI, HUMAN_SEG } from '../helpers/datasets.js';
 import { REPOSITORY_DIR } from '../helpers/paths.js';
+import { segment } from '../helpers/serving.js';
 import { describeWithShared } from '../helpers/shared.js';
 import { listen, type RunningApp } from './helpers.js';
 

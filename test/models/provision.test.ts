@@ -6,9 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { intersectionOverUnion } from '../../src/eval/iou.js';
 import { ModelRepository } from '../../src/models/index.js';
 import { provisionEmptyRepository } from '../../src/models/provision.js';
-import { segment } from '../helpers/serving.js';
 import type { SemanticResult } from '../../src/tasks/types.js';
 import { HUMAN_SEG, readPersonMask } from '../helpers/datasets.js';
+import { segment } from '../helpers/serving.js';
 import { hasShared } from '../helpers/shared.js';
 
 const dirs: string[] = [];

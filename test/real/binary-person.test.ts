@@ -6,10 +6,10 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { intersectionOverUnion, selectClasses } from '../../src/eval/iou.js';
 import { ModelRepository } from '../../src/models/index.js';
-import { segment } from '../helpers/serving.js';
 import type { SemanticResult } from '../../src/tasks/types.js';
 import { type HumanSample, readHumanManifest, readPersonMask } from '../helpers/datasets.js';
 import { REPOSITORY_DIR } from '../helpers/paths.js';
+import { segment } from '../helpers/serving.js';
 import { describeWithShared } from '../helpers/shared.js';
 
 async function meanPersonIoU(

@@ -9,10 +9,10 @@ import { intersectionOverUnion } from '../../src/eval/iou.js';
 import { expandCroppedMask } from '../../src/masks/crop.js';
 import { polygonsToMask } from '../../src/masks/polygons.js';
 import { ModelRepository } from '../../src/models/index.js';
-import { segment } from '../helpers/serving.js';
 import type { InstanceResult } from '../../src/tasks/types.js';
 import { COCO_MINI, type CocoDataset, readCocoMini } from '../helpers/datasets.js';
 import { REPOSITORY_DIR } from '../helpers/paths.js';
+import { segment } from '../helpers/serving.js';
 import { describeWithShared } from '../helpers/shared.js';
 
 describeWithShared(

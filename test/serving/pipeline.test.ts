@@ -14,8 +14,8 @@ import { expandCroppedMask } from '../../src/masks/crop.js';
 import { decodeRle } from '../../src/masks/rle.js';
 import { ModelRepository } from '../../src/models/index.js';
 import { toCocoResults, toMaskPng, toOverlay, toSegmentationJson } from '../../src/serving/encode.js';
-import { segment } from '../helpers/serving.js';
 import type { InstanceResult, SemanticResult } from '../../src/tasks/types.js';
+import { segment } from '../helpers/serving.js';
 import {
   rcnnScene,
   semanticScene,

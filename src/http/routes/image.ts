@@ -18,14 +18,7 @@ import {
   describeSegmentation,
   sendSegmentation,
 } from '../respond.js';
-import {
-  binaryPng,
-  errorResponses,
-  MASK_FORMAT_QUERY,
-  MODEL_QUERY,
-  ref,
-  VERSION_PARAM,
-} from '../schemas.js';
+import { binaryPng, errorResponses, MASK_FORMAT_QUERY, MODEL_QUERY, ref, VERSION_PARAM } from '../schemas.js';
 
 /** The body forms are parsed by hand (see readImage), so they are documented here rather than validated. */
 const documentImageBody: SwaggerTransform = ({ schema, url }) => ({
@@ -69,7 +62,13 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
     (_request, body, done) => done(null, body),
   );
   await app.register(multipart, {
-    limits: { fileSize: limits.imageBodyBytes, files: 4, fields: 16, fieldSize: 64 * 1024, parts: 24 },
+    limits: {
+      fileSize: limits.imageBodyBytes,
+      files: limits.multipartFiles,
+      fields: limits.multipartFields,
+      fieldSize: limits.multipartFieldBytes,
+      parts: limits.multipartParts,
+    },
   });
   const imageRoute = { bodyLimit: limits.imageBodyBytes, config: { swaggerTransform: documentImageBody } };
 

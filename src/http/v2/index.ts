@@ -108,7 +108,11 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
         } catch (error) {
           if (!(error instanceof SegserveError) || error.code !== 'MODEL_NOT_READY') throw error;
           reply.header('retry-after', String(retryAfterSeconds(error)));
-          return sendJsonBytes(reply, 503, JSON.stringify({ name: model, ready: false, error: error.message }));
+          return sendJsonBytes(
+            reply,
+            503,
+            JSON.stringify({ name: model, ready: false, error: error.message }),
+          );
         }
         return sendJsonBytes(reply, 200, JSON.stringify({ name: model, ready: true }));
       },

@@ -12,8 +12,8 @@ import { stringify } from 'yaml';
 import { type V2Options, v2Routes } from '../../../src/http/v2/index.js';
 import type { ModelRepository } from '../../../src/models/index.js';
 import { buildModel } from '../../helpers/onnx-builder.js';
-import { listenOnLoopback, openTemporaryRepository, type TinyRepository } from '../helpers.js';
 import { serviceFor } from '../../helpers/serving.js';
+import { listenOnLoopback, openTemporaryRepository, type TinyRepository } from '../helpers.js';
 
 const { onnx } = onnxProto;
 
@@ -203,7 +203,12 @@ export async function startServer(
   options: Partial<V2Options> = {},
 ): Promise<TestServer> {
   const app = Fastify();
-  await app.register(v2Routes, { service: serviceFor(repository), serverName: 'segserve', serverVersion: '1.2.3', ...options });
+  await app.register(v2Routes, {
+    service: serviceFor(repository),
+    serverName: 'segserve',
+    serverVersion: '1.2.3',
+    ...options,
+  });
   return { app, url: await listenOnLoopback(app) };
 }
 

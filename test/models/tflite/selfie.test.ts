@@ -13,10 +13,10 @@ import { preprocess } from '../../../src/image/index.js';
 import type { InputConfig } from '../../../src/models/config.js';
 import { ModelRepository, readModelConfig } from '../../../src/models/index.js';
 import { type ImportResult, importBundledSelfieModel } from '../../../src/models/tflite/index.js';
-import { segment } from '../../helpers/serving.js';
 import type { SemanticResult } from '../../../src/tasks/types.js';
 import { type HumanSample, readHumanManifest, readPersonMask } from '../../helpers/datasets.js';
 import { REPOSITORY_DIR } from '../../helpers/paths.js';
+import { segment } from '../../helpers/serving.js';
 import { describeWithShared, sharedPath } from '../../helpers/shared.js';
 
 const REFERENCE = ['models', 'mediapipe-selfie-segmentation', 'selfie_segmentation.onnx'];
