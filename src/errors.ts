@@ -69,6 +69,10 @@ export const ERROR_CATALOGUE = {
   BATCH_TOO_LARGE: { status: 413, message: 'The batch has {count} items, over the limit of {limit}.' },
   PATH_FORBIDDEN: { status: 403, message: 'Path "{path}" cannot be read: {reason}' },
   FILE_NOT_FOUND: { status: 404, message: 'No file "{path}" in the batch folder.' },
+  // A file that exists but does not give its bytes in time (a stalled network mount, a device).
+  FILE_READ_TIMEOUT: { status: 504, message: 'Reading "{path}" took longer than {timeout_ms} ms.' },
+  // Where the command line writes its results (`segserve predict --out`).
+  OUTPUT_NOT_WRITABLE: { status: 500, message: 'Cannot write to {path}: {reason}' },
   NO_DEFAULT_MODEL: {
     status: 503,
     message: 'No model was named and no model is ready to serve as the default; name one with ?model=.',

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /** The `segserve` command line. */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SegserveError } from '../errors.js';
 import { ModelRepository } from '../models/index.js';
 import { importTflite } from '../models/tflite/index.js';
 import { InferenceService } from '../serving/service.js';
+import { describeFailure, EXIT_FAILURES } from './errors.js';
 import { formatModelDetails, formatModelList } from './models.js';
 import { defaultRepositoryDir, openModel } from './open-model.js';
 import { formatSummary, parseFormats, predict } from './predict.js';
@@ -33,9 +35,23 @@ function list(value: string, previous: string[]): string[] {
   ];
 }
 
+/** package.json sits two folders up from both src/cli/main.ts and dist/cli/main.js. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: string;
+  };
+  return pkg.version ?? 'unknown';
+}
+
 const program = new Command()
   .name('segserve')
   .description('Serve and run ONNX image-segmentation models.')
+  .version(packageVersion(), '-V, --version', 'print the segserve version')
+  // Program options only before the command name, so `predict --version 2` stays predict's model version.
+  .enablePositionalOptions()
+  // Throw instead of exiting, so usage errors get exit code 2 like every other setup error (errors.ts).
+  // Set before the commands are added: they inherit it.
+  .exitOverride()
   .showHelpAfterError();
 
 const modelsOption = () =>
@@ -75,7 +91,7 @@ program
         concurrency: opts.concurrency,
       });
       process.stdout.write(`${formatSummary(summary)}\n`);
-      if (summary.failed.length > 0) process.exitCode = 1;
+      if (summary.failed.length > 0) process.exitCode = EXIT_FAILURES;
     } finally {
       await repository.close();
     }
@@ -119,7 +135,7 @@ models
     try {
       const list = repository.list();
       process.stdout.write(`${opts.json ? JSON.stringify(list, null, 2) : formatModelList(list)}\n`);
-      if (list.some((m) => m.state === 'failed')) process.exitCode = 1;
+      if (list.some((m) => m.state === 'failed')) process.exitCode = EXIT_FAILURES;
     } finally {
       await repository.close();
     }
@@ -137,7 +153,7 @@ models
       const status = repository.get(name);
       if (!status) throw new SegserveError('MODEL_NOT_FOUND', { model });
       process.stdout.write(`${opts.json ? JSON.stringify(status, null, 2) : formatModelDetails(status)}\n`);
-      if (status.state === 'failed') process.exitCode = 1;
+      if (status.state === 'failed') process.exitCode = EXIT_FAILURES;
     } finally {
       await repository.close();
     }
@@ -163,12 +179,7 @@ models
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  if (error instanceof SegserveError) {
-    process.stderr.write(`error ${error.code}: ${error.message}\n`);
-  } else {
-    process.stderr.write(
-      `error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-  }
-  process.exitCode = 1;
+  const failure = describeFailure(error);
+  if (failure.line) process.stderr.write(`${failure.line}\n`);
+  process.exitCode = failure.exitCode;
 });

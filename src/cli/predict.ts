@@ -1,15 +1,22 @@
 /**
  * `segserve predict`: segment files and folders with one model and write JSON, COCO results, mask PNGs or
- * overlays. One bad image is reported and skipped; the rest still run.
+ * overlays, mirroring the input tree under the output folder (see output-names.ts). One bad image is reported
+ * and skipped; the rest still run.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { SegserveError } from '../errors.js';
+import { readRegularFile } from '../http/batch-files.js';
+import type { Task } from '../models/config.js';
 import { toCocoResults, toMaskPng, toOverlay, toSegmentationJson } from '../serving/encode.js';
-import type { InferenceService } from '../serving/service.js';
+import { InferenceService } from '../serving/service.js';
 import type { CocoResult, StageTimings } from '../serving/types.js';
-import { collectImages, fileStem, numericImageId } from './inputs.js';
+import { itemErrorCode } from './errors.js';
+import { collectImages, type InputImage, numericImageId } from './inputs.js';
+import { OUTPUT_SUFFIXES, type PerImageFormat, planOutputBases } from './output-names.js';
 import { createProgress } from './progress.js';
+import { countFound, describeFound, describeTotal } from './summary.js';
 
 export const OUTPUT_FORMATS = ['json', 'coco', 'png', 'overlay'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -26,13 +33,23 @@ export interface PredictOptions {
   categoriesFile?: string;
   /** Images in flight at once; a little above the worker count keeps decoding overlapped with inference. */
   concurrency?: number;
+  /** Longest wait for one image file's bytes (a stalled mount must not hang the run). */
+  readTimeoutMs?: number;
 }
+
+/** Reading a local image takes milliseconds; a minute means the file system is stuck, not slow. */
+export const READ_TIMEOUT_MS = 60_000;
+const COCO_RESULTS = 'results.json';
 
 export interface PredictSummary {
   images: number;
   succeeded: number;
   failed: Array<{ file: string; code: string; message: string }>;
-  detections: number;
+  /** Folder entries named like images that are not regular files (FIFOs, sockets, devices): never read. */
+  skipped: string[];
+  task?: Task;
+  /** Instances (instance models) or non-background classes present (semantic, binary), summed over images. */
+  found: number;
   wallSeconds: number;
   meanTimings: Omit<StageTimings, 'total'> & { total: number };
   written: string[];
@@ -51,24 +68,20 @@ export function parseFormats(value: string): OutputFormat[] {
 }
 
 async function categoryMap(file: string): Promise<(label: string, classId: number) => number> {
-  const parsed: unknown = JSON.parse(await readFile(file, 'utf8'));
-  const categories = (parsed as { categories?: Array<{ id: number; name: string }> }).categories;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: `--categories ${file} cannot be read as JSON: ${(error as Error).message}`,
+    });
+  }
+  const categories = (parsed as { categories?: Array<{ id: number; name: string }> } | null)?.categories;
   if (!Array.isArray(categories)) {
     throw new SegserveError('INVALID_ARGUMENT', { reason: `${file} has no "categories" list` });
   }
   const byName = new Map(categories.map((c) => [c.name, c.id]));
   return (label, classId) => byName.get(label) ?? classId + 1;
-}
-
-/** Output names from the image's stem, made unique when two folders hold the same name. */
-function uniqueStems(files: string[]): string[] {
-  const used = new Map<string, number>();
-  return files.map((file) => {
-    const stem = fileStem(file);
-    const n = used.get(stem) ?? 0;
-    used.set(stem, n + 1);
-    return n === 0 ? stem : `${stem}-${n + 1}`;
-  });
 }
 
 /** Sequential ids for files without a numeric name, above every numeric id so none collide. */
@@ -78,25 +91,73 @@ function imageIds(files: string[]): number[] {
   return numeric.map((id) => id ?? next++);
 }
 
+/** OUTPUT_NOT_WRITABLE for a file system error while writing under the output folder. */
+function notWritable(path: string, error: unknown): SegserveError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const reason =
+    code === 'EACCES' || code === 'EPERM'
+      ? 'permission denied'
+      : code === 'ENOTDIR'
+        ? 'a part of the path is a file, not a folder'
+        : code === 'EISDIR'
+          ? 'a folder of that name is in the way'
+          : code === 'EROFS'
+            ? 'the file system is read-only'
+            : code === 'ENOSPC'
+              ? 'no space left on the device'
+              : (code ?? String(error));
+  return new SegserveError('OUTPUT_NOT_WRITABLE', { path, reason }, { cause: error });
+}
+
+/** Creates the output folder and checks it is writable before any image is read. */
+async function prepareOutDir(outDir: string): Promise<void> {
+  try {
+    await mkdir(outDir, { recursive: true });
+    await access(outDir, constants.W_OK);
+  } catch (error) {
+    throw notWritable(outDir, error);
+  }
+}
+
+async function writeOutput(path: string, content: string | Buffer): Promise<void> {
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, content);
+  } catch (error) {
+    throw notWritable(path, error);
+  }
+}
+
 export async function predict(options: PredictOptions): Promise<PredictSummary> {
-  const files = await collectImages(options.inputs, options.recursive);
+  const { images: files, skipped } = await collectImages(options.inputs, {
+    recursive: options.recursive,
+    exclude: options.outDir,
+  });
   if (files.length === 0)
     throw new SegserveError('INVALID_ARGUMENT', { reason: 'no images found in the inputs' });
-  await mkdir(options.outDir, { recursive: true });
+  await prepareOutDir(options.outDir);
   const categoryId = options.categoriesFile ? await categoryMap(options.categoriesFile) : undefined;
-  const stems = uniqueStems(files);
-  const ids = imageIds(files);
+  const perImage = options.formats.filter((f): f is PerImageFormat => f in OUTPUT_SUFFIXES);
+  const wantCoco = options.formats.includes('coco');
+  const bases = planOutputBases(files, perImage, options.outDir, wantCoco ? [COCO_RESULTS] : []);
+  const ids = imageIds(files.map((f) => f.relative));
   const wantOverlay = options.formats.includes('overlay');
-  const target = { model: options.model, version: options.version };
+  const modelTarget = { model: options.model, version: options.version };
   // More images in flight than the model admits would only be refused: the CLI waits for its turn instead.
-  const capacity = options.service.capacity(target);
-  const concurrency = Math.min(options.concurrency ?? capacity.instances + 1, capacity.inFlight);
+  const loaded = options.service.resolve(modelTarget);
+  const concurrency = Math.min(
+    options.concurrency ?? loaded.config.instances + 1,
+    InferenceService.capacity(loaded),
+  );
+  const timeoutMs = options.readTimeoutMs ?? READ_TIMEOUT_MS;
 
   const summary: PredictSummary = {
     images: files.length,
     succeeded: 0,
     failed: [],
-    detections: 0,
+    skipped,
+    task: loaded.config.task,
+    found: 0,
     wallSeconds: 0,
     meanTimings: { decode: 0, preprocess: 0, queue: 0, infer: 0, postprocess: 0, encode: 0, total: 0 },
     written: [],
@@ -104,45 +165,43 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
   const coco: CocoResult[][] = files.map(() => []);
   const progress = createProgress(files.length, `predict ${options.model}`);
   const started = performance.now();
+  const target = (index: number, format: PerImageFormat) =>
+    join(options.outDir, `${bases[index]}${OUTPUT_SUFFIXES[format]}`);
 
   const processOne = async (index: number): Promise<void> => {
-    const file = files[index];
-    const stem = stems[index];
-    const ticket = options.service.admit(target);
+    const image: InputImage = files[index];
+    const ticket = options.service.admit(modelTarget);
     try {
-      const bytes = await readFile(file);
+      const bytes = await readRegularFile(image.path, { timeoutMs, label: image.path });
       const seg = await options.service.segment(ticket, bytes, { keepImage: wantOverlay });
       const encodeStarted = performance.now();
       const writes: Array<[string, string | Buffer]> = [];
       if (options.formats.includes('json')) {
         writes.push([
-          `${stem}.json`,
-          `${JSON.stringify({ file: basename(file), ...toSegmentationJson(seg) })}\n`,
+          target(index, 'json'),
+          `${JSON.stringify({ file: image.relative, ...toSegmentationJson(seg) })}\n`,
         ]);
       }
-      if (options.formats.includes('coco'))
-        coco[index] = toCocoResults(seg, ids[index], basename(file), categoryId);
-      if (options.formats.includes('png')) writes.push([`${stem}.png`, toMaskPng(seg)]);
-      if (wantOverlay) writes.push([`${stem}.overlay.png`, await toOverlay(seg)]);
+      if (wantCoco) coco[index] = toCocoResults(seg, ids[index], image.relative, categoryId);
+      if (options.formats.includes('png')) writes.push([target(index, 'png'), toMaskPng(seg)]);
+      if (wantOverlay) writes.push([target(index, 'overlay'), await toOverlay(seg)]);
       seg.timings.encode += performance.now() - encodeStarted;
-      for (const [name, content] of writes) {
-        await writeFile(join(options.outDir, name), content);
-        summary.written.push(join(options.outDir, name));
+      for (const [path, content] of writes) {
+        await writeOutput(path, content);
+        summary.written.push(path);
       }
       summary.succeeded++;
-      const found = seg.result.task === 'instance' ? seg.result.instances.length : seg.result.areas.length;
-      summary.detections += found;
+      const found = countFound(seg.result);
+      summary.found += found;
       for (const key of Object.keys(summary.meanTimings) as Array<keyof StageTimings>) {
         summary.meanTimings[key] += seg.timings[key];
       }
-      progress.tick(
-        `${basename(file)}: ${found} ${seg.result.task === 'instance' ? 'instances' : 'classes'}`,
-      );
+      progress.tick(`${image.relative}: ${describeFound(seg.result.task, found)}`);
     } catch (error) {
-      const code = error instanceof SegserveError ? error.code : 'INTERNAL';
+      const code = itemErrorCode(error);
       const message = error instanceof Error ? error.message : String(error);
-      summary.failed.push({ file, code, message });
-      progress.tick(`${basename(file)}: ${code}`);
+      summary.failed.push({ file: image.path, code, message });
+      progress.tick(`${image.relative}: ${code}`);
     } finally {
       ticket.release();
     }
@@ -155,9 +214,9 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
   await Promise.all(runners);
   progress.stop();
 
-  if (options.formats.includes('coco')) {
-    const path = join(options.outDir, 'results.json');
-    await writeFile(path, `${JSON.stringify(coco.flat())}\n`);
+  if (wantCoco) {
+    const path = join(options.outDir, COCO_RESULTS);
+    await writeOutput(path, `${JSON.stringify(coco.flat())}\n`);
     summary.written.push(path);
   }
   summary.wallSeconds = (performance.now() - started) / 1000;
@@ -173,11 +232,16 @@ export function formatSummary(summary: PredictSummary): string {
   const t = summary.meanTimings;
   const lines = [
     `${summary.succeeded}/${summary.images} images segmented in ${summary.wallSeconds.toFixed(1)} s ` +
-      `(${(summary.succeeded / Math.max(summary.wallSeconds, 1e-9)).toFixed(2)} img/s), ${summary.detections} detections`,
+      `(${(summary.succeeded / Math.max(summary.wallSeconds, 1e-9)).toFixed(2)} img/s), ` +
+      describeTotal(summary.task, summary.found, summary.succeeded),
     `mean ms per image: decode ${t.decode.toFixed(1)}, preprocess ${t.preprocess.toFixed(1)}, queue ${t.queue.toFixed(1)}, ` +
       `infer ${t.infer.toFixed(1)}, postprocess ${t.postprocess.toFixed(1)}, encode ${t.encode.toFixed(1)}`,
     `${summary.written.length} files written`,
   ];
+  if (summary.skipped.length > 0) {
+    lines.push(`skipped ${summary.skipped.length} folder entries that are not regular files:`);
+    for (const path of summary.skipped) lines.push(`  ${path}`);
+  }
   for (const f of summary.failed) lines.push(`FAILED ${f.file}: ${f.code} ${f.message}`);
   return lines.join('\n');
 }

@@ -115,10 +115,9 @@ export class InferenceService {
     return loaded;
   }
 
-  /** How many requests the target's version runs at once (sessions) and admits at once (sessions + queue). */
-  capacity(target: TargetRequest): { instances: number; inFlight: number } {
-    const loaded = this.resolve(target);
-    return { instances: loaded.config.instances, inFlight: Admission.capacity(loaded) };
+  /** How many requests a version admits at once (its sessions plus its queue). */
+  static capacity(loaded: LoadedVersion): number {
+    return Admission.capacity(loaded);
   }
 
   /** Resolves and admits a request, or throws at once (QUEUE_FULL with retry_after, MODEL_NOT_FOUND...). */
