@@ -122,15 +122,19 @@ export const ModelConfigSchema = z
     max_queue: positiveInt.max(100_000).default(64),
     /** Images whose header declares more pixels than this are refused before decoding. */
     max_pixels: positiveInt.default(40_000_000),
-    /** Dynamic batching; rarely pays on CPU, so off unless asked for. */
+    /**
+     * Dynamic batching is not implemented: `enabled: true` is refused rather than accepted and ignored. It rarely
+     * pays on CPU (DESIGN.md), and the key stays reserved so configs written for it fail loudly.
+     */
     batching: z
       .object({
-        enabled: z.boolean().default(false),
-        max_batch: positiveInt.max(256).default(4),
-        max_delay_ms: z.number().min(0).max(1000).default(5),
+        enabled: z.literal(false, {
+          error:
+            'dynamic batching is not implemented in this version of segserve; remove `batching` or set enabled: false',
+        }),
       })
       .strict()
-      .default({ enabled: false, max_batch: 4, max_delay_ms: 5 }),
+      .default({ enabled: false }),
   })
   .strict()
   .superRefine((config, ctx) => {

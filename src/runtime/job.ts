@@ -44,7 +44,11 @@ export async function executeJob(job: JobSpec, infer: Infer): Promise<JobOutcome
   const started = performance.now();
   const outputs = await infer(feeds, job.outputNames);
   const inferred = performance.now();
-  const timings = { preprocess: started - filling, infer: inferred - started, postprocess: 0 };
+  const timings = {
+    preprocess: job.image ? started - filling : 0,
+    infer: inferred - started,
+    postprocess: 0,
+  };
   if (!job.decode) return { outputs, timings };
   decoders ??= import('../tasks/index.js');
   const decode = (await decoders).getDecoder(job.decode.decoder);

@@ -53,7 +53,7 @@ describe('segserve serve settings', () => {
 
   it('refuses an invalid environment variable at start, naming it and the accepted range', async () => {
     const run = await runCli(serveArgs(), { SEGSERVE_MAX_IMAGE_BYTES: 'lots' });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('error INVALID_ARGUMENT: invalid limits: SEGSERVE_MAX_IMAGE_BYTES="lots"');
     expect(run.stderr).toContain('flag --max-image-bytes');
     expect(run.stderr).toContain('from 1 KiB to 2 GiB');
@@ -62,12 +62,12 @@ describe('segserve serve settings', () => {
 
   it('refuses an invalid flag and an invalid CORS origin', async () => {
     const flag = await runCli(serveArgs('--shutdown-timeout', '0'));
-    expect(flag.code).toBe(1);
+    expect(flag.code).toBe(2);
     expect(flag.stderr).toContain('--shutdown-timeout "0" is not accepted');
     expect(flag.stderr).toContain('from 1 ms to 3600000 ms');
 
     const cors = await runCli(serveArgs('--cors-origin', 'https://a.example/app'));
-    expect(cors.code).toBe(1);
+    expect(cors.code).toBe(2);
     expect(cors.stderr).toContain('--cors-origin: "https://a.example/app" is not an origin');
     expect(existsSync(untouched)).toBe(false);
   });

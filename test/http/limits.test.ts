@@ -166,11 +166,11 @@ describe('resolveLimits', () => {
     const message = refusal(() =>
       resolveLimits(
         { multipartFiles: '100' },
-        { SEGSERVE_BATCH_ITEMS: '0', SEGSERVE_INFERENCE_TIMEOUT: '1.5s' },
+        { SEGSERVE_MAX_BATCH_ITEMS: '0', SEGSERVE_INFERENCE_TIMEOUT: '1.5s' },
       ),
     );
     expect(message).toContain('--multipart-files "100"');
-    expect(message).toContain('SEGSERVE_BATCH_ITEMS="0"');
+    expect(message).toContain('SEGSERVE_MAX_BATCH_ITEMS="0"');
     expect(message).toContain('SEGSERVE_INFERENCE_TIMEOUT="1.5s"');
   });
 

@@ -146,14 +146,14 @@ describe('segserve serve', () => {
 
   it('refuses a port that is not one', async () => {
     const run = await runCli(['serve', '--models', dir, '--port', '70000']);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('expected a port, 0 to 65535');
   });
 
   it('refuses a model repository path that cannot be a folder', async () => {
     const file = join(dir, 'slow', 'config.yaml');
     const run = await runCli(['serve', '--models', file, '--port', '0', '--host', '127.0.0.1']);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toBe(`error INVALID_ARGUMENT: model repository ${file} is not a folder\n`);
   });
 });

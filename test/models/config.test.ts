@@ -24,6 +24,17 @@ describe('parseModelConfig', () => {
     expect(parsed.config.threads).toEqual({ intra_op: 1, inter_op: 1 });
   });
 
+  it('refuses dynamic batching, which is not implemented, instead of accepting and ignoring it', () => {
+    const issues = issuesOf({ ...minimal, batching: { enabled: true } });
+    expect(issues).toEqual([
+      { path: 'batching.enabled', message: expect.stringContaining('not implemented') },
+    ]);
+    expect(issuesOf({ ...minimal, batching: { enabled: false, max_batch: 8 } })[0].path).toBe(
+      'batching.max_batch',
+    );
+    expect(parseModelConfig({ ...minimal, batching: { enabled: false } }).ok).toBe(true);
+  });
+
   it('reports every bad field at once, each with its own path', () => {
     const issues = issuesOf({
       task: 'semantic',

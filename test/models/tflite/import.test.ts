@@ -176,7 +176,7 @@ describe('segserve models import', () => {
     expect(ok.code).toBe(0);
     expect((await loadModelDefinition(join(repository, 'fg'))).labels).toEqual(['background', 'person']);
     const refused = await runCli(['models', 'import', file, '--name', 'other', '--models', repository]);
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/^error INVALID_ARGUMENT: .*--labels/);
   });
 });
