@@ -1,30 +1,50 @@
 /**
- * HTTP end to end on loopback: the server with the shipped model repository, a load generator in the same
- * process (node:http, keep-alive connections) at concurrency 1, 2, 4 and 8 posting a 640x480 JPEG to
- * /v1/models/{model}/segment, against a raw `session.run` of the same model with the same thread settings,
- * measured in the same run. Raw blocks alternate with HTTP blocks so machine noise hits both alike.
+ * HTTP end to end on loopback: `segserve serve` with the shipped model repository in its own process (as in
+ * production, so neither the load generator nor the raw baseline shares its event loop), a node:http load
+ * generator with keep-alive connections posting a 640x480 JPEG to /v1/models/{model}/segment at concurrency 1,
+ * 8 and 300, against a raw `session.run` of the same model with the same thread settings, measured in the same
+ * run. Raw blocks alternate with HTTP blocks so machine noise hits both alike.
+ *
+ * Concurrency 1 and 8 send a fixed number of requests; concurrency 300 is an overload that runs for a fixed
+ * time, its clients honouring Retry-After, while a probe reads /health every 75 ms: it reports the served rate
+ * (200s per second), the share of requests refused (503) and the /health p99.
  *
  * `npx tsx bench/http.ts` prints the report; `benchHttp()` returns it.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { buildApp } from '../src/http/app.js';
 import { ModelRepository } from '../src/models/index.js';
 import { InferenceService } from '../src/serving/service.js';
 import { type SegmentationJson, STAGES, type StageTimings } from '../src/serving/types.js';
+import {
+  closedLoop,
+  type LoadResult,
+  type Outcome,
+  p50p99,
+  post,
+  probeHealth,
+  servedPerSecond,
+  sum,
+  tally,
+} from '../test/helpers/http-load.js';
+import { type SegserveProcess, startSegserve } from '../test/helpers/segserve-process.js';
 import { rawBaseline } from './baseline.js';
 import { percentiles, table } from './stats.js';
 
 const projectRoot = resolve(import.meta.dirname, '..');
 const shared = process.env.SEGSERVE_SHARED ?? resolve(projectRoot, '..', 'shared');
-/** Requests per concurrency level and client (at least 24 per level). */
+/** Requests per client at concurrency 1 and 8 (at least 24 per level). */
 const PER_CLIENT = Number(process.env.BENCH_HTTP_PER_CLIENT ?? 12);
 const RAW_RUNS = Number(process.env.BENCH_HTTP_RAW_RUNS ?? 12);
-const CONCURRENCY = [1, 2, 4, 8];
+/** Seconds of the concurrency-300 overload per model. */
+const OVERLOAD_SECONDS = Number(process.env.BENCH_HTTP_OVERLOAD_S ?? 10);
+const COUNTED = [1, 8];
+const OVERLOAD = 300;
+const HEALTH_EVERY_MS = 75;
 
 const cases = [
   { model: 'yolov8n-seg', photo: join(shared, 'datasets/coco-val2017-mini/images/000000397133.jpg') },
@@ -43,60 +63,71 @@ async function jpeg640x480(photo: string): Promise<Buffer> {
 
 interface Level {
   concurrency: number;
-  requests: number;
-  seconds: number;
+  /** 200s per second. */
+  throughput: number;
+  /** Milliseconds of the 200 answers. */
   latencies: number[];
-  /** Server-side stage timings of each answer (from its JSON), for the breakdown. */
+  /** Server-side stage timings of each 200 answer (from its JSON), for the breakdown. */
   stages: StageTimings[];
+  /** Overload only: refused share of all requests, /health p99. */
+  refusedShare?: number;
+  healthP99?: number;
+  /** Requests that got no HTTP answer, or an answer other than 200 and 503. */
+  failures: number;
 }
 
-/**
- * One POST over a keep-alive agent. node:http rather than fetch: the generator shares the process (and the two
- * cores) with the server, and fetch costs several ms more per request here, which would be billed to the server.
- */
-function post(agent: Agent, url: URL, body: Buffer): Promise<{ ms: number; timings: StageTimings }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const request = httpRequest(
-      url,
-      { method: 'POST', agent, headers: { 'content-type': 'image/jpeg', 'content-length': body.length } },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
-          const ms = performance.now() - started;
-          if (response.statusCode !== 200) {
-            reject(new Error(`${url.pathname} answered ${response.statusCode}: ${Buffer.concat(chunks)}`));
-            return;
-          }
-          resolve({
-            ms,
-            timings: (JSON.parse(Buffer.concat(chunks).toString()) as SegmentationJson).timings,
-          });
-        });
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
+function levelOf(concurrency: number, outcomes: Outcome[], throughput: number): Level {
+  const served = outcomes.filter((o) => o.status === 200);
+  const counts = tally(outcomes);
+  return {
+    concurrency,
+    throughput,
+    latencies: served.map((o) => o.doneAt - o.sentAt),
+    stages: served.flatMap((o) =>
+      o.body ? [(JSON.parse(o.body.toString()) as SegmentationJson).timings] : [],
+    ),
+    failures: sum(counts.errors) + sum(counts.other),
+  };
 }
 
-async function load(url: URL, body: Buffer, concurrency: number, requests: number): Promise<Level> {
+/** `requests` requests over `concurrency` keep-alive connections, each client sending the next at once. */
+async function counted(url: URL, body: Buffer, concurrency: number, requests: number): Promise<Level> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const level: Level = { concurrency, requests, seconds: 0, latencies: [], stages: [] };
+  const outcomes: Outcome[] = [];
   let next = 0;
   const started = performance.now();
   const client = async () => {
     while (next < requests) {
       next++;
-      const { ms, timings } = await post(agent, url, body);
-      level.latencies.push(ms);
-      level.stages.push(timings);
+      outcomes.push(await post(agent, url, body, { timeoutMs: 60_000, keepBody: true }));
     }
   };
   await Promise.all(Array.from({ length: concurrency }, client));
-  level.seconds = (performance.now() - started) / 1000;
+  const seconds = (performance.now() - started) / 1000;
   agent.destroy();
+  return levelOf(concurrency, outcomes, outcomes.filter((o) => o.status === 200).length / seconds);
+}
+
+/** OVERLOAD clients for OVERLOAD_SECONDS, honouring Retry-After, with /health probed throughout. */
+async function overload(base: string, url: URL, body: Buffer): Promise<Level> {
+  const probe = probeHealth(base, HEALTH_EVERY_MS);
+  let result: LoadResult;
+  try {
+    result = await closedLoop({
+      url,
+      bodies: [body],
+      concurrency: OVERLOAD,
+      durationMs: OVERLOAD_SECONDS * 1000,
+      timeoutMs: 30_000,
+    });
+  } finally {
+    await probe.stop();
+  }
+  const level = levelOf(OVERLOAD, result.outcomes, servedPerSecond(result));
+  level.refusedShare = sum(tally(result.outcomes).refused) / Math.max(1, result.outcomes.length);
+  level.healthP99 = p50p99(probe.latencies).p99;
+  // A health probe without a 200 answer is a failure of this level too.
+  level.failures += probe.statuses.filter((s) => s !== 200).length;
   return level;
 }
 
@@ -109,7 +140,7 @@ function breakdown(level: Level): string {
 }
 
 async function benchModel(
-  base: string,
+  server: SegserveProcess,
   repository: ModelRepository,
   model: string,
   photo: string,
@@ -117,7 +148,7 @@ async function benchModel(
   const loaded = repository.resolve(model);
   const { config } = loaded;
   const body = await jpeg640x480(photo);
-  const url = new URL(`/v1/models/${model}/segment`, base);
+  const url = new URL(`/v1/models/${model}/segment`, server.base);
 
   const baseline = await rawBaseline(loaded, body);
   const raw: number[] = [];
@@ -126,13 +157,15 @@ async function benchModel(
   };
   // Warm-up, untimed.
   await baseline.time(3);
-  await load(url, body, 2, 6);
+  await counted(url, body, 2, 6);
 
   const levels: Level[] = [];
-  for (const concurrency of CONCURRENCY) {
+  for (const concurrency of COUNTED) {
     await rawBlock();
-    levels.push(await load(url, body, concurrency, Math.max(24, PER_CLIENT * concurrency)));
+    levels.push(await counted(url, body, concurrency, Math.max(24, PER_CLIENT * concurrency)));
   }
+  await rawBlock();
+  levels.push(await overload(server.base, url, body));
   await rawBlock();
   await baseline.release();
 
@@ -141,28 +174,48 @@ async function benchModel(
   const rawThroughput = 1000 / rawP.mean;
   const rows = levels.map((level) => {
     const p = percentiles(level.latencies);
-    const throughput = level.requests / level.seconds;
     return [
       String(level.concurrency),
-      throughput,
+      level.throughput,
       p.p50,
       p.p99,
       `${(p.p50 / rawP.p50).toFixed(2)}x`,
-      `${(throughput / rawThroughput).toFixed(2)}x`,
+      `${(level.throughput / rawThroughput).toFixed(2)}x`,
+      level.refusedShare === undefined ? '' : `${(level.refusedShare * 100).toFixed(1)}%`,
+      level.healthP99 === undefined ? '' : level.healthP99.toFixed(1),
+      String(level.failures),
     ];
   });
   const first = levels[0];
   const c1 = percentiles(first.latencies).p50 / rawP.p50;
-  const best = Math.max(...levels.map((l) => l.requests / l.seconds)) / rawThroughput;
+  const best = Math.max(...levels.map((l) => l.throughput)) / rawThroughput;
+  const over = levels[levels.length - 1];
+  const held = over.throughput / Math.max(...levels.slice(0, -1).map((l) => l.throughput));
   return [
     `## ${model} (v${loaded.version}, ${config.instances} worker x ${config.threads.intra_op} intra-op threads), ` +
-      `640x480 JPEG, ${levels.reduce((n, l) => n + l.requests, 0)} requests`,
+      `640x480 JPEG`,
     `raw session.run: p50 ${rawP.p50.toFixed(2)} ms, p99 ${rawP.p99.toFixed(2)} ms, ` +
       `${rawThroughput.toFixed(2)} runs/s back to back (${raw.length} runs)`,
-    table(['concurrency', 'req/s', 'p50 ms', 'p99 ms', 'p50 / raw', 'req/s / raw'], rows),
+    table(
+      [
+        'concurrency',
+        '200/s',
+        'p50 ms',
+        'p99 ms',
+        'p50 / raw',
+        '200/s / raw',
+        'refused',
+        '/health p99 ms',
+        'failed',
+      ],
+      rows,
+    ),
     breakdown(first),
     `concurrency 1: HTTP p50 / raw p50 = ${c1.toFixed(2)}x (goal <= 1.2x: ${c1 <= 1.2 ? 'met' : 'NOT met'}); ` +
-      `best throughput / raw = ${best.toFixed(2)}x (goal >= 0.9x: ${best >= 0.9 ? 'met' : 'NOT met'})`,
+      `best throughput / raw = ${best.toFixed(2)}x (goal >= 0.9x: ${best >= 0.9 ? 'met' : 'NOT met'}); ` +
+      `concurrency ${OVERLOAD} keeps ${held.toFixed(2)}x of the best counted level (goal >= 0.8x: ` +
+      `${held >= 0.8 ? 'met' : 'NOT met'}), /health p99 ${over.healthP99?.toFixed(1)} ms (goal < 50 ms: ` +
+      `${(over.healthP99 ?? Number.POSITIVE_INFINITY) < 50 ? 'met' : 'NOT met'})`,
     '',
   ].join('\n');
 }
@@ -171,27 +224,34 @@ export async function benchHttp(): Promise<string> {
   if (!existsSync(join(shared, 'models'))) {
     return `SKIPPED HTTP benchmarks: ${join(shared, 'models')} is missing (set SEGSERVE_SHARED)`;
   }
+<<<<<<< HEAD
   const repository = await ModelRepository.open(join(projectRoot, 'model-repository'), {
     models: cases.map((c) => c.model),
   });
   const app = await buildApp({ service: new InferenceService(repository), logger: false });
+=======
+  const repositoryDir = join(projectRoot, 'model-repository');
+  // In this process only for the raw baselines (configs, model paths, the tensors the pipeline builds).
+  const repository = await ModelRepository.open(repositoryDir, { models: cases.map((c) => c.model) });
+  let server: SegserveProcess | undefined;
+>>>>>>> h-load
   try {
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    if (address === null || typeof address === 'string') throw new Error('the server has no TCP address');
-    const base = `http://127.0.0.1:${address.port}`;
-    const sections = ['# HTTP on loopback (load generator in the same process, keep-alive)', ''];
+    server = await startSegserve({ models: repositoryDir, env: { SEGSERVE_SHARED: shared } });
+    const sections = [
+      `# HTTP on loopback (segserve serve from ${server.entry} in its own process; node:http keep-alive clients)`,
+      '',
+    ];
     for (const c of cases) {
       const status = repository.get(c.model);
       if (status?.state !== 'ready') {
         sections.push(`## ${c.model}: not ready (${status?.error?.message ?? 'missing'})`, '');
         continue;
       }
-      sections.push(await benchModel(base, repository, c.model, c.photo));
+      sections.push(await benchModel(server, repository, c.model, c.photo));
     }
     return sections.join('\n');
   } finally {
-    await app.close();
+    await server?.kill();
     await repository.close();
   }
 }
