@@ -18,7 +18,6 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { ModelRepository } from '../src/models/index.js';
-import { InferenceService } from '../src/serving/service.js';
 import { type SegmentationJson, STAGES, type StageTimings } from '../src/serving/types.js';
 import {
   closedLoop,
@@ -224,17 +223,10 @@ export async function benchHttp(): Promise<string> {
   if (!existsSync(join(shared, 'models'))) {
     return `SKIPPED HTTP benchmarks: ${join(shared, 'models')} is missing (set SEGSERVE_SHARED)`;
   }
-<<<<<<< HEAD
-  const repository = await ModelRepository.open(join(projectRoot, 'model-repository'), {
-    models: cases.map((c) => c.model),
-  });
-  const app = await buildApp({ service: new InferenceService(repository), logger: false });
-=======
   const repositoryDir = join(projectRoot, 'model-repository');
   // In this process only for the raw baselines (configs, model paths, the tensors the pipeline builds).
   const repository = await ModelRepository.open(repositoryDir, { models: cases.map((c) => c.model) });
   let server: SegserveProcess | undefined;
->>>>>>> h-load
   try {
     server = await startSegserve({ models: repositoryDir, env: { SEGSERVE_SHARED: shared } });
     const sections = [
