@@ -274,7 +274,9 @@ function suite(): void {
     printRows();
     if (!exit) console.log(`overload-real: server output tail:\n${server.output().slice(-3000)}`);
 
-    expect.soft(inFlight.length, 'requests in flight at SIGTERM').toBeGreaterThan(CLIENTS / 2);
+    // Admission lets at most instances + max_queue requests per model in (2 x 65 here); the refused clients wait
+    // out their Retry-After, so they have nothing in flight. Most of the admitted places must be taken.
+    expect.soft(inFlight.length, 'requests in flight at SIGTERM').toBeGreaterThan(50);
     expect.soft(counts.errors, 'in-flight requests without an HTTP answer, by reason').toEqual({});
     expect.soft(counts.other, 'in-flight answers other than 200 and 503').toEqual({});
     for (const code of Object.keys(counts.refused)) {
