@@ -11,6 +11,7 @@ import { SegserveError } from '../errors.js';
 import { SessionPool } from '../runtime/pool.js';
 import type { ExecutionProvider } from '../runtime/session-options.js';
 import { inputMismatch, pickInput } from './check-input.js';
+import { classLabels } from './class-labels.js';
 import type { DecoderName, ModelConfig, Task } from './config.js';
 import {
   CONFIG_FILE,
@@ -39,6 +40,7 @@ export interface ModelStatus {
   dir: string;
   task?: Task;
   decoder?: DecoderName;
+  /** Class names by class id, as answers name them (classLabels): the labels file plus any background. */
   labels?: string[];
   input?: ModelConfig['input'];
   /** Ready when at least one version is ready. */
@@ -214,7 +216,8 @@ export class ModelRepository {
       Object.assign(entry.status, {
         task: config.task,
         decoder: config.decoder,
-        labels,
+        // What answers call class 0..N-1, not the labels file: they differ where the decoder adds background.
+        labels: classLabels(config.decoder, labels),
         input: config.input,
       });
       entry.status.versions = versions.map((v) => ({
