@@ -12,6 +12,7 @@ import { maskToPolygons } from '../masks/polygons.js';
 import { countsToString, encodeCroppedMask, encodeMask } from '../masks/rle.js';
 import type { BinaryMask, CompressedRle } from '../masks/types.js';
 import type { Box, InstanceResult, SemanticResult } from '../tasks/types.js';
+import { type CategoryIdOf, type CategoryMapping, indexPlusOne } from './category-ids.js';
 import type { Segmentation } from './pipeline.js';
 import type { ClassJson, CocoResult, InstanceJson, SegmentationJson, StageTimings } from './types.js';
 
@@ -112,22 +113,24 @@ export function toSegmentationJson(seg: Segmentation, maskFormat: MaskFormat = '
 }
 
 /**
- * COCO results for one image. `categoryId` maps a label to the dataset's category id (COCO numbers its 80
- * classes 1..90 with gaps, so callers with a dataset map by name); without one, ids are class index + 1.
+ * COCO results for one image. `categoryId` gives each label's `category_id`: a CategoryMapping from
+ * categoryMapping() (COCO's official ids for COCO-labelled models, or a dataset's categories) or a bare function;
+ * without one, ids are class index + 1 (the segmentation alone does not carry the model's whole label list).
  * Semantic classes become one entry each with score 1.
  */
 export function toCocoResults(
   seg: Segmentation,
   imageId: number,
   fileName: string,
-  categoryId: (label: string, classId: number) => number = (_label, classId) => classId + 1,
+  categoryId: CategoryIdOf | CategoryMapping = indexPlusOne,
 ): CocoResult[] {
   const { result } = seg;
+  const idOf = typeof categoryId === 'function' ? categoryId : categoryId.categoryId;
   if (result.task === 'instance') {
     return result.instances.map((inst) => ({
       image_id: imageId,
       file_name: fileName,
-      category_id: categoryId(inst.label, inst.classId),
+      category_id: idOf(inst.label, inst.classId),
       category_name: inst.label,
       segmentation: rle(encodeCroppedMask(inst.mask), result.height, result.width),
       bbox: roundBox(inst.box),
@@ -144,7 +147,7 @@ export function toCocoResults(
       return {
         image_id: imageId,
         file_name: fileName,
-        category_id: categoryId(a.label, a.classId),
+        category_id: idOf(a.label, a.classId),
         category_name: a.label,
         segmentation: rle(counts, result.height, result.width),
         bbox: maskBbox(mask),
