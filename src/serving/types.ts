@@ -39,6 +39,7 @@ export interface InstanceJson {
   label: string;
   class_id: number;
   score: number;
+  /** [x, y, width, height] in pixels of the EXIF-oriented input image (COCO's bbox convention). */
   box: Box;
   area: number;
   margin: number;
@@ -75,6 +76,7 @@ export interface CocoResult {
   category_id: number;
   category_name: string;
   segmentation: CompressedRle;
+  /** [x, y, width, height] in pixels of the EXIF-oriented input image, as COCO results write it. */
   bbox: Box;
   area: number;
   score: number;
