@@ -20,13 +20,9 @@ import {
   type ModelDefinition,
   type VersionSource,
 } from './load-config.js';
+import type { ErrorSummary, LoadState } from './status.js';
 
-export interface ErrorSummary {
-  code: string;
-  message: string;
-}
-
-export type LoadState = 'ready' | 'loading' | 'failed';
+export type { ErrorSummary, LoadState } from './status.js';
 
 export interface VersionStatus {
   version: number;
