@@ -84,7 +84,9 @@ export const ERROR_CATALOGUE = {
   URL_INVALID: { status: 400, message: 'The URL cannot be fetched: {reason}' },
   URL_FORBIDDEN: {
     status: 403,
-    message: 'The URL leads to {address} ({range}), an address segserve does not fetch from.',
+    // Says how to lift the refusal: the operator's only switch is `serve --allow-url` (no environment variable).
+    message:
+      'The URL leads to {address} ({range}), an address segserve does not fetch from. To allow it, start the server with `segserve serve --allow-url {address}` (an address or CIDR range such as 10.0.0.0/8; repeatable).',
   },
   URL_FETCH_FAILED: { status: 400, message: 'Fetching the image from {host} failed: {reason}' },
   URL_TIMEOUT: { status: 400, message: 'Fetching the image from {host} took longer than {timeout_ms} ms.' },

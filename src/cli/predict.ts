@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { SegserveError } from '../errors.js';
 import { readRegularFile } from '../http/batch-files.js';
 import type { Task } from '../models/config.js';
+import { type CategoryMapping, categoryMapping, parseDatasetCategories } from '../serving/category-ids.js';
 import { toCocoResults, toMaskPng, toOverlay, toSegmentationJson } from '../serving/encode.js';
 import { InferenceService } from '../serving/service.js';
 import type { CocoResult, StageTimings } from '../serving/types.js';
@@ -48,6 +49,8 @@ export interface PredictSummary {
   /** Folder entries named like images that are not regular files (FIFOs, sockets, devices): never read. */
   skipped: string[];
   task?: Task;
+  /** How COCO results numbered their categories (with the coco format only). */
+  categories?: string;
   /** Instances (instance models) or non-background classes present (semantic, binary), summed over images. */
   found: number;
   wallSeconds: number;
@@ -67,7 +70,9 @@ export function parseFormats(value: string): OutputFormat[] {
   return [...new Set(formats)] as OutputFormat[];
 }
 
-async function categoryMap(file: string): Promise<(label: string, classId: number) => number> {
+/** The category ids of COCO results: a dataset's categories file when given, else by the model's labels. */
+async function cocoCategories(labels: readonly string[], file: string | undefined): Promise<CategoryMapping> {
+  if (file === undefined) return categoryMapping(labels);
   let parsed: unknown;
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
@@ -76,12 +81,7 @@ async function categoryMap(file: string): Promise<(label: string, classId: numbe
       reason: `--categories ${file} cannot be read as JSON: ${(error as Error).message}`,
     });
   }
-  const categories = (parsed as { categories?: Array<{ id: number; name: string }> } | null)?.categories;
-  if (!Array.isArray(categories)) {
-    throw new SegserveError('INVALID_ARGUMENT', { reason: `${file} has no "categories" list` });
-  }
-  const byName = new Map(categories.map((c) => [c.name, c.id]));
-  return (label, classId) => byName.get(label) ?? classId + 1;
+  return categoryMapping(labels, parseDatasetCategories(parsed, file));
 }
 
 /** Sequential ids for files without a numeric name, above every numeric id so none collide. */
@@ -136,7 +136,6 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
   if (files.length === 0)
     throw new SegserveError('INVALID_ARGUMENT', { reason: 'no images found in the inputs' });
   await prepareOutDir(options.outDir);
-  const categoryId = options.categoriesFile ? await categoryMap(options.categoriesFile) : undefined;
   const perImage = options.formats.filter((f): f is PerImageFormat => f in OUTPUT_SUFFIXES);
   const wantCoco = options.formats.includes('coco');
   const bases = planOutputBases(files, perImage, options.outDir, wantCoco ? [COCO_RESULTS] : []);
@@ -150,6 +149,7 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
     InferenceService.capacity(loaded),
   );
   const timeoutMs = options.readTimeoutMs ?? READ_TIMEOUT_MS;
+  const categories = wantCoco ? await cocoCategories(loaded.labels, options.categoriesFile) : undefined;
 
   const summary: PredictSummary = {
     images: files.length,
@@ -157,6 +157,7 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
     failed: [],
     skipped,
     task: loaded.config.task,
+    categories: categories?.description,
     found: 0,
     wallSeconds: 0,
     meanTimings: { decode: 0, preprocess: 0, queue: 0, infer: 0, postprocess: 0, encode: 0, total: 0 },
@@ -182,7 +183,7 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
           `${JSON.stringify({ file: image.relative, ...toSegmentationJson(seg) })}\n`,
         ]);
       }
-      if (wantCoco) coco[index] = toCocoResults(seg, ids[index], image.relative, categoryId);
+      if (categories) coco[index] = toCocoResults(seg, ids[index], image.relative, categories);
       if (options.formats.includes('png')) writes.push([target(index, 'png'), toMaskPng(seg)]);
       if (wantOverlay) writes.push([target(index, 'overlay'), await toOverlay(seg)]);
       seg.timings.encode += performance.now() - encodeStarted;
@@ -238,6 +239,7 @@ export function formatSummary(summary: PredictSummary): string {
       `infer ${t.infer.toFixed(1)}, postprocess ${t.postprocess.toFixed(1)}, encode ${t.encode.toFixed(1)}`,
     `${summary.written.length} files written`,
   ];
+  if (summary.categories) lines.push(`COCO category ids: ${summary.categories}`);
   if (summary.skipped.length > 0) {
     lines.push(`skipped ${summary.skipped.length} folder entries that are not regular files:`);
     for (const path of summary.skipped) lines.push(`  ${path}`);

@@ -12,11 +12,6 @@ import type { HttpContext } from './context.js';
 /** Multipart field names read as the image, in the order the common clients use them. */
 export const IMAGE_FIELDS = ['file', 'image'] as const;
 
-interface ImageJsonBody {
-  url?: string;
-  image?: string;
-}
-
 export const IMAGE_JSON_SCHEMA = {
   type: 'object',
   description: 'The image by URL (fetched by the server; private addresses are refused) or as base64.',
@@ -54,7 +49,7 @@ const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
 function decodeBase64(text: string): Buffer {
   const payload = text.replace(/^data:[^,]*;base64,/, '').replace(/\s+/g, '');
   if (!BASE64.test(payload) && !BASE64URL.test(payload)) {
-    throw new SegserveError('INVALID_ARGUMENT', { reason: '"image" is not base64' });
+    throw new SegserveError('INVALID_ARGUMENT', { reason: '"image" is not base64', field: 'image' });
   }
   return Buffer.from(payload, BASE64.test(payload) ? 'base64' : 'base64url');
 }
@@ -76,17 +71,52 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
-async function fromJson(request: FastifyRequest, body: Buffer, context: HttpContext): Promise<Buffer> {
-  const value = parseJson(body);
-  const validate = request.compileValidationSchema(IMAGE_JSON_SCHEMA);
-  if (validate(value) !== true) {
-    const reasons = (validate.errors ?? []).map((e) => `body${e.instancePath} ${e.message}`);
+const JSON_FORMS = '(send {"url": "<http(s) URL>"} or {"image": "<base64>"})';
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+function invalidBody(reason: string): SegserveError {
+  return new SegserveError('INVALID_ARGUMENT', { reason: `${reason} ${JSON_FORMS}` });
+}
+
+/**
+ * Checked here by hand, not by Fastify's validator: that one coerces types (`{"image": 12}` became the base64
+ * text "12", decoded to one byte and refused as an unsupported image format, 415), and a wrong type is a
+ * mistake in the request that must be named as such.
+ */
+function imageJsonBody(value: unknown): { url: string } | { image: string } {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidBody(`the JSON body must be an object, not ${kindOf(value)}`);
+  }
+  const { url, image } = value as Record<string, unknown>;
+  if (url !== undefined && image !== undefined) throw invalidBody('give "url" or "image", not both');
+  const [field, text] = url !== undefined ? ['url', url] : ['image', image];
+  if (text === undefined) throw invalidBody('the JSON body has neither "url" nor "image"');
+  if (typeof text !== 'string') {
     throw new SegserveError('INVALID_ARGUMENT', {
-      reason: `${reasons.join('; ') || 'invalid body'} (send {"url": ...} or {"image": "<base64>"})`,
+      reason: `"${field}" must be a string (${IMAGE_JSON_SCHEMA.properties[field as 'url' | 'image'].description}), not ${kindOf(text)}`,
+      field,
     });
   }
-  const { url, image } = value as ImageJsonBody;
-  return url !== undefined ? context.fetcher.fetch(url) : decodeBase64(image ?? '');
+  if (text.length === 0) {
+    throw new SegserveError('INVALID_ARGUMENT', { reason: `"${field}" is empty ${JSON_FORMS}`, field });
+  }
+  if (field === 'url' && text.length > IMAGE_JSON_SCHEMA.properties.url.maxLength) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: `"url" is longer than ${IMAGE_JSON_SCHEMA.properties.url.maxLength} characters`,
+      field,
+    });
+  }
+  return field === 'url' ? { url: text } : { image: text };
+}
+
+async function fromJson(body: Buffer, context: HttpContext): Promise<Buffer> {
+  const found = imageJsonBody(parseJson(body));
+  return 'url' in found ? context.fetcher.fetch(found.url) : decodeBase64(found.image);
 }
 
 async function fromMultipart(request: FastifyRequest): Promise<Buffer> {
@@ -121,7 +151,7 @@ export async function readImage(request: FastifyRequest, context: HttpContext): 
   if (request.isMultipart()) return fromMultipart(request);
   const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
   if (body.length === 0 || sniffImageFormat(body) !== null) return body;
-  if (readsAsJson(request, body)) return fromJson(request, body, context);
+  if (readsAsJson(request, body)) return fromJson(body, context);
   // Not an image and not JSON: the image layer names the problem (IMAGE_UNSUPPORTED_FORMAT).
   return body;
 }

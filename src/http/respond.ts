@@ -3,7 +3,13 @@
  * chosen by `?format=` or else by the Accept header. Encoders are the serving layer's, shared with the CLI.
  */
 import type { FastifyReply } from 'fastify';
-import { type MaskFormat, toMaskPng, toOverlay, toSegmentationJson } from '../serving/encode.js';
+import {
+  type MaskFormat,
+  type SegmentationJsonOptions,
+  toMaskPng,
+  toOverlay,
+  toSegmentationJson,
+} from '../serving/encode.js';
 import type { Segmentation } from '../serving/pipeline.js';
 import { STAGES, type StageTimings } from '../serving/types.js';
 
@@ -44,11 +50,12 @@ export async function sendSegmentation(
   reply: FastifyReply,
   seg: Segmentation,
   format: AnswerFormat,
-  maskFormat: MaskFormat,
+  /** The JSON answer's options (mask format, polygon tolerance), or the mask format alone. */
+  json: MaskFormat | SegmentationJsonOptions,
 ): Promise<FastifyReply> {
   describeSegmentation(reply, seg);
   if (format === 'json') {
-    const body = toSegmentationJson(seg, maskFormat);
+    const body = toSegmentationJson(seg, typeof json === 'string' ? { maskFormat: json } : json);
     return reply.header('server-timing', serverTiming(body.timings)).send(body);
   }
   const started = performance.now();

@@ -5,12 +5,30 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ERROR_CATALOGUE } from '../errors.js';
-import { MASK_FORMATS } from '../serving/encode.js';
+import {
+  MASK_FORMATS,
+  MAX_POLYGON_TOLERANCE,
+  type MaskFormat,
+  type SegmentationJsonOptions,
+} from '../serving/encode.js';
 
 const number = { type: 'number' } as const;
 const integer = { type: 'integer' } as const;
 const string = { type: 'string' } as const;
 const numbers = { type: 'array', items: number } as const;
+
+/**
+ * Boxes of /v1 answers, as COCO writes `bbox`: top-left corner and size. (The compatible /api/detect route answers
+ * [x1, y1, x2, y2] instead; its schema says so where it is declared.)
+ */
+const BOX_XYWH = {
+  type: 'array',
+  items: number,
+  minItems: 4,
+  maxItems: 4,
+  description:
+    'Bounding box [x, y, width, height] in pixels of the input image as oriented by its EXIF orientation (the image.width x image.height space of this answer): x, y = top-left corner, like COCO bbox.',
+} as const;
 
 const rle = {
   $id: 'Rle',
@@ -23,7 +41,8 @@ const rle = {
 const polygons = {
   $id: 'Polygons',
   type: 'array',
-  description: 'Outer rings as flat [x0, y0, x1, y1, ...] lists in image pixels, with their holes.',
+  description:
+    'Outer rings as flat [x0, y0, x1, y1, ...] lists in pixels of the EXIF-oriented input image (pixel borders: pixel (c, r) spans [c, c+1) x [r, r+1)), with their holes.',
   items: {
     type: 'object',
     required: ['exterior', 'holes'],
@@ -70,13 +89,7 @@ const segmentation = {
           label: string,
           class_id: integer,
           score: number,
-          box: {
-            type: 'array',
-            items: number,
-            minItems: 4,
-            maxItems: 4,
-            description: '[x, y, width, height]',
-          },
+          box: BOX_XYWH,
           area: integer,
           margin: { ...number, description: 'Best class score minus the second best.' },
           mask: { $ref: 'Rle#' },
@@ -237,4 +250,23 @@ export const MASK_FORMAT_QUERY = {
     default: 'rle',
     description: 'How JSON answers carry masks: COCO RLE, polygons, one base64 PNG, or none.',
   },
+  polygon_tolerance: {
+    type: 'number',
+    minimum: 0,
+    maximum: MAX_POLYGON_TOLERANCE,
+    default: 0,
+    description:
+      'mask_format=polygon: simplify each ring (Douglas-Peucker) so no pixel-outline corner is farther than this many pixels from it. 0 (default) keeps the exact pixel outline; 1-2 cut the points several times over with little change in area.',
+  },
 } as const;
+
+/** The query fields MASK_FORMAT_QUERY declares, as routes receive them (defaults applied by Fastify). */
+export interface MaskFormatQuery {
+  mask_format: MaskFormat;
+  polygon_tolerance?: number;
+}
+
+/** What toSegmentationJson / sendSegmentation take, from a route's query. */
+export function segmentationJsonOptions(query: MaskFormatQuery): SegmentationJsonOptions {
+  return { maskFormat: query.mask_format, polygonTolerance: query.polygon_tolerance ?? 0 };
+}

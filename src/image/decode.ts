@@ -1,7 +1,7 @@
 /**
  * Bytes to pixels, never trusting what the bytes claim. The order of checks is the contract:
- * empty -> unknown magic -> unreadable header -> declared size over the limit, and only then pixel decoding,
- * so a decompression bomb is refused from its header (a few hundred bytes) before any pixel memory exists.
+ * empty -> unknown magic -> size our own header reading finds over the limit -> header libvips cannot read ->
+ * size libvips reads over the limit, and only then pixel decoding, so a decompression bomb is refused from its header (a few hundred bytes) before any pixel memory exists.
  *
  * Decoded images are RGB, 8 bits, in the orientation a person sees (EXIF applied): grey is expanded to three
  * equal channels, 16-bit samples are reduced to 8 bits, and alpha is dropped, not composited over a colour.
@@ -12,6 +12,7 @@
  */
 import sharp from 'sharp';
 import { SegserveError } from '../errors.js';
+import { declaredSize } from './header-size.js';
 import { type ImageFormat, sniffImageFormat } from './sniff.js';
 import type { RawImage } from './types.js';
 
@@ -53,6 +54,13 @@ function assertPixelLimit(maxPixels: number): void {
   }
 }
 
+function assertWithinLimit(width: number, height: number, maxPixels: number): void {
+  const pixels = width * height;
+  if (pixels > maxPixels) {
+    throw new SegserveError('IMAGE_TOO_LARGE', { width, height, pixels, limit: maxPixels });
+  }
+}
+
 /** libvips appends one line per failing layer; the last names the actual failure. */
 function decoderReason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
@@ -75,6 +83,10 @@ export async function probeImage(bytes: Uint8Array, maxPixels: number): Promise<
   if (bytes.length === 0) throw new SegserveError('IMAGE_EMPTY');
   const format = sniffImageFormat(bytes);
   if (format === null) throw new SegserveError('IMAGE_UNSUPPORTED_FORMAT');
+  // Our own reading of the header first: libvips refuses some huge headers (libpng caps widths at 1,000,000)
+  // with a decoder error, and an image too large must be called that, not corrupt.
+  const declared = declaredSize(bytes, format);
+  if (declared) assertWithinLimit(declared.width, declared.height, maxPixels);
 
   let metadata: sharp.Metadata;
   try {
@@ -93,10 +105,7 @@ export async function probeImage(bytes: Uint8Array, maxPixels: number): Promise<
   }
 
   const { width, height } = metadata;
-  const pixels = width * height;
-  if (pixels > maxPixels) {
-    throw new SegserveError('IMAGE_TOO_LARGE', { width, height, pixels, limit: maxPixels });
-  }
+  assertWithinLimit(width, height, maxPixels);
   const orientation =
     metadata.orientation !== undefined && metadata.orientation >= 1 && metadata.orientation <= 8
       ? metadata.orientation

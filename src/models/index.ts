@@ -1,4 +1,5 @@
 /** The model repository: config schema, model folders, loaded versions. */
+export { classLabels } from './class-labels.js';
 export * from './config.js';
 export {
   expandEnv,

@@ -12,6 +12,7 @@ import { SessionPool } from '../runtime/pool.js';
 import type { Runtime, RuntimeFactory } from '../runtime/runtime.js';
 import type { ExecutionProvider } from '../runtime/session-options.js';
 import { inputMismatch, pickInput } from './check-input.js';
+import { classLabels } from './class-labels.js';
 import type { DecoderName, ModelConfig, Task } from './config.js';
 import {
   CONFIG_FILE,
@@ -20,13 +21,9 @@ import {
   type ModelDefinition,
   type VersionSource,
 } from './load-config.js';
+import type { ErrorSummary, LoadState } from './status.js';
 
-export interface ErrorSummary {
-  code: string;
-  message: string;
-}
-
-export type LoadState = 'ready' | 'loading' | 'failed';
+export type { ErrorSummary, LoadState } from './status.js';
 
 export interface VersionStatus {
   version: number;
@@ -40,6 +37,7 @@ export interface ModelStatus {
   dir: string;
   task?: Task;
   decoder?: DecoderName;
+  /** Class names by class id, as answers name them (classLabels): the labels file plus any background. */
   labels?: string[];
   input?: ModelConfig['input'];
   /** Ready when at least one version is ready. */
@@ -210,7 +208,8 @@ export class ModelRepository {
       Object.assign(entry.status, {
         task: config.task,
         decoder: config.decoder,
-        labels,
+        // What answers call class 0..N-1, not the labels file: they differ where the decoder adds background.
+        labels: classLabels(config.decoder, labels),
         input: config.input,
       });
       entry.status.versions = versions.map((v) => ({

@@ -3,6 +3,7 @@
  * COCO results entries, the mask PNG and the overlay image. One place, so the CLI and HTTP answers agree.
  */
 
+import { SegserveError } from '../errors.js';
 import { maskBbox } from '../masks/crop.js';
 import type { OverlayInput } from '../masks/overlay.js';
 import { renderOverlay } from '../masks/overlay.js';
@@ -12,12 +13,47 @@ import { maskToPolygons } from '../masks/polygons.js';
 import { countsToString, encodeCroppedMask, encodeMask } from '../masks/rle.js';
 import type { BinaryMask, CompressedRle } from '../masks/types.js';
 import type { Box, InstanceResult, SemanticResult } from '../tasks/types.js';
+import { type CategoryIdOf, type CategoryMapping, indexPlusOne } from './category-ids.js';
 import type { Segmentation } from './pipeline.js';
 import type { ClassJson, CocoResult, InstanceJson, SegmentationJson, StageTimings } from './types.js';
 
 /** `png`: one mask PNG for the whole image (see toMaskPng), base64 in `mask_png`, instead of masks per entry. */
 export const MASK_FORMATS = ['rle', 'polygon', 'png', 'none'] as const;
 export type MaskFormat = (typeof MASK_FORMATS)[number];
+
+/**
+ * The largest Douglas-Peucker tolerance a request may ask for, in pixels. Beyond a few pixels outlines lose
+ * their shape; the cap keeps a typo (1000 for 1.0) from collapsing every polygon to a triangle.
+ */
+export const MAX_POLYGON_TOLERANCE = 100;
+
+export interface SegmentationJsonOptions {
+  /** Default `rle`. */
+  maskFormat?: MaskFormat;
+  /**
+   * With `polygon`: Douglas-Peucker tolerance in pixels for each ring, 0..MAX_POLYGON_TOLERANCE. Default 0,
+   * the exact pixel outline (which rasterises back to the very same mask).
+   */
+  polygonTolerance?: number;
+}
+
+interface EncodeOptions {
+  maskFormat: MaskFormat;
+  polygonTolerance: number;
+}
+
+function encodeOptions(options: MaskFormat | SegmentationJsonOptions | undefined): EncodeOptions {
+  const { maskFormat = 'rle', polygonTolerance = 0 } =
+    typeof options === 'string' ? { maskFormat: options } : (options ?? {});
+  if (
+    !(Number.isFinite(polygonTolerance) && polygonTolerance >= 0 && polygonTolerance <= MAX_POLYGON_TOLERANCE)
+  ) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: `polygon_tolerance must be a number of pixels from 0 to ${MAX_POLYGON_TOLERANCE}, not ${polygonTolerance}`,
+    });
+  }
+  return { maskFormat, polygonTolerance };
+}
 
 const round = (value: number, digits: number): number => {
   const f = 10 ** digits;
@@ -32,7 +68,10 @@ function rle(counts: number[], height: number, width: number): CompressedRle {
   return { size: [height, width], counts: countsToString(counts) };
 }
 
-function instancesJson(result: InstanceResult, maskFormat: MaskFormat): InstanceJson[] {
+function instancesJson(
+  result: InstanceResult,
+  { maskFormat, polygonTolerance }: EncodeOptions,
+): InstanceJson[] {
   return result.instances.map((inst) => {
     const json: InstanceJson = {
       label: inst.label,
@@ -43,7 +82,7 @@ function instancesJson(result: InstanceResult, maskFormat: MaskFormat): Instance
       margin: round(inst.margin, 4),
     };
     if (maskFormat === 'rle') json.mask = rle(encodeCroppedMask(inst.mask), result.height, result.width);
-    if (maskFormat === 'polygon') json.polygons = maskToPolygons(inst.mask);
+    if (maskFormat === 'polygon') json.polygons = maskToPolygons(inst.mask, { tolerance: polygonTolerance });
     return json;
   });
 }
@@ -61,7 +100,7 @@ function hasBackground(result: SemanticResult): boolean {
   return result.task === 'binary' || result.labels[0] === 'background';
 }
 
-function classesJson(result: SemanticResult, maskFormat: MaskFormat): ClassJson[] {
+function classesJson(result: SemanticResult, { maskFormat, polygonTolerance }: EncodeOptions): ClassJson[] {
   const skipBackground = hasBackground(result);
   return result.areas
     .filter((a) => !(skipBackground && a.classId === 0))
@@ -70,7 +109,7 @@ function classesJson(result: SemanticResult, maskFormat: MaskFormat): ClassJson[
       if (maskFormat === 'rle' || maskFormat === 'polygon') {
         const mask = classMask(result, a.classId);
         if (maskFormat === 'rle') json.mask = rle(encodeMask(mask), result.height, result.width);
-        else json.polygons = maskToPolygons(mask);
+        else json.polygons = maskToPolygons(mask, { tolerance: polygonTolerance });
       }
       return json;
     });
@@ -88,9 +127,19 @@ function roundTimings(t: StageTimings): StageTimings {
   };
 }
 
-/** The JSON answer; `timings.encode` measures this function itself. */
-export function toSegmentationJson(seg: Segmentation, maskFormat: MaskFormat = 'rle'): SegmentationJson {
+/**
+ * The JSON answer; `timings.encode` measures this function itself. The second argument is the options, or (the
+ * older form) the mask format alone. A tolerance out of range is INVALID_ARGUMENT.
+ */
+export function toSegmentationJson(seg: Segmentation, options?: SegmentationJsonOptions): SegmentationJson;
+export function toSegmentationJson(seg: Segmentation, maskFormat?: MaskFormat): SegmentationJson;
+export function toSegmentationJson(
+  seg: Segmentation,
+  options?: MaskFormat | SegmentationJsonOptions,
+): SegmentationJson {
   const started = performance.now();
+  const encoding = encodeOptions(options);
+  const { maskFormat } = encoding;
   const { result } = seg;
   const body: SegmentationJson = {
     model: seg.model,
@@ -100,10 +149,10 @@ export function toSegmentationJson(seg: Segmentation, maskFormat: MaskFormat = '
     uncertainty: result.uncertainty,
     timings: seg.timings,
   };
-  if (result.task === 'instance') body.instances = instancesJson(result, maskFormat);
+  if (result.task === 'instance') body.instances = instancesJson(result, encoding);
   else {
     body.labels = result.labels;
-    body.classes = classesJson(result, maskFormat);
+    body.classes = classesJson(result, encoding);
   }
   if (maskFormat === 'png') body.mask_png = toMaskPng(seg).toString('base64');
   seg.timings.encode += performance.now() - started;
@@ -112,22 +161,24 @@ export function toSegmentationJson(seg: Segmentation, maskFormat: MaskFormat = '
 }
 
 /**
- * COCO results for one image. `categoryId` maps a label to the dataset's category id (COCO numbers its 80
- * classes 1..90 with gaps, so callers with a dataset map by name); without one, ids are class index + 1.
+ * COCO results for one image. `categoryId` gives each label's `category_id`: a CategoryMapping from
+ * categoryMapping() (COCO's official ids for COCO-labelled models, or a dataset's categories) or a bare function;
+ * without one, ids are class index + 1 (the segmentation alone does not carry the model's whole label list).
  * Semantic classes become one entry each with score 1.
  */
 export function toCocoResults(
   seg: Segmentation,
   imageId: number,
   fileName: string,
-  categoryId: (label: string, classId: number) => number = (_label, classId) => classId + 1,
+  categoryId: CategoryIdOf | CategoryMapping = indexPlusOne,
 ): CocoResult[] {
   const { result } = seg;
+  const idOf = typeof categoryId === 'function' ? categoryId : categoryId.categoryId;
   if (result.task === 'instance') {
     return result.instances.map((inst) => ({
       image_id: imageId,
       file_name: fileName,
-      category_id: categoryId(inst.label, inst.classId),
+      category_id: idOf(inst.label, inst.classId),
       category_name: inst.label,
       segmentation: rle(encodeCroppedMask(inst.mask), result.height, result.width),
       bbox: roundBox(inst.box),
@@ -144,7 +195,7 @@ export function toCocoResults(
       return {
         image_id: imageId,
         file_name: fileName,
-        category_id: categoryId(a.label, a.classId),
+        category_id: idOf(a.label, a.classId),
         category_name: a.label,
         segmentation: rle(counts, result.height, result.width),
         bbox: maskBbox(mask),

@@ -1,11 +1,15 @@
 /**
- * What the serving layer hands its callers: stage timings, the JSON answer and COCO results entries. Types only
- * (and the stage order), with no Node-only imports anywhere below them, so the browser UI (web/) type-checks
- * against these same declarations instead of keeping its own copy of the wire format.
+ * What the serving layer hands its callers: stage timings, the JSON answer, COCO results entries and the model
+ * list. Types only (and the stage order), with no Node-only imports anywhere below them, so the browser UI (web/)
+ * type-checks against these same declarations instead of keeping its own copy of the wire format.
  */
 import type { Polygon } from '../masks/polygons.js';
 import type { CompressedRle } from '../masks/types.js';
+import type { DecoderName, InputConfig } from '../models/config.js';
+import type { ErrorSummary, LoadState } from '../models/status.js';
 import type { Box, SegmentationResult, Task } from '../tasks/types.js';
+
+export type { ErrorSummary, LoadState };
 
 export interface StageTimings {
   /** Header probe, decode, EXIF orientation and resize (libvips, on libuv threads). */
@@ -39,6 +43,7 @@ export interface InstanceJson {
   label: string;
   class_id: number;
   score: number;
+  /** [x, y, width, height] in pixels of the EXIF-oriented input image (COCO's bbox convention). */
   box: Box;
   area: number;
   margin: number;
@@ -75,7 +80,35 @@ export interface CocoResult {
   category_id: number;
   category_name: string;
   segmentation: CompressedRle;
+  /** [x, y, width, height] in pixels of the EXIF-oriented input image, as COCO results write it. */
   bbox: Box;
   area: number;
   score: number;
+}
+
+/** One version of a model in `GET /v1/models[/{model}]`. */
+export interface ModelVersionJson {
+  version: number;
+  state: LoadState;
+  error?: ErrorSummary;
+}
+
+/** One model in `GET /v1/models` and the answer of `GET /v1/models/{model}` (schema `Model` in schemas.ts). */
+export interface ModelJson {
+  name: string;
+  state: LoadState;
+  task?: Task;
+  decoder?: DecoderName;
+  /** Class names by class id, exactly as answers name them (`class_id` indexes this list). */
+  labels?: string[];
+  /** What the model reads, from its config.yaml (defaults applied). */
+  input?: InputConfig;
+  versions: ModelVersionJson[];
+  error?: ErrorSummary;
+}
+
+/** `GET /v1/models`. */
+export interface ModelListJson {
+  default_model?: string;
+  models: ModelJson[];
 }

@@ -6,7 +6,9 @@
  *   foreground] of a softmax. Class map 0 = background, 1 = foreground.
  * - `sigmoid-multilabel`: C independent sigmoids; the highest class wins if it is above thresholds.mask, else
  *   the pixel is background. Class map value = channel + 1, labels = ['background', ...labels].
+ * The answer's labels always come from classLabels (models/class-labels.ts), which the model status lists too.
  */
+import { classLabels } from '../models/class-labels.js';
 import type { DecoderName } from '../models/config.js';
 import type { NamedTensors } from '../runtime/types.js';
 import { thresholdFor } from './activation.js';
@@ -66,16 +68,9 @@ export function decodeSoftmax(outputs: NamedTensors, context: DecodeContext): Se
     context,
     map,
     { threshold: Number.NEGATIVE_INFINITY, shift: 0 },
-    [...labels],
+    classLabels('softmax', labels),
     'softmax',
   );
-}
-
-/** Two names for the class map values 0 and 1. */
-function binaryLabels(labels: readonly string[]): string[] {
-  if (labels.length >= 2) return [labels[0], labels[1]];
-  if (labels.length === 1) return ['background', labels[0]];
-  return ['background', 'foreground'];
 }
 
 export function decodeSigmoid(outputs: NamedTensors, context: DecodeContext): SemanticResult {
@@ -100,7 +95,7 @@ export function decodeSigmoid(outputs: NamedTensors, context: DecodeContext): Se
   const foreground =
     map.channels === 1 ? map : activation === 'logits' ? channelDifference(map, 0, 1) : channelView(map, 1);
   const rule: ClassRule = { threshold: thresholdFor(context.config.thresholds.mask, activation), shift: 1 };
-  return semanticResult(context, foreground, rule, binaryLabels(context.labels), 'binary');
+  return semanticResult(context, foreground, rule, classLabels('sigmoid', context.labels), 'binary');
 }
 
 export function decodeMultilabel(outputs: NamedTensors, context: DecodeContext): SemanticResult {
@@ -125,5 +120,5 @@ export function decodeMultilabel(outputs: NamedTensors, context: DecodeContext):
     threshold: thresholdFor(context.config.thresholds.mask, context.config.output.activation),
     shift: 1,
   };
-  return semanticResult(context, map, rule, ['background', ...labels], 'multilabel');
+  return semanticResult(context, map, rule, classLabels('sigmoid-multilabel', labels), 'multilabel');
 }

@@ -187,6 +187,8 @@ describe('UrlFetcher', () => {
       const error = await failure(fetcher([]).fetch(url));
       expect(error.code).toBe('URL_FORBIDDEN');
       expect(error.details.address).toBe(address);
+      // The operator learns how to allow it.
+      expect(error.message).toContain(`segserve serve --allow-url ${address}`);
     });
   }
 

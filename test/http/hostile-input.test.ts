@@ -305,6 +305,18 @@ suite('wrong content types, malformed bodies and size limits', [
     code: 'INVALID_ARGUMENT',
   },
   {
+    name: 'JSON whose image is a number',
+    send: () => post(strict, '{"image": 12}', { 'content-type': 'application/json' }),
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+  },
+  {
+    name: 'JSON whose url is an object',
+    send: () => post(strict, '{"url": {"href": "http://x/"}}', { 'content-type': 'application/json' }),
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+  },
+  {
     name: 'a raw body over the limit',
     send: () => post(strict, noiseBytes(LIMIT + 1024)),
     status: 413,
@@ -407,6 +419,26 @@ suite(
   ],
   () => trusting,
 );
+
+describe('JSON image fields of the wrong type', () => {
+  // Fastify's validator coerces types: 12 once became the base64 text "12" and then a 415 for its one byte.
+  for (const [body, field, kind] of [
+    ['{"image": 12}', 'image', 'a number'],
+    ['{"image": true}', 'image', 'a boolean'],
+    ['{"image": null}', 'image', 'null'],
+    ['{"url": ["http://x/"]}', 'url', 'an array'],
+  ] as const) {
+    it(`${body}: 400 INVALID_ARGUMENT naming "${field}"`, async () => {
+      const response = await post(strict, body, { 'content-type': 'application/json' });
+      expect(response.status).toBe(400);
+      const error = await errorOf(response);
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toContain(`"${field}" must be a string`);
+      expect(error.message).toContain(`not ${kind}`);
+      expect(error.details.field).toBe(field);
+    });
+  }
+});
 
 describe('polyglots that are valid images', () => {
   // Bytes after a PNG's IEND (or a JPEG's EOI: phones append motion-photo video there) are never read: the

@@ -11,6 +11,7 @@ import { listen, png, type RunningApp, type TinyRepository, tinyRepository } fro
 
 interface Operation {
   tags?: string[];
+  parameters?: Array<{ name: string; in: string; schema: Record<string, unknown>; description?: string }>;
   summary?: string;
   requestBody?: { content: Record<string, unknown> };
   responses: Record<string, { $ref?: string; content?: Record<string, { schema: Record<string, unknown> }> }>;
@@ -140,6 +141,50 @@ describe('/openapi.json', () => {
     const schema = doc.components.schemas.Segmentation;
     for (const field of schema.required ?? []) expect(body).toHaveProperty(field);
     for (const field of Object.keys(body)) expect(Object.keys(schema.properties ?? {})).toContain(field);
+  });
+});
+
+describe('mask options and box formats in the document', () => {
+  const segmentPaths = [
+    '/v1/models/{model}/segment',
+    '/v1/models/{model}/versions/{version}/segment',
+    '/predict',
+  ];
+
+  it('documents polygon_tolerance (pixels, 0 to the maximum, default 0) wherever mask_format is taken', () => {
+    for (const path of segmentPaths) {
+      const parameters = doc.paths[path].post.parameters ?? [];
+      expect(
+        parameters.map((p) => p.name),
+        path,
+      ).toContain('mask_format');
+      const tolerance = parameters.find((p) => p.name === 'polygon_tolerance');
+      expect(tolerance, path).toBeDefined();
+      expect(tolerance?.in).toBe('query');
+      expect(tolerance?.schema).toMatchObject({ type: 'number', minimum: 0, maximum: 100, default: 0 });
+      expect(String(tolerance?.schema.description ?? tolerance?.description)).toMatch(/Douglas-Peucker/);
+    }
+  });
+
+  it('refuses a polygon_tolerance out of range with 400 INVALID_ARGUMENT', async () => {
+    const scene = new Uint8Array(await png(semanticScene()));
+    for (const value of ['-1', '101', 'abc']) {
+      const response = await fetch(
+        `${server.base}/v1/models/softmax/segment?mask_format=polygon&polygon_tolerance=${value}`,
+        { method: 'POST', body: scene },
+      );
+      expect(response.status, value).toBe(400);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('INVALID_ARGUMENT');
+    }
+  });
+
+  it('says the format of every box: [x, y, width, height] in pixels of the oriented input image', () => {
+    const segmentation = doc.components.schemas.Segmentation.properties as {
+      instances: { items: { properties: { box: { description: string } } } };
+    };
+    expect(segmentation.instances.items.properties.box.description).toMatch(
+      /^Bounding box \[x, y, width, height\] in pixels of the input image as oriented by its EXIF orientation/,
+    );
   });
 });
 

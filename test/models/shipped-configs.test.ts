@@ -20,7 +20,8 @@ const expected = {
     decoder: 'sigmoid-multilabel',
     input: 'x.1',
     dims: [1, 3, 512, 512],
-    labels: 3,
+    // skin, clothes, hair from labels.txt, and background: class 0 of the answers, listed as they name it.
+    labels: 4,
   },
   'sinet-portrait': { task: 'binary', decoder: 'softmax', input: 'data', dims: [1, 3, 320, 320], labels: 2 },
   'yolov8n-seg': {
@@ -68,6 +69,8 @@ describeWithShared('shipped model configs with the shared models', ['models'], (
     const status = repository.get(model);
     expect(status?.state, status?.error?.message).toBe('ready');
     expect(status?.labels).toHaveLength(want.labels);
+    if (model === 'pan-skin-clothes-hair')
+      expect(status?.labels).toEqual(['background', 'skin', 'clothes', 'hair']);
     const loaded = repository.resolve(model);
     expect(loaded.inputName).toBe(want.input);
     expect(loaded.runtime.inputs).toEqual([{ name: want.input, type: 'float32', dims: want.dims }]);

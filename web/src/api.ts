@@ -2,8 +2,7 @@
  * Calls to the segserve API. Every failure becomes an ApiError carrying the API's stable code and message
  * (`{"error": {"code", "message", "details"}}`), so the UI shows what the server said, not a generic failure.
  */
-import type { SegmentationJson } from '../../src/serving/types.js';
-import type { ModelList } from './types';
+import type { ModelListJson, SegmentationJson } from '../../src/serving/types.js';
 
 export class ApiError extends Error {
   readonly code: string;
@@ -61,9 +60,9 @@ async function call(path: string, init?: RequestInit): Promise<Response> {
   return response;
 }
 
-export async function listModels(): Promise<ModelList> {
+export async function listModels(): Promise<ModelListJson> {
   const response = await call('/v1/models');
-  return (await response.json()) as ModelList;
+  return (await response.json()) as ModelListJson;
 }
 
 export type AnswerFormat = 'json' | 'mask' | 'overlay';

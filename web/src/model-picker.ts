@@ -3,8 +3,9 @@
  * state, so a missing model reads as "failed", not as absent. "Newest ready" sends requests to the model's own
  * route, which the server resolves to its newest ready version.
  */
+
+import type { ModelJson, ModelListJson } from '../../src/serving/types.js';
 import { h, uniqueId } from './dom';
-import type { ModelInfo, ModelList } from './types';
 
 export interface Choice {
   model: string;
@@ -16,7 +17,7 @@ export class ModelPicker {
   readonly element: HTMLElement;
   private readonly modelSelect: HTMLSelectElement;
   private readonly versionSelect: HTMLSelectElement;
-  private list: ModelInfo[] = [];
+  private list: ModelJson[] = [];
 
   constructor(onChange: (choice: Choice) => void) {
     const modelId = uniqueId('model');
@@ -41,7 +42,7 @@ export class ModelPicker {
   }
 
   /** Fills the lists; `wanted` (from the page address) wins over the server's default when it is ready. */
-  setModels(models: ModelList, wanted: Partial<Choice>): void {
+  setModels(models: ModelListJson, wanted: Partial<Choice>): void {
     this.list = models.models;
     const ready = this.list.filter((m) => m.state === 'ready');
     const pick =

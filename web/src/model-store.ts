@@ -1,10 +1,11 @@
 /** The model list, fetched once and shared by both pages; the models page can ask for a fresh copy. */
+
+import type { ModelListJson } from '../../src/serving/types.js';
 import { listModels } from './api';
-import type { ModelList } from './types';
 
-let pending: Promise<ModelList> | null = null;
+let pending: Promise<ModelListJson> | null = null;
 
-export function models(refresh = false): Promise<ModelList> {
+export function models(refresh = false): Promise<ModelListJson> {
   if (refresh || !pending) {
     const current = listModels();
     pending = current;

@@ -1,8 +1,9 @@
 /** The models page: every model of the repository with its state, task, input, versions, labels and load errors. */
+
+import type { LoadState, ModelJson, ModelListJson } from '../../src/serving/types.js';
 import { h, replace, uniqueId } from './dom';
 import { models } from './model-store';
 import { problem } from './problem';
-import type { LoadState, ModelInfo, ModelInput, ModelList } from './types';
 
 function badge(state: LoadState): HTMLElement {
   return h('span', { class: `badge state-${state}` }, state);
@@ -10,7 +11,7 @@ function badge(state: LoadState): HTMLElement {
 
 const short = (value: number) => String(Number(value.toPrecision(4)));
 
-function inputSummary(input: ModelInput | undefined): Array<[string, string]> {
+function inputSummary(input: ModelJson['input']): Array<[string, string]> {
   if (!input) return [];
   const size = input.width && input.height ? `${input.width} × ${input.height}` : 'any size';
   const resize =
@@ -29,7 +30,7 @@ function inputSummary(input: ModelInput | undefined): Array<[string, string]> {
   ];
 }
 
-function modelCard(model: ModelInfo, isDefault: boolean): HTMLElement {
+function modelCard(model: ModelJson, isDefault: boolean): HTMLElement {
   const titleId = uniqueId('model-title');
   const facts: Array<[string, string]> = [
     ['Task', model.task ?? 'unknown'],
@@ -126,7 +127,7 @@ export class ModelsPage {
     }
   }
 
-  private show(list: ModelList): void {
+  private show(list: ModelListJson): void {
     const ready = list.models.filter((m) => m.state === 'ready').length;
     const failed = list.models.filter((m) => m.state === 'failed').length;
     this.status.textContent = [

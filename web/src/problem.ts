@@ -1,7 +1,8 @@
 /** How every failure reads in the UI: the API's stable code and its message. */
+
+import type { ErrorSummary } from '../../src/serving/types.js';
 import { ApiError } from './api';
 import { h } from './dom';
-import type { ErrorSummary } from './types';
 
 function isSummary(value: unknown): value is ErrorSummary {
   return (

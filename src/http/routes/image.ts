@@ -7,7 +7,6 @@
 import multipart from '@fastify/multipart';
 import type { SwaggerTransform } from '@fastify/swagger';
 import type { FastifyPluginAsync } from 'fastify';
-import type { MaskFormat } from '../../serving/encode.js';
 import { toCocoResults } from '../../serving/encode.js';
 import { admitBeforeBody, type HttpContext, segmentForRequest } from '../context.js';
 import { IMAGE_FIELDS, IMAGE_REQUEST_BODY, readImage } from '../image-input.js';
@@ -18,7 +17,16 @@ import {
   describeSegmentation,
   sendSegmentation,
 } from '../respond.js';
-import { binaryPng, errorResponses, MASK_FORMAT_QUERY, MODEL_QUERY, ref, VERSION_PARAM } from '../schemas.js';
+import {
+  binaryPng,
+  errorResponses,
+  MASK_FORMAT_QUERY,
+  type MaskFormatQuery,
+  MODEL_QUERY,
+  ref,
+  segmentationJsonOptions,
+  VERSION_PARAM,
+} from '../schemas.js';
 
 /** The body forms are parsed by hand (see readImage), so they are documented here rather than validated. */
 const documentImageBody: SwaggerTransform = ({ schema, url }) => ({
@@ -46,10 +54,7 @@ const segmentationAnswer = {
   ...errorResponses,
 } as const;
 
-interface SegmentQuery {
-  format?: AnswerFormat;
-  mask_format: MaskFormat;
-}
+type SegmentQuery = MaskFormatQuery & { format?: AnswerFormat };
 
 const round2 = (value: number) => Math.round(value * 100) / 100;
 
@@ -90,7 +95,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
         const format = answerFormat(request.query.format, request.headers.accept);
         const bytes = await readImage(request, context);
         const seg = await segmentForRequest(context, request, reply, bytes, format === 'overlay');
-        return sendSegmentation(reply, seg, format, request.query.mask_format);
+        return sendSegmentation(reply, seg, format, segmentationJsonOptions(request.query));
       },
     );
   segmentRoute('/v1/models/:model/segment', 'Segment an image with the newest ready version of a model', {
@@ -105,7 +110,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
     },
   );
 
-  app.post<{ Querystring: { mask_format: MaskFormat } }>(
+  app.post<{ Querystring: MaskFormatQuery }>(
     '/predict',
     {
       ...imageRoute,
@@ -119,7 +124,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
     },
     async (request, reply) => {
       const seg = await segmentForRequest(context, request, reply, await readImage(request, context));
-      return sendSegmentation(reply, seg, 'json', request.query.mask_format);
+      return sendSegmentation(reply, seg, 'json', segmentationJsonOptions(request.query));
     },
   );
 

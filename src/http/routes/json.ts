@@ -5,7 +5,6 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { SegserveError } from '../../errors.js';
-import type { MaskFormat } from '../../serving/encode.js';
 import { toSegmentationJson } from '../../serving/encode.js';
 import type { Ticket } from '../../serving/service.js';
 import type { SegmentationJson } from '../../serving/types.js';
@@ -13,7 +12,15 @@ import { readBatchFile } from '../batch-files.js';
 import { admitBeforeBody, type HttpContext, namedTarget, segmentForRequest } from '../context.js';
 import { toSegserveError } from '../error-handler.js';
 import { sendSegmentation } from '../respond.js';
-import { binaryPng, errorResponses, MASK_FORMAT_QUERY, MODEL_QUERY, ref } from '../schemas.js';
+import {
+  binaryPng,
+  errorResponses,
+  MASK_FORMAT_QUERY,
+  type MaskFormatQuery,
+  MODEL_QUERY,
+  ref,
+  segmentationJsonOptions,
+} from '../schemas.js';
 
 const url = { type: 'string', minLength: 1, maxLength: 4096 } as const;
 
@@ -62,7 +69,7 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
 
   app.post<{
     Body: { paths?: string[]; urls?: string[] };
-    Querystring: { mask_format: MaskFormat };
+    Querystring: MaskFormatQuery;
   }>(
     '/predict/batch',
     {
@@ -149,7 +156,12 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
             ticket = context.service.admit(target);
             const bytes = await read(input);
             const seg = await segmentForRequest(context, request, reply, bytes, false, ticket);
-            return { index, input, status: 'ok', result: toSegmentationJson(seg, request.query.mask_format) };
+            return {
+              index,
+              input,
+              status: 'ok',
+              result: toSegmentationJson(seg, segmentationJsonOptions(request.query)),
+            };
           } catch (error) {
             const mapped = toSegserveError(error, request, limits);
             if (mapped.status >= 500) request.log.error({ err: error, index }, mapped.message);

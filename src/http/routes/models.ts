@@ -3,6 +3,7 @@ import { basename, isAbsolute, join, relative } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { SegserveError } from '../../errors.js';
 import type { ErrorSummary, ModelStatus } from '../../models/index.js';
+import type { ModelJson, ModelListJson } from '../../serving/types.js';
 import type { HttpContext } from '../context.js';
 import { errorResponses, ref } from '../schemas.js';
 
@@ -22,7 +23,8 @@ function withoutServerPaths(status: ModelStatus, error: ErrorSummary | undefined
   return { code: error.code, message: message.replaceAll(status.dir, status.name) };
 }
 
-function modelJson(status: ModelStatus) {
+/** Typed with the wire type the browser UI reads, so the two cannot drift apart. */
+function modelJson(status: ModelStatus): ModelJson {
   return {
     name: status.name,
     state: status.state,
@@ -57,7 +59,7 @@ export const modelRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
         },
       },
     },
-    async () => ({
+    async (): Promise<ModelListJson> => ({
       default_model: context.service.defaultModel()?.model,
       models: context.service.repository.list().map(modelJson),
     }),

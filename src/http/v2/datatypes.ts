@@ -63,6 +63,13 @@ export interface Codec {
 }
 
 function badValue(input: string, index: number, value: unknown, wanted: string): SegserveError {
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    // JSON.parse reads a literal beyond the double range (1e400) as an infinity, which JSON.stringify would
+    // show as `null`: say what happened to the number the client wrote instead.
+    return new SegserveError('V2_BAD_REQUEST', {
+      reason: `input "${input}": data[${index}] is out of range: a JSON number beyond ±1.7976931348623157e308 is not finite (it reads as ${value > 0 ? '+' : '-'}infinity); send ${wanted}`,
+    });
+  }
   const shown = JSON.stringify(value) ?? String(value);
   return new SegserveError('V2_BAD_REQUEST', {
     reason: `input "${input}": data[${index}] is ${shown.length > 40 ? `${shown.slice(0, 40)}...` : shown}, not ${wanted}`,
@@ -87,7 +94,8 @@ function numberCodec(
       const out = new make(values.length);
       for (let i = 0; i < values.length; i++) {
         const v = values[i];
-        if (typeof v !== 'number' || !fits(v)) throw badValue(input, i, v, wanted);
+        // JSON has no infinities or NaN: a non-finite value here was an out-of-range literal such as 1e400.
+        if (typeof v !== 'number' || !Number.isFinite(v) || !fits(v)) throw badValue(input, i, v, wanted);
         out[i] = v;
       }
       return out;
@@ -191,7 +199,7 @@ const CODECS: Partial<Record<V2Datatype, Codec>> = {
     (v) => Number.isFinite(Math.fround(v)),
     'a number within the FP32 range',
   ),
-  FP64: numberCodec('float64', 8, Float64Array, () => true, 'a number'),
+  FP64: numberCodec('float64', 8, Float64Array, () => true, 'a finite number'),
 };
 
 /** The codec of a datatype, or undefined for those segserve cannot carry (BYTES, UINT16, UINT32, UINT64). */

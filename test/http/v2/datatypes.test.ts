@@ -137,7 +137,7 @@ describe('JSON tensors', () => {
     [
       'a string for FP64',
       { name: 'in_float64', datatype: 'FP64', shape: [2], data: [1, '2'] },
-      'input "in_float64": data[1] is "2", not a number',
+      'input "in_float64": data[1] is "2", not a finite number',
     ],
     [
       'null for FP32',
@@ -150,6 +150,43 @@ describe('JSON tensors', () => {
       const answer = await postJson(inferUrl, { inputs: inputsWith(input) });
       expect([answer.status, answer.contentType]).toEqual([400, 'application/json']);
       expect(JSON.parse(answer.text)).toEqual({ error: message });
+    });
+  }
+});
+
+describe('JSON numbers beyond the double range (1e400 reads as infinity)', () => {
+  const cases: [string, Input, string][] = [
+    [
+      'FP32',
+      { name: 'image', datatype: 'FP32', shape: [1, 3, 1, 1], data: [0, 0, 'HUGE'] },
+      'input "image": data[2] is out of range: a JSON number beyond ±1.7976931348623157e308 is not finite (it reads as +infinity); send a number within the FP32 range',
+    ],
+    [
+      'FP64',
+      { name: 'in_float64', datatype: 'FP64', shape: [2], data: ['-HUGE', 0] },
+      'input "in_float64": data[0] is out of range: a JSON number beyond ±1.7976931348623157e308 is not finite (it reads as -infinity); send a finite number',
+    ],
+    [
+      'INT32',
+      { name: 'in_int32', datatype: 'INT32', shape: [2], data: [1, 'HUGE'] },
+      'input "in_int32": data[1] is out of range: a JSON number beyond ±1.7976931348623157e308 is not finite (it reads as +infinity); send an integer in [-2147483648, 2147483647]',
+    ],
+    [
+      'FP16',
+      { name: 'in_float16', datatype: 'FP16', shape: [2], data: ['HUGE', 0] },
+      'input "in_float16": data[0] is out of range: a JSON number beyond ±1.7976931348623157e308 is not finite (it reads as +infinity); send a number within the FP16 range (±65504)',
+    ],
+  ];
+  for (const [datatype, input, message] of cases) {
+    it(`refuses 1e400 for ${datatype} with 400, naming the tensor, never as null`, async () => {
+      // JSON.stringify cannot write 1e400: the placeholders are replaced in the request text.
+      const text = JSON.stringify({ inputs: inputsWith(input) })
+        .replace('"-HUGE"', '-1e400')
+        .replace('"HUGE"', '1e400');
+      const answer = await postJson(inferUrl, text);
+      expect([answer.status, answer.contentType]).toEqual([400, 'application/json']);
+      expect(JSON.parse(answer.text)).toEqual({ error: message });
+      expect(answer.text).not.toContain('null');
     });
   }
 });

@@ -1,0 +1,60 @@
+/**
+ * The browser UI keeps no copy of the wire format: every answer type it reads (segmentation, COCO results, the
+ * model list, load states and error summaries) is imported from src/serving/types.ts, which the server's routes
+ * are typed with. A local declaration of one of them would drift from the server unnoticed.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../helpers/paths.js';
+
+const WEB = join(PROJECT_ROOT, 'web', 'src');
+const SERVER_TYPES = join(PROJECT_ROOT, 'src', 'serving', 'types.ts');
+
+function webSources(): Array<[string, string]> {
+  return readdirSync(WEB)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => [f, readFileSync(join(WEB, f), 'utf8')]);
+}
+
+/** Names exported by src/serving/types.ts: declared there or re-exported. */
+function serverTypeNames(): string[] {
+  const text = readFileSync(SERVER_TYPES, 'utf8');
+  const declared = [...text.matchAll(/export (?:interface|type|const) (\w+)/g)].map((m) => m[1]);
+  const reexported = [...text.matchAll(/export type \{([^}]+)\}/g)].flatMap((m) =>
+    m[1].split(',').map((n) => n.trim()),
+  );
+  return [...declared, ...reexported];
+}
+
+describe('web UI wire types', () => {
+  it('the server declares the model list types the UI reads', () => {
+    expect(serverTypeNames()).toEqual(
+      expect.arrayContaining(['ModelJson', 'ModelListJson', 'LoadState', 'ErrorSummary', 'SegmentationJson']),
+    );
+  });
+
+  it('no web module declares a type of its own for an answer (no web/src/types.ts copy)', () => {
+    const server = new Set(serverTypeNames());
+    for (const [file, text] of webSources()) {
+      // Declarations only (`interface X`, `type X =`), not `type X` inside an import's braces.
+      const declared = [
+        ...text.matchAll(/^(?:export )?(?:interface (\w+)|type (\w+)\s*(?:<[^>]*>)?\s*=)/gm),
+      ].map((m) => m[1] ?? m[2]);
+      for (const name of declared) {
+        expect(server.has(name), `${file} declares ${name}`).toBe(false);
+        expect(name, `${file} declares ${name}, a model list type`).not.toMatch(/^Model(Info|List|Input)/);
+      }
+    }
+    expect(webSources().map(([f]) => f)).not.toContain('types.ts');
+  });
+
+  it('the modules that read the model list import its type from src/serving/types.ts', () => {
+    const sources = new Map(webSources());
+    for (const file of ['api.ts', 'model-store.ts', 'model-picker.ts', 'models-page.ts']) {
+      expect(sources.get(file), file).toMatch(
+        /import type \{[^}]*\bModelListJson\b[^}]*\} from '\.\.\/\.\.\/src\/serving\/types\.js'/,
+      );
+    }
+  });
+});
