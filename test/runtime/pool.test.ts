@@ -5,8 +5,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { InputTransform } from '../../src/image/types.js';
-import { parseModelConfig } from '../../src/models/config.js';
 import { SessionPool } from '../../src/runtime/pool.js';
 import type { RuntimeOptions } from '../../src/runtime/runtime.js';
 import {
