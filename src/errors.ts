@@ -57,6 +57,10 @@ export const ERROR_CATALOGUE = {
   INVALID_ARGUMENT: { status: 400, message: '{reason}' },
   // HTTP requests: what arrives and how it is framed
   ROUTE_NOT_FOUND: { status: 404, message: 'No route {method} {path}.' },
+  PATH_TOO_LONG: {
+    status: 414,
+    message: 'A segment of the path (a model name or version) is longer than {limit} characters.',
+  },
   BODY_TOO_LARGE: {
     status: 413,
     message: 'The request body is larger than the {limit} bytes this route accepts.',

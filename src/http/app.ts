@@ -15,7 +15,7 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { realBatchRoot } from './batch-files.js';
 import { decorateTickets, type HttpContext } from './context.js';
 import { registerCors } from './cors.js';
-import { installErrorHandler } from './error-handler.js';
+import { frameworkErrorHandler, installErrorHandler, MAX_PARAM_LENGTH } from './error-handler.js';
 import { UrlFetcher } from './fetch-url.js';
 import { installGracefulClose } from './graceful-close.js';
 import { type AppOptions, DEFAULT_LIMITS, type HttpLimits, type LoggerOptions } from './options.js';
@@ -56,6 +56,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     bodyLimit: limits.jsonBodyBytes,
     requestTimeout: limits.requestTimeoutMs,
+    maxParamLength: MAX_PARAM_LENGTH,
+    frameworkErrors: frameworkErrorHandler(limits),
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     // Node refuses a headers timeout longer than the request timeout; the request deadline covers headers anyway.
     http: { headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) },

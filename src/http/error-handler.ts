@@ -12,6 +12,9 @@ import { RefusalLog } from './refusal-log.js';
 
 export type ErrorStyle = 'segserve' | 'v2';
 
+/** Longest path segment the router matches (Fastify's `maxParamLength`); model names are far shorter. */
+export const MAX_PARAM_LENGTH = 200;
+
 const MULTIPART_LIMITS: Record<string, string> = {
   FST_PARTS_LIMIT: 'too many parts',
   FST_FILES_LIMIT: 'too many files',
@@ -37,6 +40,10 @@ export function toSegserveError(error: unknown, request: FastifyRequest, limits:
   }
   const code = fastifyError.code ?? '';
   switch (code) {
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new SegserveError('PATH_TOO_LONG', { limit: MAX_PARAM_LENGTH });
+    case 'FST_ERR_BAD_URL':
+      return new SegserveError('INVALID_ARGUMENT', { reason: 'the URL path is not valid percent-encoding' });
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new SegserveError('BODY_TOO_LARGE', { limit: request.routeOptions.bodyLimit });
     case 'FST_REQ_FILE_TOO_LARGE':
@@ -80,6 +87,17 @@ export function sendError(reply: FastifyReply, error: SegserveError, style: Erro
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   if (style === 'v2') return sendJsonBytes(reply, error.status, JSON.stringify({ error: error.message }));
   return reply.code(error.status).send({ error: error.toJSON() });
+}
+
+/**
+ * Fastify's `frameworkErrors`: a path the router refuses before any route or hook (a segment longer than
+ * MAX_PARAM_LENGTH, broken percent-encoding) is answered like every other error, in the style of its protocol.
+ */
+export function frameworkErrorHandler(limits: ErrorLimits) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const mapped = toSegserveError(error, request, limits);
+    return sendError(reply, mapped, request.url.startsWith('/v2/') ? 'v2' : 'segserve');
+  };
 }
 
 /** Installs the error and not-found handlers of `app` (an encapsulated plugin gets its own style). */

@@ -457,3 +457,42 @@ describe('polyglots that are valid images', () => {
     });
   }
 });
+
+const versionPath = (version: string) => `/v1/models/softmax/versions/${version}/segment`;
+
+suite('names and versions in the path', [
+  ...['0x2', '%202', '02', '1e3', '1.0', '-1', '99999999999'].map((version) => ({
+    name: `version "${decodeURIComponent(version)}" is not read as a number`,
+    send: () => post(strict, scenePng, {}, versionPath(version)),
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+  })),
+  {
+    name: 'version "02" in the query of a compatible route',
+    send: () => post(strict, scenePng, {}, `/predict?model=softmax&version=02`),
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+  },
+  {
+    name: 'a 5000-character model name, in our error format',
+    send: () => post(strict, scenePng, {}, `/v1/models/${'m'.repeat(5000)}/segment`),
+    status: 414,
+    code: 'PATH_TOO_LONG',
+  },
+  {
+    name: 'broken percent-encoding in the path',
+    send: () => post(strict, scenePng, {}, '/v1/models/%zz/segment'),
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+  },
+]);
+
+describe('names in the /v2 path', () => {
+  it('a 5000-character model name answers 414 in the protocol format', async () => {
+    const response = await fetch(`${strict.base}/v2/models/${'m'.repeat(5000)}/ready`);
+    expect(response.status).toBe(414);
+    expect(await response.json()).toEqual({
+      error: 'A segment of the path (a model name or version) is longer than 200 characters.',
+    });
+  });
+});
