@@ -149,7 +149,12 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
     InferenceService.capacity(loaded),
   );
   const timeoutMs = options.readTimeoutMs ?? READ_TIMEOUT_MS;
-  const categories = wantCoco ? await cocoCategories(loaded.labels, options.categoriesFile) : undefined;
+  // A --categories file is read even without the coco format, so a wrong path is said before any work.
+  const mapping =
+    wantCoco || options.categoriesFile !== undefined
+      ? await cocoCategories(loaded.labels, options.categoriesFile)
+      : undefined;
+  const categories = wantCoco ? mapping : undefined;
 
   const summary: PredictSummary = {
     images: files.length,
