@@ -6,7 +6,14 @@
 import { Worker } from 'node:worker_threads';
 import { reviveError, SegserveError } from '../errors.js';
 import type { FromWorker, RunJob, TensorInfo, ToWorker, WorkerInit } from './protocol.js';
-import type { RunOptions, RunResult, Runtime, RuntimeOptions, RuntimeStats } from './runtime.js';
+import {
+  type RunOptions,
+  type RunResult,
+  type Runtime,
+  type RuntimeOptions,
+  type RuntimeStats,
+  runtimeQueueFull,
+} from './runtime.js';
 import { transferImage, transferTensors } from './transfer.js';
 import type { NamedTensors } from './types.js';
 
@@ -142,15 +149,7 @@ export class SessionPool implements Runtime {
         return;
       }
       if (this.#queue.length >= this.#options.maxQueue) {
-        // A guard only: the serving core admits no more than the runtime can hold and says when to retry.
-        reject(
-          new SegserveError('QUEUE_FULL', {
-            model: this.#options.modelName,
-            version: this.#options.version,
-            in_flight: this.#slots.size + this.#queue.length,
-            retry_after: 1,
-          }),
-        );
+        reject(runtimeQueueFull(this.#options, this.#slots.size + this.#queue.length));
         return;
       }
       this.#queue.push(job);

@@ -3,6 +3,7 @@
  * worker threads) is the production adapter; tests use an in-process fake that runs the same job code
  * (job.ts). Every adapter passes the one contract suite in test/runtime/contract.ts.
  */
+import { SegserveError } from '../errors.js';
 import type { InputSpec, InputTransform, RawImage } from '../image/types.js';
 import type { SegmentationResult } from '../tasks/types.js';
 import type { DecodeRequest, TensorInfo } from './protocol.js';
@@ -93,3 +94,16 @@ export interface Runtime {
 
 /** How the model repository gets a runtime for each version it loads. */
 export type RuntimeFactory = (options: RuntimeOptions) => Promise<Runtime>;
+
+/**
+ * The refusal of a runtime whose queue is full. A guard only: the serving core admits no more than a runtime
+ * holds and estimates the wait itself, so this one says 1 s.
+ */
+export function runtimeQueueFull(options: RuntimeOptions, inFlight: number): SegserveError {
+  return new SegserveError('QUEUE_FULL', {
+    model: options.modelName,
+    version: options.version,
+    in_flight: inFlight,
+    retry_after: 1,
+  });
+}

@@ -9,13 +9,14 @@ import { SegserveError } from '../../src/errors.js';
 import { executeJob } from '../../src/runtime/job.js';
 import { describeValues, fromOrtOutputs, toOrtTensor } from '../../src/runtime/ort-tensors.js';
 import type { TensorInfo } from '../../src/runtime/protocol.js';
-import type {
-  RunOptions,
-  RunResult,
-  Runtime,
-  RuntimeFactory,
-  RuntimeOptions,
-  RuntimeStats,
+import {
+  type RunOptions,
+  type RunResult,
+  type Runtime,
+  type RuntimeFactory,
+  type RuntimeOptions,
+  type RuntimeStats,
+  runtimeQueueFull,
 } from '../../src/runtime/runtime.js';
 import type { NamedTensors } from '../../src/runtime/types.js';
 
@@ -93,14 +94,7 @@ export class InProcessRuntime implements Runtime {
         return;
       }
       if (this.#queue.length >= this.#options.maxQueue) {
-        reject(
-          new SegserveError('QUEUE_FULL', {
-            model: this.#options.modelName,
-            version: this.#options.version,
-            in_flight: this.#busy + this.#queue.length,
-            retry_after: 1,
-          }),
-        );
+        reject(runtimeQueueFull(this.#options, this.#busy + this.#queue.length));
         return;
       }
       this.#queue.push(waiting);

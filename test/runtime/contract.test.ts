@@ -18,6 +18,7 @@ import {
   HEAVY_ROWS,
   HEAVY_SIZE,
   heavyInput,
+  runtimeOptions,
   writeConvModel,
   writeHeavyModel,
   writeIdentityModel,
@@ -47,18 +48,7 @@ afterAll(async () => {
 });
 
 function options(modelPath: string, overrides: Partial<RuntimeOptions> = {}): RuntimeOptions {
-  return {
-    modelPath,
-    modelName: 'tiny',
-    version: 1,
-    instances: 1,
-    intraOpThreads: 1,
-    interOpThreads: 1,
-    executionProvider: 'cpu',
-    maxQueue: 4,
-    warmupShape: { width: 2, height: 2 },
-    ...overrides,
-  };
+  return runtimeOptions(modelPath, { warmupShape: { width: 2, height: 2 }, ...overrides });
 }
 
 const convFeeds = (): NamedTensors => ({

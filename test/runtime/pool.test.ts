@@ -6,12 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SessionPool } from '../../src/runtime/pool.js';
-import type { RuntimeOptions } from '../../src/runtime/runtime.js';
 import {
   convExpected,
   HEAVY_ROWS,
   HEAVY_SIZE,
   heavyInput,
+  runtimeOptions,
   writeConvModel,
   writeHeavyModel,
 } from './tiny-models.js';
@@ -30,19 +30,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function options(modelPath: string, overrides: Partial<RuntimeOptions> = {}): RuntimeOptions {
-  return {
-    modelPath,
-    modelName: 'tiny',
-    version: 1,
-    instances: 1,
-    intraOpThreads: 1,
-    interOpThreads: 1,
-    executionProvider: 'cpu',
-    maxQueue: 4,
-    ...overrides,
-  };
-}
+const options = runtimeOptions;
 
 function heavyFeeds() {
   return { x: { type: 'float32' as const, dims: [HEAVY_ROWS, HEAVY_SIZE], data: heavyInput() } };

@@ -2,7 +2,23 @@
  * Tiny ONNX models for runtime and repository tests, written into a temporary folder. Every expected output
  * can be worked out by hand.
  */
+import type { RuntimeOptions } from '../../src/runtime/runtime.js';
 import { writeModel } from '../helpers/onnx-builder.js';
+
+/** Options of a one-session runtime named "tiny" version 1 on the CPU, for `modelPath`. */
+export function runtimeOptions(modelPath: string, overrides: Partial<RuntimeOptions> = {}): RuntimeOptions {
+  return {
+    modelPath,
+    modelName: 'tiny',
+    version: 1,
+    instances: 1,
+    intraOpThreads: 1,
+    interOpThreads: 1,
+    executionProvider: 'cpu',
+    maxQueue: 4,
+    ...overrides,
+  };
+}
 
 /**
  * Conv 1x1 from 3 channels to 2: channel 0 = R + 2G, channel 1 = 3B - 1 (bias). Input images [1, 3, H, W] with
