@@ -19,6 +19,7 @@ import { frameworkErrorHandler, installErrorHandler, MAX_PARAM_LENGTH } from './
 import { UrlFetcher } from './fetch-url.js';
 import { installGracefulClose } from './graceful-close.js';
 import { type AppOptions, DEFAULT_LIMITS, type HttpLimits, type LoggerOptions } from './options.js';
+import { wasRefused } from './refusal-log.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/image.js';
 import { jsonRoutes } from './routes/json.js';
@@ -53,7 +54,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: loggerConfig(options.logger),
     genReqId: requestId,
     requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    // One line per request instead of Fastify's two, none per refusal (refusal-log.ts rate-limits those).
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     bodyLimit: limits.jsonBodyBytes,
     requestTimeout: limits.requestTimeoutMs,
     maxParamLength: MAX_PARAM_LENGTH,
@@ -69,6 +71,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    if (wasRefused(request)) return;
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url.length > 200 ? `${request.url.slice(0, 200)}...` : request.url,
+        status: reply.statusCode,
+        response_time_ms: Math.round(reply.elapsedTime * 100) / 100,
+      },
+      'request completed',
+    );
   });
   installGracefulClose(app);
   // Before the routes, so preflights are answered ahead of them and error answers carry the headers too.

@@ -55,7 +55,10 @@ export function admitBeforeBody(
     const ticket = service.admit({ ...namedTarget(request), prefer });
     reply.raw.once('close', () => ticket.release());
     request.ticket = ticket;
-    request.log.debug({ source, model: ticket.loaded.name, version: ticket.loaded.version }, 'admitted');
+    request.log.info(
+      { source, model: ticket.loaded.name, version: ticket.loaded.version },
+      'request admitted',
+    );
   };
 }
 

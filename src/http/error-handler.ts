@@ -111,7 +111,7 @@ export function installErrorHandler(app: FastifyInstance, limits: ErrorLimits, s
     ) {
       request.log.error({ err: error, code: mapped.code }, mapped.message);
     } else {
-      refusals.note(request.log, mapped);
+      refusals.note(request, mapped);
     }
     return sendError(reply, mapped, style);
   });

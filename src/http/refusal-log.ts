@@ -4,8 +4,16 @@
  * request once wrote its own line with a stack (39 MB of log in 20 minutes); the log must stay readable and
  * cheap exactly when the server is busiest.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { SegserveError } from '../errors.js';
+
+/** Requests answered as refusals: their lines are the rate-limited ones, not one per request. */
+const refused = new WeakSet<FastifyRequest>();
+
+/** Whether `request` was answered as a refusal (so the per-request completion line is left out). */
+export function wasRefused(request: FastifyRequest): boolean {
+  return refused.has(request);
+}
 
 interface Window {
   started: number;
@@ -21,7 +29,9 @@ export class RefusalLog {
   }
 
   /** Logs the refusal unless its code was logged less than an interval ago; then only counts it. */
-  note(log: FastifyBaseLogger, error: SegserveError): void {
+  note(request: FastifyRequest, error: SegserveError): void {
+    refused.add(request);
+    const log: FastifyBaseLogger = request.log;
     const now = Date.now();
     const window = this.#windows.get(error.code);
     if (window && now - window.started < this.#intervalMs) {

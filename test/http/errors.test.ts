@@ -6,8 +6,15 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { tinySoftmaxModel } from '../helpers/tiny-models.js';
-import { buildTestApp, errorOf, listenOnLoopback, type TinyRepository, tinyRepository } from './helpers.js';
+import { semanticScene, tinySoftmaxModel } from '../helpers/tiny-models.js';
+import {
+  buildTestApp,
+  errorOf,
+  listenOnLoopback,
+  png,
+  type TinyRepository,
+  tinyRepository,
+} from './helpers.js';
 
 let repo: TinyRepository;
 let app: FastifyInstance;
@@ -69,10 +76,45 @@ describe('request logs', () => {
       headers: { 'x-request-id': 'r-2' },
     });
     const mine = lines.filter((l) => l.request_id === 'r-2');
-    expect(mine.map((l) => l.msg)).toEqual(['incoming request', 'request refused', 'request completed']);
-    const refused = mine[1];
+    // A refusal is its own (rate-limited) line, with no per-request completion line beside it.
+    expect(mine.map((l) => l.msg)).toEqual(['request refused']);
+    const refused = mine[0];
     expect(refused).toMatchObject({ level: 30, code: 'MODEL_NOT_FOUND' });
     expect(JSON.stringify(refused)).not.toContain('stack');
+  });
+
+  it('a served request is one line when admitted and one when completed, with status and time', async () => {
+    await fetch(`${base}/v1/models/softmax/segment`, {
+      method: 'POST',
+      body: new Uint8Array(await png(semanticScene())),
+      headers: { 'x-request-id': 'ok-1' },
+    });
+    const mine = lines.filter((l) => l.request_id === 'ok-1');
+    expect(mine.map((l) => l.msg)).toEqual(['request admitted', 'request completed']);
+    expect(mine[0]).toMatchObject({ source: 'v1', model: 'softmax', version: 1 });
+    expect(mine[1]).toMatchObject({ status: 200, url: '/v1/models/softmax/segment' });
+  });
+
+  it('refusals of one code are folded: one line per second with the count of the others', async () => {
+    const sent = Array.from({ length: 5 }, (_, i) =>
+      fetch(`${base}/v1/models/absent/segment`, {
+        method: 'POST',
+        body: 'x',
+        headers: { 'x-request-id': `fold-${i}` },
+      }),
+    );
+    await Promise.all(sent);
+    const folded = lines.filter((l) => String(l.request_id).startsWith('fold-'));
+    expect(folded.length).toBeLessThanOrEqual(1);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await fetch(`${base}/v1/models/absent/segment`, {
+      method: 'POST',
+      body: 'x',
+      headers: { 'x-request-id': 'fold-last' },
+    });
+    const last = lines.find((l) => l.request_id === 'fold-last');
+    expect(last).toMatchObject({ msg: 'request refused', code: 'MODEL_NOT_FOUND' });
+    expect(Number(last?.suppressed_since_last)).toBeGreaterThanOrEqual(4);
   });
 
   it('health probes are not logged per request', async () => {

@@ -92,7 +92,7 @@ describe('segserve serve', () => {
         body: new Uint8Array(await png(semanticScene())),
         headers: { 'x-request-id': 'in-flight-1' },
       });
-      await served.logged((l) => l.request_id === 'in-flight-1' && l.msg === 'incoming request');
+      await served.logged((l) => l.request_id === 'in-flight-1' && l.msg === 'request admitted');
       served.child.kill('SIGTERM');
 
       const response = await inFlight;
