@@ -6,7 +6,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { SegserveError } from '../errors.js';
-import { describeNonRegular } from '../http/batch-files.js';
+import { describeNonRegular } from '../sources/files.js';
 
 const IMAGE_EXTENSIONS = new Set([
   '.jpg',

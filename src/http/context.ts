@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandle
 import { SegserveError } from '../errors.js';
 import type { Segmentation } from '../serving/pipeline.js';
 import type { InferenceService, RequestSource, TargetRequest, Ticket } from '../serving/service.js';
-import type { UrlFetcher } from './fetch-url.js';
+import type { UrlFetcher } from '../sources/fetch-url.js';
 import type { HttpLimits } from './options.js';
 
 export interface HttpContext {

@@ -1,6 +1,6 @@
 /** What an operator can tune about the HTTP server, with the defaults it runs with. */
 import type { InferenceService } from '../serving/service.js';
-import type { UrlFetchOptions } from './fetch-url.js';
+import type { UrlFetchOptions } from '../sources/fetch-url.js';
 import { defaultServerLimits, splitLimits } from './settings.js';
 
 /**

@@ -10,7 +10,10 @@ import { PROJECT_ROOT } from '../helpers/paths.js';
 /** Lowest first. A top-level folder of src/ (or a file directly in src/) belongs to exactly one layer. */
 const LAYERS: ReadonlyArray<{ name: string; members: string[] }> = [
   { name: 'catalogue', members: ['errors.ts'] },
-  { name: 'pure functions and ports', members: ['image', 'masks', 'eval', 'storage'] },
+  {
+    name: 'pure functions, ports and input sources',
+    members: ['image', 'masks', 'eval', 'storage', 'sources'],
+  },
   { name: 'core', members: ['models', 'runtime', 'tasks'] },
   { name: 'serving', members: ['serving'] },
   { name: 'features', members: ['monitoring', 'learning', 'lifecycle', 'jobs'] },

@@ -8,7 +8,7 @@ import { SegserveError } from '../../errors.js';
 import { toSegmentationJson } from '../../serving/encode.js';
 import type { Ticket } from '../../serving/service.js';
 import type { SegmentationJson } from '../../serving/types.js';
-import { readBatchFile } from '../batch-files.js';
+import { readBatchFile } from '../../sources/files.js';
 import { admitBeforeBody, type HttpContext, namedTarget, segmentForRequest } from '../context.js';
 import { toSegserveError } from '../error-handler.js';
 import { sendSegmentation } from '../respond.js';

@@ -1,5 +1,5 @@
 /**
- * The /predict/batch path reader (src/http/batch-files.ts) on the file system itself: the batch root and its
+ * The /predict/batch path reader (src/sources/files.ts) on the file system itself: the batch root and its
  * folders are named as folders, and FIFOs, sockets and devices are refused without ever blocking a read.
  */
 import { execFileSync } from 'node:child_process';
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SegserveError } from '../../src/errors.js';
-import { readBatchFile, readRegularFile, realBatchRoot } from '../../src/http/batch-files.js';
+import { readBatchFile, readRegularFile, realBatchRoot } from '../../src/sources/files.js';
 
 let root: string;
 let socketServer: Server;

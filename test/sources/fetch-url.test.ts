@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ErrorCode, SegserveError } from '../../src/errors.js';
-import { AddressPolicy } from '../../src/http/address-policy.js';
-import { UrlFetcher } from '../../src/http/fetch-url.js';
-import { freePort } from './helpers.js';
-import { type Origin, redirectTo, serveBytes, startOrigin } from './origin.js';
+import { AddressPolicy } from '../../src/sources/address-policy.js';
+import { UrlFetcher } from '../../src/sources/fetch-url.js';
+import { freePort } from '../http/helpers.js';
+import { type Origin, redirectTo, serveBytes, startOrigin } from '../http/origin.js';
 
 const IMAGE = Buffer.from('pretend these are image bytes');
 
