@@ -6,7 +6,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { SegserveError } from '../errors.js';
 import { SessionPool } from '../runtime/pool.js';
 import type { Runtime, RuntimeFactory } from '../runtime/runtime.js';
@@ -241,9 +241,28 @@ export class ModelRepository {
     }
   }
 
+  /**
+   * A load error as clients may read it: errors name the files they failed on, and the server's folders are the
+   * operator's business, so each model folder is shown as the model's name and a model file outside it by its
+   * file name. The log keeps the full paths.
+   */
+  #public(summary: ErrorSummary): ErrorSummary {
+    let message = summary.message;
+    for (const { status } of this.#entries.values()) {
+      for (const { modelPath } of status.versions) {
+        const inside = relative(status.dir, modelPath);
+        const shown =
+          inside.startsWith('..') || isAbsolute(inside) ? basename(modelPath) : join(status.name, inside);
+        message = message.replaceAll(modelPath, shown);
+      }
+      message = message.replaceAll(status.dir, status.name);
+    }
+    return { code: summary.code, message };
+  }
+
   #fail(entry: Entry, summary: ErrorSummary): void {
     entry.status.state = 'failed';
-    entry.status.error = summary;
+    entry.status.error = this.#public(summary);
     this.#options.log?.({
       type: 'model-failed',
       model: entry.status.name,
@@ -296,13 +315,9 @@ export class ModelRepository {
     } catch (error) {
       await runtime?.close();
       status.state = 'failed';
-      status.error = summarize(error);
-      this.#options.log?.({
-        type: 'version-failed',
-        model: name,
-        version: source.version,
-        error: status.error,
-      });
+      const summary = summarize(error);
+      status.error = this.#public(summary);
+      this.#options.log?.({ type: 'version-failed', model: name, version: source.version, error: summary });
     }
   }
 }

@@ -1,27 +1,10 @@
 /** `GET /v1/models` and `GET /v1/models/{model}`: what is served, in what state, and what each model reads. */
-import { basename, isAbsolute, join, relative } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { SegserveError } from '../../errors.js';
-import type { ErrorSummary, ModelStatus } from '../../models/index.js';
+import type { ModelStatus } from '../../models/index.js';
 import type { ModelJson, ModelListJson } from '../../serving/types.js';
 import type { HttpContext } from '../context.js';
 import { errorResponses, ref } from '../schemas.js';
-
-/**
- * Load errors name the files they failed on; clients see them relative to the model folder (or by file name
- * when kept elsewhere), since the server's folders are the operator's business.
- */
-function withoutServerPaths(status: ModelStatus, error: ErrorSummary | undefined): ErrorSummary | undefined {
-  if (!error) return undefined;
-  let message = error.message;
-  for (const { modelPath } of status.versions) {
-    const inside = relative(status.dir, modelPath);
-    const shown =
-      inside.startsWith('..') || isAbsolute(inside) ? basename(modelPath) : join(status.name, inside);
-    message = message.replaceAll(modelPath, shown);
-  }
-  return { code: error.code, message: message.replaceAll(status.dir, status.name) };
-}
 
 /** Typed with the wire type the browser UI reads, so the two cannot drift apart. */
 function modelJson(status: ModelStatus): ModelJson {
@@ -33,9 +16,9 @@ function modelJson(status: ModelStatus): ModelJson {
     labels: status.labels,
     input: status.input,
     versions: status.versions
-      .map((v) => ({ version: v.version, state: v.state, error: withoutServerPaths(status, v.error) }))
+      .map((v) => ({ version: v.version, state: v.state, error: v.error }))
       .sort((a, b) => a.version - b.version),
-    error: withoutServerPaths(status, status.error),
+    error: status.error,
   };
 }
 
