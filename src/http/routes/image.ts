@@ -164,6 +164,9 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
             properties: {
               boxes: {
                 type: 'array',
+                description:
+                  'One box per object as [x1, y1, x2, y2]: corners in pixels of the EXIF-oriented image ' +
+                  '(unlike /v1, whose boxes are [x, y, width, height]).',
                 items: { type: 'array', items: { type: 'number' }, minItems: 4, maxItems: 4 },
               },
               masks: { type: 'array', items: ref('Rle') },
