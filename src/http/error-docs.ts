@@ -42,6 +42,7 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   INVALID_ARGUMENT:
     'A request field, query parameter, command-line argument or setting is out of range or malformed.',
   ROUTE_NOT_FOUND: 'No route has that method and path.',
+  PATH_TOO_LONG: 'A path segment (model name or version) is longer than the router matches (200 characters).',
   BODY_TOO_LARGE:
     'The request body is over the limit of its route (`--max-image-bytes`, `--max-json-bytes`, `--max-v2-body-bytes`).',
   UNSUPPORTED_MEDIA_TYPE: 'The route does not read the Content-Type sent.',

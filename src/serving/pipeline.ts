@@ -53,7 +53,11 @@ export async function runPipeline(
     {},
     {
       image: { name: inputName, content: decoded.content, transform: decoded.transform, input: config.input },
-      decode: { decoder: config.decoder, context: { config, labels, transform: decoded.transform } },
+      // The served name, which config.yaml may leave to the folder: decoders name the model in their errors.
+      decode: {
+        decoder: config.decoder,
+        context: { config: { ...config, name: loaded.name }, labels, transform: decoded.transform },
+      },
       timeoutMs: options.timeoutMs,
       signal: options.signal,
     },
