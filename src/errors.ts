@@ -42,6 +42,8 @@ export const ERROR_CATALOGUE = {
     status: 504,
     message: 'Model "{model}" version {version} had no free worker within {timeout_ms} ms.',
   },
+  // Encoding an answer (JSON, mask PNG, overlay) failed unforeseen, e.g. its encoder worker crashed.
+  ENCODE_FAILED: { status: 500, message: 'Encoding the answer failed: {reason}' },
   RUNTIME_CLOSED: { status: 503, message: 'The model runtime is shutting down.' },
   QUEUE_FULL: {
     status: 503,

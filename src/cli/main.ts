@@ -78,10 +78,11 @@ program
   .action(async (inputs: string[], opts) => {
     const formats = parseFormats(opts.format);
     const { repository, name } = await openModel(opts.model, opts.models);
+    const service = new InferenceService(repository);
     try {
       const summary = await predict({
         inputs,
-        service: new InferenceService(repository),
+        service,
         model: name,
         version: opts.version,
         outDir: opts.out,
@@ -93,7 +94,8 @@ program
       process.stdout.write(`${formatSummary(summary)}\n`);
       if (summary.failed.length > 0) process.exitCode = EXIT_FAILURES;
     } finally {
-      await repository.close();
+      // Closes the repository and the encoder workers.
+      await service.close();
     }
   });
 

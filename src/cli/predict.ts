@@ -9,7 +9,6 @@ import { dirname, join } from 'node:path';
 import { SegserveError } from '../errors.js';
 import type { Task } from '../models/config.js';
 import { type CategoryMapping, categoryMapping, parseDatasetCategories } from '../serving/category-ids.js';
-import { toCocoResults, toMaskPng, toOverlay, toSegmentationJson } from '../serving/encode.js';
 import { InferenceService } from '../serving/service.js';
 import type { CocoResult, StageTimings } from '../serving/types.js';
 import { readRegularFile } from '../sources/files.js';
@@ -180,18 +179,25 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
     try {
       const bytes = await readRegularFile(image.path, { timeoutMs, label: image.path });
       const seg = await options.service.segment(ticket, bytes, { keepImage: wantOverlay });
-      const encodeStarted = performance.now();
+      // One job at a time: a segmentation lends its arrays to the encoder worker for each (see encode).
+      const { service } = options;
       const writes: Array<[string, string | Buffer]> = [];
       if (options.formats.includes('json')) {
-        writes.push([
-          target(index, 'json'),
-          `${JSON.stringify({ file: image.relative, ...toSegmentationJson(seg) })}\n`,
-        ]);
+        const json = await service.encode(seg, { kind: 'json' });
+        writes.push([target(index, 'json'), `${JSON.stringify({ file: image.relative, ...json })}\n`]);
       }
-      if (categories) coco[index] = toCocoResults(seg, ids[index], image.relative, categories);
-      if (options.formats.includes('png')) writes.push([target(index, 'png'), toMaskPng(seg)]);
-      if (wantOverlay) writes.push([target(index, 'overlay'), await toOverlay(seg)]);
-      seg.timings.encode += performance.now() - encodeStarted;
+      if (categories) {
+        coco[index] = await service.encode(seg, {
+          kind: 'coco',
+          imageId: ids[index],
+          fileName: image.relative,
+          categoryId: categories,
+        });
+      }
+      if (options.formats.includes('png'))
+        writes.push([target(index, 'png'), await service.encode(seg, { kind: 'mask' })]);
+      if (wantOverlay)
+        writes.push([target(index, 'overlay'), await service.encode(seg, { kind: 'overlay' })]);
       for (const [path, content] of writes) {
         await writeOutput(path, content);
         summary.written.push(path);

@@ -32,6 +32,7 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
     '`models import`: the model as a whole cannot be served (quantised, not one image in and one map out).',
   EXECUTION_PROVIDER_UNAVAILABLE:
     'A model asks for `execution_provider: cuda` on a machine without CUDA; shown in its status.',
+  ENCODE_FAILED: 'The encoder worker failed or crashed while encoding an answer (mask, overlay, JSON).',
   INFERENCE_FAILED: 'ONNX Runtime failed while running the model, or a worker crashed.',
   INFERENCE_TIMEOUT: 'The request waited longer than `--inference-timeout` for a free worker.',
   RUNTIME_CLOSED: "The model's workers are shutting down and take no new work.",

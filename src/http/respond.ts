@@ -1,16 +1,12 @@
 /**
  * Turns a Segmentation into the HTTP answer the client asked for: JSON (default), the mask PNG or the overlay,
- * chosen by `?format=` or else by the Accept header. Encoders are the serving layer's, shared with the CLI.
+ * chosen by `?format=` or else by the Accept header. The service encodes (in a worker thread for large images), as
+ * it does for the CLI.
  */
 import type { FastifyReply } from 'fastify';
-import {
-  type MaskFormat,
-  type SegmentationJsonOptions,
-  toMaskPng,
-  toOverlay,
-  toSegmentationJson,
-} from '../serving/encode.js';
+import type { MaskFormat, SegmentationJsonOptions } from '../serving/encode.js';
 import type { Segmentation } from '../serving/pipeline.js';
+import type { InferenceService } from '../serving/service.js';
 import { STAGES, type StageTimings } from '../serving/types.js';
 
 export const ANSWER_FORMATS = ['json', 'mask', 'overlay'] as const;
@@ -47,6 +43,7 @@ export function describeSegmentation(reply: FastifyReply, seg: Segmentation): vo
 }
 
 export async function sendSegmentation(
+  service: InferenceService,
   reply: FastifyReply,
   seg: Segmentation,
   format: AnswerFormat,
@@ -55,11 +52,10 @@ export async function sendSegmentation(
 ): Promise<FastifyReply> {
   describeSegmentation(reply, seg);
   if (format === 'json') {
-    const body = toSegmentationJson(seg, typeof json === 'string' ? { maskFormat: json } : json);
+    const options = typeof json === 'string' ? { maskFormat: json } : json;
+    const body = await service.encode(seg, { kind: 'json', options });
     return reply.header('server-timing', serverTiming(body.timings)).send(body);
   }
-  const started = performance.now();
-  const image = format === 'mask' ? toMaskPng(seg) : await toOverlay(seg);
-  seg.timings.encode += performance.now() - started;
+  const image = await service.encode(seg, { kind: format });
   return reply.header('server-timing', serverTiming(seg.timings)).type('image/png').send(image);
 }

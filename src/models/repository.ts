@@ -243,26 +243,27 @@ export class ModelRepository {
 
   /**
    * A load error as clients may read it: errors name the files they failed on, and the server's folders are the
-   * operator's business, so each model folder is shown as the model's name and a model file outside it by its
-   * file name. The log keeps the full paths.
+   * operator's business, so each model folder is shown by its own name (`yolo/config.yaml`) and a model file
+   * outside it by its file name. The log keeps the full paths.
    */
-  #public(summary: ErrorSummary): ErrorSummary {
+  #public(summary: ErrorSummary, failing: Entry): ErrorSummary {
     let message = summary.message;
-    for (const { status } of this.#entries.values()) {
+    for (const { status } of [failing, ...this.#entries.values()]) {
+      const folder = basename(status.dir);
       for (const { modelPath } of status.versions) {
         const inside = relative(status.dir, modelPath);
         const shown =
-          inside.startsWith('..') || isAbsolute(inside) ? basename(modelPath) : join(status.name, inside);
+          inside.startsWith('..') || isAbsolute(inside) ? basename(modelPath) : join(folder, inside);
         message = message.replaceAll(modelPath, shown);
       }
-      message = message.replaceAll(status.dir, status.name);
+      message = message.replaceAll(status.dir, folder);
     }
     return { code: summary.code, message };
   }
 
   #fail(entry: Entry, summary: ErrorSummary): void {
     entry.status.state = 'failed';
-    entry.status.error = this.#public(summary);
+    entry.status.error = this.#public(summary, entry);
     this.#options.log?.({
       type: 'model-failed',
       model: entry.status.name,
@@ -316,7 +317,7 @@ export class ModelRepository {
       await runtime?.close();
       status.state = 'failed';
       const summary = summarize(error);
-      status.error = this.#public(summary);
+      status.error = this.#public(summary, entry);
       this.#options.log?.({ type: 'version-failed', model: name, version: source.version, error: summary });
     }
   }

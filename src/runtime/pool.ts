@@ -14,21 +14,15 @@ import {
   type RuntimeStats,
   runtimeQueueFull,
 } from './runtime.js';
+import { threadEntry, threadOptions } from './thread-entry.js';
 import { transferImage, transferTensors } from './transfer.js';
 import type { NamedTensors } from './types.js';
 
 /** A worker that does not exit within this time after being asked to stop is terminated. */
 const STOP_GRACE_MS = 5_000;
 
-/**
- * Compiled code runs dist/runtime/worker.js beside this file. From the TypeScript sources (vitest, tsx) this
- * module is pool.ts, and the worker is started through a small bootstrap that registers tsx in the thread.
- */
-function workerEntry(): URL {
-  return import.meta.url.endsWith('.ts')
-    ? new URL('./worker-tsx.mjs', import.meta.url)
-    : new URL('./worker.js', import.meta.url);
-}
+/** worker.ts beside this module (through the tsx bootstrap when running from sources). */
+const WORKER = threadEntry(import.meta.url, 'worker');
 
 interface Job {
   id: number;
@@ -215,7 +209,7 @@ export class SessionPool implements Runtime {
   #spawn(): Promise<Ready> {
     return new Promise<Ready>((resolve, reject) => {
       const slot: Slot = {
-        worker: new Worker(workerEntry(), { workerData: this.#init }),
+        worker: new Worker(WORKER.url, threadOptions(WORKER, { workerData: this.#init })),
         state: 'loading',
         stopping: false,
         onReady: resolve,

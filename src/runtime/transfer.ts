@@ -6,18 +6,20 @@
  * would copy the whole backing buffer, not just the view. SharedArrayBuffers are shared by structured clone,
  * never copied, so they stay out of the transfer list.
  */
+import type { RawImage } from '../image/types.js';
 import type { SegmentationResult } from '../tasks/types.js';
 import type { ImageFeed } from './runtime.js';
 import type { NamedTensors, TensorArray } from './types.js';
 
-class TransferList {
+export class TransferList {
   readonly buffers = new Set<ArrayBuffer>();
 
   /** The view to post in place of `data`, registering what can be transferred. */
   take<T extends TensorArray>(data: T): T {
     if (!(data.buffer instanceof ArrayBuffer)) return data;
     const spansBuffer = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-    const owned = spansBuffer ? data : (data.slice() as T);
+    // A Buffer's slice() is a view on the same memory (Buffer.prototype.slice is subarray), not a copy.
+    const owned = spansBuffer ? data : ((Buffer.isBuffer(data) ? new Uint8Array(data) : data.slice()) as T);
     this.buffers.add(owned.buffer as ArrayBuffer);
     return owned;
   }
@@ -44,22 +46,30 @@ export function transferTensors(tensors: NamedTensors): Transferable<NamedTensor
 /** Transfers the decoded pixels of an image feed. */
 export function transferImage(image: ImageFeed): Transferable<ImageFeed> {
   const list = new TransferList();
-  const content = { ...image.content, data: list.take(image.content.data) };
+  const content = takeRaw(image.content, list);
   return { value: { ...image, content }, transfer: list.list() };
+}
+
+/** The raw image to post, its pixels registered with `list`. */
+export function takeRaw(image: RawImage, list: TransferList): RawImage {
+  return { ...image, data: list.take(image.data) };
 }
 
 /** Transfers the big arrays of a decoded result: instance mask crops, the semantic class map. */
 export function transferResult(result: SegmentationResult): Transferable<SegmentationResult> {
   const list = new TransferList();
-  const value: SegmentationResult =
-    result.task === 'instance'
-      ? {
-          ...result,
-          instances: result.instances.map((instance) => ({
-            ...instance,
-            mask: { ...instance.mask, data: list.take(instance.mask.data) },
-          })),
-        }
-      : { ...result, classMap: list.take(result.classMap) };
-  return { value, transfer: list.list() };
+  return { value: takeResult(result, list), transfer: list.list() };
+}
+
+/** The result to post, its big arrays registered with `list`. */
+export function takeResult(result: SegmentationResult, list: TransferList): SegmentationResult {
+  return result.task === 'instance'
+    ? {
+        ...result,
+        instances: result.instances.map((instance) => ({
+          ...instance,
+          mask: { ...instance.mask, data: list.take(instance.mask.data) },
+        })),
+      }
+    : { ...result, classMap: list.take(result.classMap) };
 }

@@ -19,17 +19,19 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ERROR_CATALOGUE, type ErrorCode, isSegserveError } from '../../src/errors.js';
 import { buildApp } from '../../src/http/app.js';
 import { renderErrorsTable, withErrorsTable } from '../../src/http/error-docs.js';
 import { importTflite } from '../../src/models/tflite/index.js';
+import { EncoderPool } from '../../src/serving/encoder-pool.js';
 import { readRegularFile } from '../../src/sources/files.js';
 import { runCli } from '../helpers/cli.js';
 import { buildModel } from '../helpers/onnx-builder.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
-import { serviceFor } from '../helpers/serving.js';
+import { segment, serviceFor } from '../helpers/serving.js';
 import { semanticScene, tinySoftmaxModel } from '../helpers/tiny-models.js';
 import {
   errorOf,
@@ -241,6 +243,22 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
   // The model asks for `execution_provider: cuda`; skipped where CUDA is installed (see cuda.ts).
   EXECUTION_PROVIDER_UNAVAILABLE: () => modelStatusError('cuda'),
   // ONNX Runtime fails in session.run (broadcasting width 3 against 2); /v2 feeds the tensor as given.
+  ENCODE_FAILED: async () => {
+    // The encoder worker ends mid-job: ending it from outside is what a crash looks like to the pool.
+    const seg = await segment(repo.repository, 'softmax', scene, { keepImage: true });
+    const posted = vi.spyOn(Worker.prototype, 'postMessage');
+    const pool = new EncoderPool();
+    try {
+      const doomed = pool.encode(seg, { kind: 'overlay' });
+      const worker = posted.mock.contexts[0] as Worker;
+      posted.mockRestore();
+      await worker.terminate();
+      return await thrown(() => doomed);
+    } finally {
+      posted.mockRestore();
+      await pool.close();
+    }
+  },
   INFERENCE_FAILED: () =>
     v2Answered('/v2/models/failing/infer', {
       method: 'POST',

@@ -7,7 +7,6 @@
 import multipart from '@fastify/multipart';
 import type { SwaggerTransform } from '@fastify/swagger';
 import type { FastifyPluginAsync } from 'fastify';
-import { toCocoResults } from '../../serving/encode.js';
 import { admitBeforeBody, type HttpContext, segmentForRequest } from '../context.js';
 import { IMAGE_FIELDS, IMAGE_REQUEST_BODY, readImage } from '../image-input.js';
 import {
@@ -95,7 +94,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
         const format = answerFormat(request.query.format, request.headers.accept);
         const bytes = await readImage(request, context);
         const seg = await segmentForRequest(context, request, reply, bytes, format === 'overlay');
-        return sendSegmentation(reply, seg, format, segmentationJsonOptions(request.query));
+        return sendSegmentation(context.service, reply, seg, format, segmentationJsonOptions(request.query));
       },
     );
   segmentRoute('/v1/models/:model/segment', 'Segment an image with the newest ready version of a model', {
@@ -124,7 +123,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
     },
     async (request, reply) => {
       const seg = await segmentForRequest(context, request, reply, await readImage(request, context));
-      return sendSegmentation(reply, seg, 'json', segmentationJsonOptions(request.query));
+      return sendSegmentation(context.service, reply, seg, 'json', segmentationJsonOptions(request.query));
     },
   );
 
@@ -142,7 +141,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
     },
     async (request, reply) => {
       const seg = await segmentForRequest(context, request, reply, await readImage(request, context));
-      return sendSegmentation(reply, seg, 'mask', 'none');
+      return sendSegmentation(context.service, reply, seg, 'mask', 'none');
     },
   );
 
@@ -183,7 +182,12 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       const seg = await segmentForRequest(context, request, reply, await readImage(request, context));
       describeSegmentation(reply, seg);
       // Class ids as the model numbers them (0-based), as these clients index their own label lists.
-      const found = toCocoResults(seg, 0, '', (_label, classId) => classId);
+      const found = await context.service.encode(seg, {
+        kind: 'coco',
+        imageId: 0,
+        fileName: '',
+        categoryId: (_label, classId) => classId,
+      });
       return {
         boxes: found.map(({ bbox: [x, y, w, h] }) => [x, y, round2(x + w), round2(y + h)]),
         masks: found.map((f) => f.segmentation),

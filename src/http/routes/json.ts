@@ -5,7 +5,6 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { SegserveError } from '../../errors.js';
-import { toSegmentationJson } from '../../serving/encode.js';
 import type { Ticket } from '../../serving/service.js';
 import type { SegmentationJson } from '../../serving/types.js';
 import { readBatchFile } from '../../sources/files.js';
@@ -63,7 +62,13 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
     },
     async (request, reply) => {
       const bytes = await context.fetcher.fetch(request.body.url);
-      return sendSegmentation(reply, await segmentForRequest(context, request, reply, bytes), 'mask', 'none');
+      return sendSegmentation(
+        context.service,
+        reply,
+        await segmentForRequest(context, request, reply, bytes),
+        'mask',
+        'none',
+      );
     },
   );
 
@@ -160,7 +165,10 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
               index,
               input,
               status: 'ok',
-              result: toSegmentationJson(seg, segmentationJsonOptions(request.query)),
+              result: await context.service.encode(seg, {
+                kind: 'json',
+                options: segmentationJsonOptions(request.query),
+              }),
             };
           } catch (error) {
             const mapped = toSegserveError(error, request, limits);
