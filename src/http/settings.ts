@@ -11,10 +11,12 @@
  * This module sits with the adapters (it knows flags and environment variables); the core only ever sees the
  * resolved numbers, through `HttpLimits`.
  */
+
 import { SegserveError } from '../errors.js';
 import { ModelConfigSchema } from '../models/config.js';
 import { DEFAULT_DECODED_PIXEL_BUDGET } from '../serving/service.js';
 import type { HttpLimits } from './options.js';
+import { replaceReadmeSection } from './readme-section.js';
 
 export type LimitUnit = 'bytes' | 'ms' | 'seconds' | 'count' | 'pixels';
 
@@ -462,10 +464,5 @@ export function renderLimitsTable(): string {
 
 /** `readme` with the text between the limits markers replaced by the generated table. */
 export function withLimitsTable(readme: string): string {
-  const start = readme.indexOf(LIMITS_DOC_START);
-  const end = readme.indexOf(LIMITS_DOC_END);
-  if (start < 0 || end < start) {
-    throw new Error(`README has no "${LIMITS_DOC_START}" ... "${LIMITS_DOC_END}" section`);
-  }
-  return `${readme.slice(0, start + LIMITS_DOC_START.length)}\n${renderLimitsTable()}\n${readme.slice(end)}`;
+  return replaceReadmeSection(readme, LIMITS_DOC_START, LIMITS_DOC_END, renderLimitsTable());
 }

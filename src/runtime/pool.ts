@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { reviveError, SegserveError } from '../errors.js';
+import { Drain } from './drain.js';
 import type { FromWorker, RunJob, TensorInfo, ToWorker, WorkerInit } from './protocol.js';
 import {
   type RunOptions,
@@ -66,7 +67,7 @@ export class SessionPool implements Runtime {
   #completed = 0;
   #failed = 0;
   #closing?: Promise<void>;
-  #onDrained?: () => void;
+  readonly #drain = new Drain(() => this.#queue.length === 0 && [...this.#slots].every((slot) => !slot.job));
   /** Set when every worker is gone and a replacement could not load: the pool can serve nothing more. */
   #broken?: SegserveError;
 
@@ -191,19 +192,8 @@ export class SessionPool implements Runtime {
   }
 
   async #shutdown(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#onDrained = resolve;
-      this.#checkDrained();
-    });
+    await this.#drain.wait();
     await Promise.all([...this.#slots].map((slot) => this.#stop(slot)));
-  }
-
-  #checkDrained(): void {
-    if (!this.#onDrained || this.#queue.length > 0) return;
-    for (const slot of this.#slots) if (slot.job) return;
-    const drained = this.#onDrained;
-    this.#onDrained = undefined;
-    drained();
   }
 
   #spawn(): Promise<Ready> {
@@ -298,7 +288,7 @@ export class SessionPool implements Runtime {
   /** Starts a worker in place of one that crashed; the pool keeps serving with the others meanwhile. */
   #replace(): void {
     if (this.#closing && this.#queue.length === 0) {
-      this.#checkDrained();
+      this.#drain.check();
       return;
     }
     this.#spawn().then(
@@ -314,7 +304,7 @@ export class SessionPool implements Runtime {
           this.#failed++;
           this.#settle(job, this.#broken);
         }
-        this.#checkDrained();
+        this.#drain.check();
       },
     );
   }
@@ -330,7 +320,7 @@ export class SessionPool implements Runtime {
       this.#dispatch(slot, this.#queue.shift()!);
       slot = this.#idleSlot();
     }
-    this.#checkDrained();
+    this.#drain.check();
   }
 
   #dispatch(slot: Slot, job: Job): void {
@@ -365,7 +355,7 @@ export class SessionPool implements Runtime {
     const index = this.#queue.indexOf(job);
     if (index < 0) return false;
     this.#queue.splice(index, 1);
-    this.#checkDrained();
+    this.#drain.check();
     return true;
   }
 

@@ -9,6 +9,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { reviveError, SegserveError } from '../errors.js';
+import { Drain } from '../runtime/drain.js';
 import { threadEntry, threadOptions } from '../runtime/thread-entry.js';
 import { TransferList } from '../runtime/transfer.js';
 import {
@@ -68,7 +69,7 @@ export class EncoderPool {
   #completed = 0;
   #failed = 0;
   #closing?: Promise<void>;
-  #onDrained?: () => void;
+  readonly #drain = new Drain(() => this.#queue.length === 0 && [...this.#slots].every((slot) => !slot.job));
 
   constructor(options: EncoderPoolOptions = {}) {
     const size = options.size ?? 1;
@@ -109,19 +110,8 @@ export class EncoderPool {
   }
 
   async #shutdown(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#onDrained = resolve;
-      this.#checkDrained();
-    });
+    await this.#drain.wait();
     await Promise.all([...this.#slots].map((slot) => this.#stop(slot)));
-  }
-
-  #checkDrained(): void {
-    if (!this.#onDrained || this.#queue.length > 0) return;
-    for (const slot of this.#slots) if (slot.job) return;
-    const drained = this.#onDrained;
-    this.#onDrained = undefined;
-    drained();
   }
 
   #spawn(): Slot {
@@ -195,7 +185,7 @@ export class EncoderPool {
       if (s.job) s.worker.ref();
       else s.worker.unref();
     }
-    this.#checkDrained();
+    this.#drain.check();
   }
 
   #dispatch(slot: Slot, job: Job): void {
