@@ -77,8 +77,10 @@ export function tensorFromContent(
   content: RawImage,
   transform: InputTransform,
   input: InputSpec,
+  /** A buffer to fill instead of a new one, when its length fits (see fillTensor). */
+  into?: Float32Array,
 ): PreprocessedTensor {
-  return { data: fillTensor(content, transform, input), dims: tensorDims(input), transform };
+  return { data: fillTensor(content, transform, input, into), dims: tensorDims(input), transform };
 }
 
 /** The model input for `bytes`, on the calling thread; the compressed image is decoded once. */

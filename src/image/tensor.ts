@@ -26,7 +26,13 @@ function lookupTables(input: InputSpec): Float32Array[] {
  * and the normalised `pad_value` everywhere else. The pad is written here rather than by libvips so that it is
  * exactly `pad_value` (which may be fractional) and libvips moves fewer bytes. Internal to src/image.
  */
-export function fillTensor(content: RawImage, placement: Placement, input: InputSpec): Float32Array {
+export function fillTensor(
+  content: RawImage,
+  placement: Placement,
+  input: InputSpec,
+  /** A buffer of exactly W*H*3 floats to fill instead of a new one (every element is written). */
+  into?: Float32Array,
+): Float32Array {
   const { padLeft, padTop, contentWidth: cw, contentHeight: ch } = placement;
   const { width: W, height: H } = input;
   const C = content.channels;
@@ -44,7 +50,7 @@ export function fillTensor(content: RawImage, placement: Placement, input: Input
   // Source byte of each output channel: grey feeds all three; BGR reads the RGB bytes backwards; alpha is skipped.
   const [s0, s1, s2] = C === 1 ? [0, 0, 0] : input.color === 'BGR' ? [2, 1, 0] : [0, 1, 2];
 
-  const out = new Float32Array(W * H * 3);
+  const out = into?.length === W * H * 3 ? into : new Float32Array(W * H * 3);
   const src = content.data;
   const rowBytes = content.width * C;
   const plane = W * H;

@@ -7,7 +7,7 @@
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { SegserveError } from '../errors.js';
-import { executeJob } from './job.js';
+import { executeJob, TensorScratch, warmUpImageFill } from './job.js';
 import { describeValues, fromOrtOutputs, toOrtTensor, zeroTensor } from './ort-tensors.js';
 import type { FromWorker, RunJob, SerializedError, ToWorker, WorkerInit } from './protocol.js';
 import { buildSessionOptions, sessionLoadError } from './session-options.js';
@@ -39,6 +39,7 @@ async function loadSession(init: WorkerInit): Promise<ort.InferenceSession> {
     for (const input of describeValues(session.inputMetadata))
       feeds[input.name] = zeroTensor(input, init.warmupShape);
     await session.run(feeds);
+    if (init.warmupShape) warmUpImageFill(init.warmupShape.width, init.warmupShape.height);
   } catch (error) {
     await session.release();
     throw new SegserveError('MODEL_LOAD_FAILED', {
@@ -49,14 +50,20 @@ async function loadSession(init: WorkerInit): Promise<ort.InferenceSession> {
   return session;
 }
 
+const scratch = new TensorScratch();
+
 async function runJob(port: MessagePort, session: ort.InferenceSession, job: RunJob): Promise<void> {
-  const outcome = await executeJob(job, async (feeds, outputNames) => {
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(tensor);
-    return fromOrtOutputs(
-      outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds),
-    );
-  });
+  const outcome = await executeJob(
+    job,
+    async (feeds, outputNames) => {
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(tensor);
+      return fromOrtOutputs(
+        outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds),
+      );
+    },
+    scratch,
+  );
   if (outcome.result) {
     const { value, transfer } = transferResult(outcome.result);
     post(port, { type: 'done', id: job.id, result: value, timings: outcome.timings }, transfer);
