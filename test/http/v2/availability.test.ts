@@ -120,16 +120,18 @@ describe('overload', () => {
         `Model "slow" version 1 has 2 requests in flight, its limit; try again in ${retryAfter} s.`,
       );
 
-      // Liveness answers at once while the model's only worker is busy: inference is off the main thread.
+      // Liveness answers at once while the model's only worker is busy: inference is off the main thread. Only
+      // probes answered while the first job still ran count (on a loaded machine it may finish early).
       const times: number[] = [];
-      for (let i = 0; i < 20; i++) {
+      for (let i = 0; i < 20 && slowModel.runtime.stats().completed === completed; i++) {
         const started = performance.now();
         const live = await send(`${v2.server.url}/v2/health/live`);
-        times.push(performance.now() - started);
+        const busy = slowModel.runtime.stats().completed === completed;
+        if (busy) times.push(performance.now() - started);
         expect(live.status).toBe(200);
       }
-      expect(slowModel.runtime.stats(), 'the first job still runs').toMatchObject({ busy: 1, completed });
-      expect(times.sort((a, b) => a - b)[10]).toBeLessThan(50);
+      expect(times.length, 'probes answered while the first job ran').toBeGreaterThanOrEqual(3);
+      expect(times.sort((a, b) => a - b)[Math.floor(times.length / 2)]).toBeLessThan(50);
     } finally {
       await Promise.allSettled([running, queued]);
     }
