@@ -14,7 +14,7 @@ export type { ErrorSummary, LoadState };
 export interface StageTimings {
   /** Header probe, decode, EXIF orientation and resize (libvips, on libuv threads). */
   decode: number;
-  /** Tensor fill: placement, padding, layout, colour order, normalisation. */
+  /** Tensor fill (placement, padding, layout, colour order, normalisation), in the inference worker. */
   preprocess: number;
   /** Waiting for a free worker. */
   queue: number;
