@@ -158,7 +158,7 @@ describe('importTflite', () => {
 });
 
 describe('segserve models import', () => {
-  it('imports a model and reports where it went; errors exit 1 with the code', async () => {
+  it('imports a model and reports where it went; errors exit 2 with the code', async () => {
     const file = await tinyModel(1, 'LOGISTIC');
     const ok = await runCli([
       'models',
