@@ -33,7 +33,7 @@ async function benchModel(repository: ModelRepository, model: string, photo: str
   const loaded = repository.resolve(model);
   const service = new InferenceService(repository);
   const segmentOnce = async (): Promise<Segmentation> => {
-    const ticket = service.admit({ model });
+    const ticket = service.admit({ model }, { source: 'cli' });
     try {
       return await service.segment(ticket, bytes);
     } finally {

@@ -175,7 +175,7 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
 
   const processOne = async (index: number): Promise<void> => {
     const image: InputImage = files[index];
-    const ticket = options.service.admit(modelTarget);
+    const ticket = options.service.admit(modelTarget, { source: 'cli' });
     try {
       const bytes = await readRegularFile(image.path, { timeoutMs, label: image.path });
       const seg = await options.service.segment(ticket, bytes, { keepImage: wantOverlay });

@@ -24,7 +24,8 @@ export type StartupEvent =
   | RepositoryEvent
   | { type: 'provisioned'; model: string; onnxPath: string; source: string; licence: string; note: string }
   | { type: 'default-model'; route: string; model: string; reason: string }
-  | { type: 'no-default-model'; note: string };
+  | { type: 'no-default-model'; note: string }
+  | { type: 'subscriber-failed'; event: string; subscriber: string; error: string };
 
 /** pino's numeric levels, so start-up lines written before the app exists read like the app's own. */
 const LEVELS = { info: 30, warn: 40, error: 50 } as const;
@@ -34,11 +35,12 @@ export type StartupLog = (event: StartupEvent) => void;
 export function startupLogger(stream: NodeJS.WritableStream | false): StartupLog {
   if (stream === false) return () => {};
   return (event) => {
-    const level = event.type.endsWith('failed')
-      ? LEVELS.error
-      : event.type === 'no-default-model'
-        ? LEVELS.warn
-        : LEVELS.info;
+    const level =
+      event.type.endsWith('failed') && event.type !== 'subscriber-failed'
+        ? LEVELS.error
+        : event.type === 'no-default-model' || event.type === 'subscriber-failed'
+          ? LEVELS.warn
+          : LEVELS.info;
     stream.write(
       `${JSON.stringify({ level, time: Date.now(), pid: process.pid, hostname: hostname(), msg: event.type, ...event })}\n`,
     );
@@ -80,6 +82,14 @@ export async function openService(setup: ServiceSetup, log: StartupLog): Promise
   const service = new InferenceService(repository, {
     defaultModel: setup.defaultModel,
     decodedPixelBudget: setup.decodedPixelBudget,
+    // A failing subscriber (metrics, sampling...) is a warning for the operator, never a failed request.
+    onEventFailure: ({ type, subscriber, error }) =>
+      log({
+        type: 'subscriber-failed',
+        event: type,
+        subscriber,
+        error: error instanceof Error ? error.message : String(error),
+      }),
   });
   logDefaults(service, log);
   return service;

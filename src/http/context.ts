@@ -52,7 +52,7 @@ export function admitBeforeBody(
   prefer?: TargetRequest['prefer'],
 ): onRequestHookHandler {
   return async (request, reply) => {
-    const ticket = service.admit({ ...namedTarget(request), prefer });
+    const ticket = service.admit({ ...namedTarget(request), prefer }, { source, requestId: request.id });
     reply.raw.once('close', () => ticket.release());
     request.ticket = ticket;
     request.log.info(

@@ -7,27 +7,24 @@
  * Usage is two steps so that HTTP can refuse before reading a body: `admit` (synchronous, throws at once),
  * then `segment` or `infer` with the ticket, and `ticket.release()` once the answer is out.
  */
+import { randomUUID } from 'node:crypto';
 import { SegserveError } from '../errors.js';
 import type { LoadedVersion, ModelRepository, ModelStatus, Task } from '../models/index.js';
 import type { NamedTensors, RunOptions } from '../runtime/index.js';
-import { Admission, type AdmissionCounters, type Ticket } from './admission.js';
+import { Admission, type AdmissionCounters, type Ticket as AdmissionTicket } from './admission.js';
 import { type EncodeJob, type EncodeOutputs, encodePixels, portableJob, runEncodeJob } from './encode-job.js';
 import { EncoderPool } from './encoder-pool.js';
+import {
+  type EventFailure,
+  type PredictionCompleted,
+  type PredictionSummary,
+  type RequestSource,
+  ServingEvents,
+} from './events.js';
 import { runPipeline, type Segmentation, type SegmentOptions } from './pipeline.js';
 
-export type { Ticket } from './admission.js';
 export type { EncodeJob, EncodeKind, EncodeOutputs } from './encode-job.js';
-
-/** Which adapter a request came through (bounded: used in logs and, later, metric labels). */
-export type RequestSource =
-  | 'v1'
-  | 'predict'
-  | 'predict/upload'
-  | 'predict/url'
-  | 'predict/batch'
-  | 'api/detect'
-  | 'v2'
-  | 'cli';
+export type { RequestSource } from './events.js';
 
 export interface TargetRequest {
   /** Model name; the default model when absent. */
@@ -39,6 +36,18 @@ export interface TargetRequest {
 }
 
 export type InferOptions = Pick<RunOptions, 'outputNames' | 'timeoutMs' | 'signal'>;
+
+/** Who is asking: the adapter, and the HTTP request id where there is one. */
+export interface RequestOrigin {
+  source: RequestSource;
+  requestId?: string;
+}
+
+/**
+ * An admitted request. Release it exactly once when its answer is done (later calls do nothing): that frees
+ * its place and publishes its prediction, if it made one, as `prediction.completed`.
+ */
+export interface Ticket extends AdmissionTicket, RequestOrigin {}
 
 export interface DefaultModelChoice {
   model: string;
@@ -58,6 +67,8 @@ export interface ServiceOptions {
   defaultModel?: string;
   /** Pixels of decoded images in flight across the server. */
   decodedPixelBudget: number;
+  /** Hears of every event subscriber that threw (the server logs it). */
+  onEventFailure?: (failure: EventFailure) => void;
   /** Answers for images of up to this many pixels are encoded on the calling thread, larger ones in a worker. */
   encodeInlineMaxPixels: number;
   /** Worker threads that encode answers (started on first use). */
@@ -94,8 +105,30 @@ export function parseVersion(version: number | string | undefined): number | und
   return Number(text);
 }
 
+/** What a prediction found, without masks or pixels (see PredictionSummary). */
+function summarize(seg: Segmentation): PredictionSummary {
+  const { result } = seg;
+  if (result.task === 'instance') {
+    return {
+      task: 'instance',
+      instances: result.instances.map(({ label, classId, score, area }) => ({ label, classId, score, area })),
+    };
+  }
+  const pixels = Math.max(1, result.width * result.height);
+  return {
+    task: result.task,
+    classes: result.areas.map(({ label, classId, area }) => ({ label, classId, area, ratio: area / pixels })),
+  };
+}
+
+/** The prediction a ticket made, published when the ticket is released (after the answer is sent). */
+type Pending = Omit<PredictionCompleted, 'type' | 'predictionId' | 'at' | 'variant' | 'source' | 'requestId'>;
+
 export class InferenceService {
   readonly repository: ModelRepository;
+  /** `prediction.completed` and, later, drift and model events. */
+  readonly events: ServingEvents;
+  readonly #pending = new WeakMap<Ticket, Pending>();
   readonly #admission: Admission;
   readonly #defaultModel?: string;
   readonly #encoders: EncoderPool;
@@ -103,6 +136,7 @@ export class InferenceService {
 
   constructor(repository: ModelRepository, options: Partial<ServiceOptions> = {}) {
     this.repository = repository;
+    this.events = new ServingEvents(options.onEventFailure);
     this.#defaultModel = options.defaultModel;
     this.#encoders = new EncoderPool({ size: options.encoderThreads ?? 1 });
     this.#encodeInlineMaxPixels = options.encodeInlineMaxPixels ?? DEFAULT_ENCODE_INLINE_MAX_PIXELS;
@@ -145,23 +179,63 @@ export class InferenceService {
   }
 
   /** Resolves and admits a request, or throws at once (QUEUE_FULL with retry_after, MODEL_NOT_FOUND...). */
-  admit(target: TargetRequest): Ticket {
-    return this.#admission.admit(this.resolve(target));
+  admit(target: TargetRequest, origin: RequestOrigin): Ticket {
+    const admitted = this.#admission.admit(this.resolve(target));
+    const ticket: Ticket = {
+      ...origin,
+      loaded: admitted.loaded,
+      reservePixels: admitted.reservePixels,
+      observeService: admitted.observeService,
+      release: () => {
+        admitted.release();
+        const pending = this.#pending.get(ticket);
+        if (!pending) return;
+        this.#pending.delete(ticket);
+        this.events.emit({
+          type: 'prediction.completed',
+          predictionId: randomUUID(),
+          requestId: origin.requestId,
+          source: origin.source,
+          variant: 'default',
+          at: Date.now(),
+          ...pending,
+        });
+      },
+    };
+    return ticket;
   }
 
   /** Segments an image with the ticket's version; the ticket's pixel budget covers its decoding. */
-  segment(ticket: Ticket, bytes: Uint8Array, options: SegmentOptions = {}): Promise<Segmentation> {
-    return runPipeline(ticket.loaded, bytes, options, {
+  async segment(ticket: Ticket, bytes: Uint8Array, options: SegmentOptions = {}): Promise<Segmentation> {
+    const seg = await runPipeline(ticket.loaded, bytes, options, {
       beforeDecode: (info) => ticket.reservePixels(info.width * info.height),
       afterRun: (ms) => ticket.observeService(ms),
     });
+    // Published on release, so `timings.encode` includes the answer's encoding by then.
+    this.#pending.set(ticket, {
+      model: seg.model,
+      version: seg.version,
+      timings: seg.timings,
+      image: { width: seg.image.orientedWidth, height: seg.image.orientedHeight, format: seg.image.format },
+      uncertainty: seg.result.uncertainty,
+      summary: summarize(seg),
+      imageBytes: bytes,
+    });
+    return seg;
   }
 
   /** Runs raw tensors (Open Inference Protocol) on the ticket's version and answers the output tensors. */
   async infer(ticket: Ticket, feeds: NamedTensors, options: InferOptions = {}): Promise<NamedTensors> {
+    const started = performance.now();
     const { outputs, timings } = await ticket.loaded.runtime.run(feeds, options);
     ticket.observeService(timings.infer);
     if (!outputs) throw new Error('the runtime answered a tensor request without outputs');
+    this.#pending.set(ticket, {
+      model: ticket.loaded.name,
+      version: ticket.loaded.version,
+      timings: { decode: 0, encode: 0, ...timings, total: performance.now() - started },
+      summary: { task: 'tensors' },
+    });
     return outputs;
   }
 

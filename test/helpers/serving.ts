@@ -30,7 +30,7 @@ export async function segment(
   options: SegmentOptions & { version?: number } = {},
 ): Promise<Segmentation> {
   const service = serviceFor(repository);
-  const ticket = service.admit({ model, version: options.version });
+  const ticket = service.admit({ model, version: options.version }, { source: 'cli' });
   try {
     return await service.segment(ticket, bytes, options);
   } finally {

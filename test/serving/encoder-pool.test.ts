@@ -37,7 +37,7 @@ afterAll(async () => {
 });
 
 async function segment(service: InferenceService, model: string, bytes: Uint8Array): Promise<Segmentation> {
-  const ticket = service.admit({ model });
+  const ticket = service.admit({ model }, { source: 'cli' });
   try {
     return await service.segment(ticket, bytes, { keepImage: true });
   } finally {

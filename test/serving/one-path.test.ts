@@ -7,10 +7,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { predict } from '../../src/cli/predict.js';
 import { buildApp } from '../../src/http/app.js';
 import { ModelRepository } from '../../src/models/index.js';
+import type { PredictionCompleted } from '../../src/serving/events.js';
 import { InferenceService } from '../../src/serving/service.js';
 import { InProcessRuntime } from '../helpers/in-process-runtime.js';
 import { semanticScene, tinySoftmaxModel, tinyYoloSegModel, yoloScene } from '../helpers/tiny-models.js';
@@ -51,17 +52,31 @@ afterAll(async () => {
   await rm(batchRoot, { recursive: true, force: true });
 });
 
-/** Jobs the model's runtime ran and requests the service admitted, before and after `action`. */
+/**
+ * Jobs the model's runtime ran, requests the service admitted and predictions it published during `action`
+ * (published once the answer is sent, so they are waited for).
+ */
 async function traced(model: string, action: () => Promise<unknown>) {
   const runtime = runtimes.made.get(model);
   if (!runtime) throw new Error(`no runtime for ${model}`);
   const jobs = runtime.jobs.length;
   const admitted = service.health().requests.admitted;
-  await action();
+  const events: PredictionCompleted[] = [];
+  const off = service.events.on('prediction.completed', 'test', (event) => {
+    events.push(event);
+  });
+  try {
+    await action();
+    await vi.waitFor(() => expect(events.length).toBeGreaterThan(0));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  } finally {
+    off();
+  }
   return {
     jobs: runtime.jobs.slice(jobs),
     admitted: service.health().requests.admitted - admitted,
     inFlight: service.health().requests.in_flight,
+    events,
   };
 }
 
@@ -136,6 +151,9 @@ describe('one request path', () => {
     );
     expect(trace.admitted).toBe(1);
     expect(trace.jobs).toEqual([{ feeds: ['image'], image: false, decoder: undefined }]);
+    expect(trace.events).toEqual([
+      expect.objectContaining({ source: 'v2', model: 'softmax', summary: { task: 'tensors' } }),
+    ]);
   });
 
   it('segserve predict: each image admitted by the service, then one image job each', async () => {
@@ -153,6 +171,7 @@ describe('one request path', () => {
       );
       expect(trace.admitted).toBe(1);
       expect(trace.jobs).toEqual([{ feeds: [], image: true, decoder: 'softmax' }]);
+      expect(trace.events).toEqual([expect.objectContaining({ source: 'cli', requestId: undefined })]);
     } finally {
       await rm(out, { recursive: true, force: true });
     }

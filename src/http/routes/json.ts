@@ -158,7 +158,7 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
         async (input, index): Promise<BatchItem> => {
           let ticket: Ticket | undefined;
           try {
-            ticket = context.service.admit(target);
+            ticket = context.service.admit(target, { source: 'predict/batch', requestId: request.id });
             const bytes = await read(input);
             const seg = await segmentForRequest(context, request, reply, bytes, false, ticket);
             return {

@@ -1,0 +1,115 @@
+/**
+ * The serving core's typed in-process events, the seam that monitoring, drift, active learning and shadow
+ * traffic hang off. `prediction.completed` is emitted once per prediction from every adapter, after its answer
+ * has been sent (when the request's ticket is released). Subscribers run on a later turn of the event loop:
+ * they never slow or fail a request, and one that throws is logged and counted.
+ */
+import type { ImageFormat } from '../image/index.js';
+import type { InstanceUncertainty, PixelUncertainty, Task } from '../tasks/types.js';
+import type { StageTimings } from './types.js';
+
+/** Which adapter a request came through (bounded: used in logs and metric labels). */
+export type RequestSource =
+  | 'v1'
+  | 'predict'
+  | 'predict/upload'
+  | 'predict/url'
+  | 'predict/batch'
+  | 'api/detect'
+  | 'v2'
+  | 'cli';
+
+/** What a prediction found, small enough to keep per prediction: no masks, no pixels. */
+export type PredictionSummary =
+  | { task: 'instance'; instances: Array<{ label: string; classId: number; score: number; area: number }> }
+  | {
+      task: Exclude<Task, 'instance'>;
+      /** Every class present, with its pixel count and its share of the image. */
+      classes: Array<{ label: string; classId: number; area: number; ratio: number }>;
+    }
+  /** An Open Inference Protocol request: raw tensors in and out, nothing decoded. */
+  | { task: 'tensors' };
+
+export interface PredictionCompleted {
+  type: 'prediction.completed';
+  /** Unique per prediction (a batch request makes several). */
+  predictionId: string;
+  /** The HTTP request id; absent for the command line. */
+  requestId?: string;
+  source: RequestSource;
+  model: string;
+  version: number;
+  /** The traffic variant that served it; `default` until traffic policies exist. */
+  variant: string;
+  /** Epoch milliseconds when the answer was done. */
+  at: number;
+  timings: StageTimings;
+  image?: { width: number; height: number; format: ImageFormat };
+  uncertainty?: PixelUncertainty | InstanceUncertainty;
+  summary: PredictionSummary;
+  /** The compressed input image, for subscribers that keep inputs (sampling); absent for raw tensors. */
+  imageBytes?: Uint8Array;
+}
+
+export type ServingEvent = PredictionCompleted;
+export type ServingEventType = ServingEvent['type'];
+type EventOf<T extends ServingEventType> = Extract<ServingEvent, { type: T }>;
+export type Subscriber<T extends ServingEventType> = (event: EventOf<T>) => void | Promise<void>;
+
+type AnySubscriber = (event: ServingEvent) => void | Promise<void>;
+
+export interface EventFailure {
+  type: ServingEventType;
+  subscriber: string;
+  error: unknown;
+}
+
+export class ServingEvents {
+  readonly #subscribers = new Map<ServingEventType, Array<{ name: string; handler: AnySubscriber }>>();
+  readonly #onFailure: (failure: EventFailure) => void;
+  #failures = 0;
+
+  /** `onFailure` hears of every subscriber that threw (the server logs it). */
+  constructor(onFailure: (failure: EventFailure) => void = () => {}) {
+    this.#onFailure = onFailure;
+  }
+
+  /** Subscribes `handler` (named for the failure log); returns the unsubscribe function. */
+  on<T extends ServingEventType>(type: T, name: string, handler: Subscriber<T>): () => void {
+    const list = this.#subscribers.get(type) ?? [];
+    // Stored by event type, so each list only ever receives events of the type its handlers were written for.
+    const entry = { name, handler: handler as unknown as AnySubscriber };
+    list.push(entry);
+    this.#subscribers.set(type, list);
+    return () => {
+      const index = list.indexOf(entry);
+      if (index >= 0) list.splice(index, 1);
+    };
+  }
+
+  /** Delivers `event` to its subscribers on a later turn of the event loop; returns at once. */
+  emit(event: ServingEvent): void {
+    const list = this.#subscribers.get(event.type);
+    if (!list || list.length === 0) return;
+    setImmediate(() => {
+      for (const { name, handler } of [...list]) {
+        try {
+          const done = handler(event);
+          if (done instanceof Promise) done.catch((error: unknown) => this.#fail(event.type, name, error));
+        } catch (error) {
+          this.#fail(event.type, name, error);
+        }
+      }
+    });
+  }
+
+  /** Subscribers that threw since start. */
+  failures(): number {
+    return this.#failures;
+  }
+
+  #fail(type: ServingEventType, subscriber: string, error: unknown): void {
+    this.#failures++;
+    this.#onFailure({ type, subscriber, error });
+  }
+}
