@@ -5,11 +5,12 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../http/app.js';
 import type { AppOptions, LoggerOptions } from '../http/options.js';
+import { ServingMetrics } from '../monitoring/metrics.js';
 import type { InferenceService } from '../serving/service.js';
 import { openService, type ServiceSetup, startupLogger } from './open-service.js';
 
 export interface ServeOptions
-  extends Omit<AppOptions, 'service' | 'logger'>,
+  extends Omit<AppOptions, 'service' | 'metrics' | 'logger'>,
     Omit<ServiceSetup, 'decodedPixelBudget'> {
   port: number;
   host: string;
@@ -33,7 +34,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const service = await openService({ modelsDir, provisionEmpty, defaultModel, decodedPixelBudget }, log);
   let app: FastifyInstance;
   try {
-    app = await buildApp({ ...appOptions, service });
+    app = await buildApp({ ...appOptions, service, metrics: new ServingMetrics(service) });
     await app.listen({ port, host });
   } catch (error) {
     await service.close();

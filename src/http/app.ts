@@ -16,7 +16,12 @@ import { UrlFetcher } from '../sources/fetch-url.js';
 import { realBatchRoot } from '../sources/files.js';
 import { decorateTickets, type HttpContext } from './context.js';
 import { registerCors } from './cors.js';
-import { frameworkErrorHandler, installErrorHandler, MAX_PARAM_LENGTH } from './error-handler.js';
+import {
+  answeredCode,
+  frameworkErrorHandler,
+  installErrorHandler,
+  MAX_PARAM_LENGTH,
+} from './error-handler.js';
 import { installGracefulClose } from './graceful-close.js';
 import { type AppOptions, DEFAULT_LIMITS, type HttpLimits, type LoggerOptions } from './options.js';
 import { wasRefused } from './refusal-log.js';
@@ -72,6 +77,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  const { metrics } = options;
+  if (metrics) {
+    app.addHook('onResponse', async (request, reply) => {
+      const loaded = request.ticket?.loaded;
+      metrics.recordRequest({
+        route: request.routeOptions.url ?? 'unmatched',
+        model: loaded?.name ?? '',
+        version: loaded ? String(loaded.version) : '',
+        variant: loaded ? 'default' : '',
+        code: answeredCode(request),
+        seconds: reply.elapsedTime / 1000,
+      });
+    });
+    app.get('/metrics', { logLevel: 'warn', schema: { hide: true } }, async (_request, reply) =>
+      reply.type(metrics.contentType).send(await metrics.metrics()),
+    );
+  }
   app.addHook('onResponse', async (request, reply) => {
     if (wasRefused(request)) return;
     request.log.info(

@@ -7,7 +7,7 @@
  * never to the client. Expected refusals are logged without stacks and rate-limited (refusal-log.ts).
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isSegserveError, retryAfterSeconds, SegserveError } from '../errors.js';
+import { type ErrorCode, isSegserveError, retryAfterSeconds, SegserveError } from '../errors.js';
 import { RefusalLog } from './refusal-log.js';
 
 export type ErrorStyle = 'segserve' | 'v2';
@@ -81,8 +81,17 @@ export function sendJsonBytes(reply: FastifyReply, status: number, json: string 
   return reply.code(status).header('content-type', 'application/json').send(body);
 }
 
+/** The catalogue code each failed request was answered with, for request metrics. */
+const answeredCodes = new WeakMap<FastifyRequest, ErrorCode>();
+
+/** `OK` for a request answered without an error, else the catalogue code it was answered with. */
+export function answeredCode(request: FastifyRequest): ErrorCode | 'OK' {
+  return answeredCodes.get(request) ?? 'OK';
+}
+
 /** Answers `error` in the given style, with Retry-After where the catalogue says to wait. */
 export function sendError(reply: FastifyReply, error: SegserveError, style: ErrorStyle): FastifyReply {
+  answeredCodes.set(reply.request, error.code);
   const retryAfter = retryAfterSeconds(error);
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   if (style === 'v2') return sendJsonBytes(reply, error.status, JSON.stringify({ error: error.message }));

@@ -1,4 +1,5 @@
 /** What an operator can tune about the HTTP server, with the defaults it runs with. */
+import type { ServingMetrics } from '../monitoring/metrics.js';
 import type { InferenceService } from '../serving/service.js';
 import type { UrlFetchOptions } from '../sources/fetch-url.js';
 import { defaultServerLimits, splitLimits } from './settings.js';
@@ -56,6 +57,8 @@ export interface LoggerOptions {
 export interface AppOptions {
   /** The serving core every route calls. */
   service: InferenceService;
+  /** Prometheus metrics: with them the app records every request and serves `GET /metrics`. */
+  metrics?: ServingMetrics;
   limits?: Partial<HttpLimits>;
   /**
    * URL downloads: allow-listed addresses. Timeouts and redirects default to `limits.url*`; given here they win.

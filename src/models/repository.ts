@@ -30,6 +30,8 @@ export interface VersionStatus {
   state: LoadState;
   modelPath: string;
   error?: ErrorSummary;
+  /** Seconds the version took to load and warm up, once ready. */
+  loadSeconds?: number;
 }
 
 export interface ModelStatus {
@@ -307,12 +309,9 @@ export class ModelRepository {
         inputName: input.name,
       });
       status.state = 'ready';
-      this.#options.log?.({
-        type: 'version-ready',
-        model: name,
-        version: source.version,
-        loadMs: performance.now() - started,
-      });
+      const loadMs = performance.now() - started;
+      status.loadSeconds = loadMs / 1000;
+      this.#options.log?.({ type: 'version-ready', model: name, version: source.version, loadMs });
     } catch (error) {
       await runtime?.close();
       status.state = 'failed';

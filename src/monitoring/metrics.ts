@@ -1,0 +1,218 @@
+/**
+ * The Prometheus metrics of segserve (prom-client), in base units with bounded labels: never a per-image,
+ * per-user or per-URL label. Prediction metrics come from `prediction.completed`; request metrics from the
+ * HTTP adapter (`recordRequest`); queue, readiness and load gauges are read from the serving core at scrape
+ * time, so they cannot go stale. The README's metrics table lists every name.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { PredictionCompleted } from '../serving/events.js';
+import { InferenceService } from '../serving/service.js';
+import { STAGES } from '../serving/types.js';
+
+/** Seconds: 1 ms to 30 s, dense where models answer (10-500 ms). */
+const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Shares in [0, 1]: mean normalised entropy, instance scores, a class's share of the image. */
+const SHARE_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1];
+
+export interface RequestRecord {
+  /** The route pattern (`/v1/models/:model/segment`), never the URL itself. */
+  route: string;
+  /** The model that served it, when admission picked one; '' otherwise (unknown names are not labels). */
+  model: string;
+  version: string;
+  variant: string;
+  /** `OK` or the catalogue error code. */
+  code: string;
+  seconds: number;
+}
+
+export class ServingMetrics {
+  readonly registry = new Registry();
+  readonly #requests: Counter<'route' | 'model' | 'version' | 'variant' | 'code'>;
+  readonly #requestSeconds: Histogram<'route' | 'model'>;
+  readonly #stageSeconds: Histogram<'model' | 'version' | 'stage'>;
+  readonly #entropy: Histogram<'model' | 'version'>;
+  readonly #scores: Histogram<'model' | 'version'>;
+  readonly #classes: Counter<'model' | 'version' | 'class'>;
+  readonly #areaRatio: Histogram<'model' | 'version' | 'class'>;
+  readonly #predictions: Counter<'model' | 'version' | 'source'>;
+
+  constructor(service: InferenceService, options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.#requests = new Counter({
+      name: 'segserve_requests_total',
+      help: 'HTTP requests answered, by route pattern, serving model, version, variant and outcome code (OK or the error code).',
+      labelNames: ['route', 'model', 'version', 'variant', 'code'],
+      registers,
+    });
+    this.#requestSeconds = new Histogram({
+      name: 'segserve_request_duration_seconds',
+      help: 'Time from the request to the end of its answer, by route pattern and serving model.',
+      labelNames: ['route', 'model'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.#stageSeconds = new Histogram({
+      name: 'segserve_stage_duration_seconds',
+      help: 'Time per pipeline stage of each prediction (the stages of the answer timings).',
+      labelNames: ['model', 'version', 'stage'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.#predictions = new Counter({
+      name: 'segserve_predictions_total',
+      help: 'Predictions made, by model, version and the adapter that asked (v1, predict..., v2, cli).',
+      labelNames: ['model', 'version', 'source'],
+      registers,
+    });
+    this.#entropy = new Histogram({
+      name: 'segserve_prediction_entropy',
+      help: 'Mean per-pixel entropy of each semantic or binary prediction, normalised to [0, 1].',
+      labelNames: ['model', 'version'],
+      buckets: SHARE_BUCKETS,
+      registers,
+    });
+    this.#scores = new Histogram({
+      name: 'segserve_instance_score',
+      help: 'Score of every instance an instance model found.',
+      labelNames: ['model', 'version'],
+      buckets: SHARE_BUCKETS,
+      registers,
+    });
+    this.#classes = new Counter({
+      name: 'segserve_class_predictions_total',
+      help: 'Instances per class (instance models), or images containing the class (semantic, binary).',
+      labelNames: ['model', 'version', 'class'],
+      registers,
+    });
+    this.#areaRatio = new Histogram({
+      name: 'segserve_class_area_ratio',
+      help: 'Share of the image a class covers, per prediction containing it (semantic, binary).',
+      labelNames: ['model', 'version', 'class'],
+      buckets: SHARE_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: 'segserve_inflight_requests',
+      help: 'Requests admitted and not yet answered, across models.',
+      registers,
+      collect() {
+        this.set(service.health().requests.in_flight);
+      },
+    });
+    const versions = () =>
+      service.repository
+        .list()
+        .flatMap((model) =>
+          model.versions.map((v) => ({ model: model.name, version: String(v.version), status: v })),
+        );
+    new Gauge({
+      name: 'segserve_queue_depth',
+      help: 'Requests waiting for a free session, per model version.',
+      labelNames: ['model', 'version'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { model, version, status } of versions()) {
+          if (status.state !== 'ready') continue;
+          this.set(
+            { model, version },
+            service.repository.resolve(model, Number(version)).runtime.stats().queued,
+          );
+        }
+      },
+    });
+    new Gauge({
+      name: 'segserve_queue_capacity',
+      help: 'Requests a model version admits at once (sessions plus queue); more are refused with 503.',
+      labelNames: ['model', 'version'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { model, version, status } of versions()) {
+          if (status.state !== 'ready') continue;
+          this.set(
+            { model, version },
+            InferenceService.capacity(service.repository.resolve(model, Number(version))),
+          );
+        }
+      },
+    });
+    new Gauge({
+      name: 'segserve_model_ready',
+      help: 'Whether a model version can serve (1) or not (0): loading, failed, or without a live session.',
+      labelNames: ['model', 'version'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { model, version, status } of versions()) {
+          const live =
+            status.state === 'ready' &&
+            service.repository.resolve(model, Number(version)).runtime.stats().instances > 0;
+          this.set({ model, version }, live ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'segserve_model_load_seconds',
+      help: 'Seconds a model version took to load and warm up.',
+      labelNames: ['model', 'version'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { model, version, status } of versions()) {
+          if (status.loadSeconds !== undefined) this.set({ model, version }, status.loadSeconds);
+        }
+      },
+    });
+    new Counter({
+      name: 'segserve_event_subscriber_failures_total',
+      help: 'Event subscribers (metrics, sampling...) that threw; the requests themselves were not affected.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(service.events.failures());
+      },
+    });
+    service.events.on('prediction.completed', 'metrics', (event) => this.#observe(event));
+  }
+
+  recordRequest(record: RequestRecord): void {
+    const { route, model, version, variant, code, seconds } = record;
+    this.#requests.inc({ route, model, version, variant, code });
+    this.#requestSeconds.observe({ route, model }, seconds);
+  }
+
+  /** The text exposition format for `GET /metrics`. */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  #observe(event: PredictionCompleted): void {
+    const labels = { model: event.model, version: String(event.version) };
+    this.#predictions.inc({ ...labels, source: event.source });
+    for (const stage of STAGES) {
+      // A stage the prediction did not pass (raw tensors are neither decoded nor encoded) is not a 0 s sample.
+      const ms = event.timings[stage];
+      if (ms > 0) this.#stageSeconds.observe({ ...labels, stage }, ms / 1000);
+    }
+    const { summary, uncertainty } = event;
+    if (uncertainty?.kind === 'pixel-entropy') this.#entropy.observe(labels, uncertainty.meanEntropy);
+    if (summary.task === 'instance') {
+      for (const instance of summary.instances) {
+        this.#scores.observe(labels, instance.score);
+        this.#classes.inc({ ...labels, class: instance.label });
+      }
+    } else if (summary.task !== 'tensors') {
+      for (const cls of summary.classes) {
+        this.#classes.inc({ ...labels, class: cls.label });
+        this.#areaRatio.observe({ ...labels, class: cls.label }, cls.ratio);
+      }
+    }
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * GET /metrics after real requests through every kind of route: the documented names in base units, request
+ * outcomes by catalogue code, prediction metrics from `prediction.completed`, scrape-time gauges, and no label
+ * that carries what a client typed (an unknown model name is not a label value).
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { buildApp } from '../../src/http/app.js';
+import { ServingMetrics } from '../../src/monitoring/metrics.js';
+import { serviceFor } from '../helpers/serving.js';
+import { semanticScene, tinySoftmaxModel, tinyYoloSegModel, yoloScene } from '../helpers/tiny-models.js';
+import { listenOnLoopback, png, type TinyRepository, tinyRepository } from '../http/helpers.js';
+
+let repo: TinyRepository;
+let base: string;
+let close: () => Promise<void>;
+
+beforeAll(async () => {
+  repo = await tinyRepository({ softmax: tinySoftmaxModel(), yolo: tinyYoloSegModel() });
+  const service = serviceFor(repo.repository);
+  const app = await buildApp({ service, metrics: new ServingMetrics(service), logger: false });
+  base = await listenOnLoopback(app);
+  close = () => app.close();
+  const post = (path: string, body: Uint8Array | string, type = 'application/octet-stream') =>
+    fetch(`${base}${path}`, { method: 'POST', body, headers: { 'content-type': type } }).then((r) =>
+      r.text(),
+    );
+  await post('/v1/models/softmax/segment', new Uint8Array(await png(semanticScene())));
+  await post('/v1/models/softmax/segment', new Uint8Array(await png(semanticScene())));
+  await post('/v1/models/yolo/segment', new Uint8Array(await png(yoloScene())));
+  await post('/v1/models/no-such-model-xyz/segment', 'x');
+  const tensor = {
+    inputs: [{ name: 'image', datatype: 'FP32', shape: [1, 3, 16, 16], data: new Array(768).fill(0) }],
+  };
+  await post('/v2/models/softmax/infer', JSON.stringify(tensor), 'application/json');
+});
+
+afterAll(async () => {
+  await close?.();
+  await repo?.close();
+});
+
+async function scrape(): Promise<string> {
+  const response = await fetch(`${base}/metrics`);
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  return response.text();
+}
+
+/** The value of one sample line `name{labels} value`, labels given in any order. */
+function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const inside = /\{(.*)\}/.exec(line)?.[1] ?? '';
+    const found = Object.fromEntries([...inside.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(line.split(' ').at(-1));
+  }
+  return undefined;
+}
+
+describe('GET /metrics', () => {
+  it('counts requests by route pattern, serving model and outcome code', async () => {
+    const text = await scrape();
+    const segment = '/v1/models/:model/segment';
+    expect(sample(text, 'segserve_requests_total', { route: segment, model: 'softmax', code: 'OK' })).toBe(2);
+    expect(
+      sample(text, 'segserve_requests_total', {
+        route: segment,
+        model: 'yolo',
+        version: '1',
+        variant: 'default',
+      }),
+    ).toBe(1);
+    expect(
+      sample(text, 'segserve_requests_total', { route: segment, model: '', code: 'MODEL_NOT_FOUND' }),
+    ).toBe(1);
+    expect(
+      sample(text, 'segserve_requests_total', { route: '/v2/models/:model/infer', model: 'softmax' }),
+    ).toBe(1);
+    expect(
+      sample(text, 'segserve_request_duration_seconds_count', { route: segment, model: 'softmax' }),
+    ).toBe(2);
+    expect(text).not.toContain('no-such-model-xyz');
+  });
+
+  it('measures every prediction from prediction.completed: stages, entropy, scores, classes', async () => {
+    await vi.waitFor(async () => {
+      const text = await scrape();
+      expect(
+        sample(text, 'segserve_stage_duration_seconds_count', { model: 'softmax', stage: 'infer' }),
+      ).toBe(3);
+    });
+    const text = await scrape();
+    expect(sample(text, 'segserve_stage_duration_seconds_count', { model: 'softmax', stage: 'decode' })).toBe(
+      2,
+    );
+    expect(sample(text, 'segserve_predictions_total', { model: 'softmax', source: 'v1' })).toBe(2);
+    expect(sample(text, 'segserve_predictions_total', { model: 'softmax', source: 'v2' })).toBe(1);
+    expect(sample(text, 'segserve_prediction_entropy_count', { model: 'softmax', version: '1' })).toBe(2);
+    expect(sample(text, 'segserve_instance_score_count', { model: 'yolo', version: '1' })).toBe(3);
+    expect(sample(text, 'segserve_class_predictions_total', { model: 'softmax', class: 'red' })).toBe(2);
+    expect(sample(text, 'segserve_class_area_ratio_count', { model: 'softmax', class: 'red' })).toBe(2);
+  });
+
+  it('reads queue, capacity, readiness and load time of every version at scrape time, and process metrics', async () => {
+    const text = await scrape();
+    expect(sample(text, 'segserve_queue_depth', { model: 'softmax', version: '1' })).toBe(0);
+    expect(sample(text, 'segserve_queue_capacity', { model: 'softmax', version: '1' })).toBeGreaterThan(1);
+    expect(sample(text, 'segserve_model_ready', { model: 'yolo', version: '1' })).toBe(1);
+    expect(sample(text, 'segserve_model_load_seconds', { model: 'yolo', version: '1' })).toBeGreaterThan(0);
+    expect(sample(text, 'segserve_inflight_requests', {})).toBe(0);
+    expect(sample(text, 'segserve_event_subscriber_failures_total', {})).toBe(0);
+    for (const name of [
+      'process_resident_memory_bytes',
+      'process_cpu_seconds_total',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
+      expect(text).toContain(`\n${name} `);
+    }
+  });
+});
