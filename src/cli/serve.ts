@@ -17,6 +17,7 @@ import {
   SERVER_LIMITS,
   splitLimits,
 } from '../http/settings.js';
+import { PREDICTION_LOG_LEVELS, type PredictionLogLevel } from '../monitoring/prediction-log.js';
 
 export interface ServeCommandOptions {
   models: string;
@@ -26,6 +27,7 @@ export interface ServeCommandOptions {
   batchRoot?: string;
   allowUrl: string[];
   logLevel: string;
+  predictionLog: PredictionLogLevel;
   /** Given flags only; undefined when absent, so the environment can fill in. */
   corsOrigin?: string[];
   /** The limit flags, raw text by commander attribute name (see `addServeSettingOptions`). */
@@ -55,6 +57,12 @@ export function addServeSettingOptions(command: Command): Command {
       ),
     );
   }
+  command.addOption(
+    new Option('--prediction-log <level>', 'one log line per prediction at this level, or off')
+      .choices(PREDICTION_LOG_LEVELS)
+      .env('SEGSERVE_PREDICTION_LOG')
+      .default('info'),
+  );
   command.option(
     '--cors-origin <origin>',
     `browser origin allowed to call the API cross-origin, e.g. https://app.example.com, or * for any ` +
@@ -85,6 +93,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     limits: limits.http,
     corsOrigins,
     logger: { level: options.logLevel },
+    predictionLog: options.predictionLog,
   });
   const { log } = server.app;
   // The values in effect, once, so an operator can check what flags and environment amounted to.

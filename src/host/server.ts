@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../http/app.js';
 import type { AppOptions, LoggerOptions } from '../http/options.js';
 import { ServingMetrics } from '../monitoring/metrics.js';
+import { logPredictions, type PredictionLogLevel } from '../monitoring/prediction-log.js';
 import type { InferenceService } from '../serving/service.js';
 import { openService, type ServiceSetup, startupLogger } from './open-service.js';
 
@@ -15,6 +16,8 @@ export interface ServeOptions
   port: number;
   host: string;
   logger?: false | LoggerOptions;
+  /** The level of the one-line-per-prediction log, or off (default info). */
+  predictionLog?: PredictionLogLevel;
 }
 
 export interface RunningServer {
@@ -27,7 +30,7 @@ export interface RunningServer {
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
-  const { modelsDir, provisionEmpty, defaultModel, port, host, ...appOptions } = options;
+  const { modelsDir, provisionEmpty, defaultModel, port, host, predictionLog, ...appOptions } = options;
   const log = startupLogger(options.logger === false ? false : (options.logger?.stream ?? process.stdout));
   // The pixel budget is one of the server's limits (settings.ts) but the serving core enforces it.
   const decodedPixelBudget = options.limits?.decodedPixelBudget;
@@ -35,6 +38,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let app: FastifyInstance;
   try {
     app = await buildApp({ ...appOptions, service, metrics: new ServingMetrics(service) });
+    const level = predictionLog ?? 'info';
+    logPredictions(
+      service,
+      level === 'off' ? undefined : (fields, message) => app.log[level](fields, message),
+    );
     await app.listen({ port, host });
   } catch (error) {
     await service.close();

@@ -110,6 +110,16 @@ describe('segserve serve', () => {
       );
       expect(shutdown).toBeGreaterThan(-1);
       expect(completed).toBeGreaterThan(shutdown);
+      // One structured line per prediction, from prediction.completed.
+      expect(served.lines.find((l) => l.msg === 'prediction' && l.request_id === 'in-flight-1')).toMatchObject({
+        model: 'slow',
+        version: 1,
+        variant: 'default',
+        source: 'v1',
+        prediction_id: expect.any(String),
+        timings_ms: expect.objectContaining({ infer: expect.any(Number) }),
+        uncertainty: expect.objectContaining({ kind: 'pixel-entropy' }),
+      });
       expect(messages.at(-1)).toBe('shut down');
       expect(served.lines.every((l) => typeof l.level === 'number' && typeof l.time === 'number')).toBe(true);
       expect(served.stderr()).not.toMatch(/Error/);
