@@ -111,7 +111,9 @@ describe('segserve serve', () => {
       expect(shutdown).toBeGreaterThan(-1);
       expect(completed).toBeGreaterThan(shutdown);
       // One structured line per prediction, from prediction.completed.
-      expect(served.lines.find((l) => l.msg === 'prediction' && l.request_id === 'in-flight-1')).toMatchObject({
+      expect(
+        served.lines.find((l) => l.msg === 'prediction' && l.request_id === 'in-flight-1'),
+      ).toMatchObject({
         model: 'slow',
         version: 1,
         variant: 'default',
