@@ -157,6 +157,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(jsonRoutes, context);
   await app.register(v2Routes, {
     service: options.service,
+    statistics: options.metrics?.inferenceStats,
     queueTimeoutMs: limits.inferenceTimeoutMs,
     bodyLimit: limits.v2BodyBytes,
   });

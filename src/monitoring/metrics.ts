@@ -8,6 +8,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { PredictionCompleted } from '../serving/events.js';
 import { InferenceService } from '../serving/service.js';
 import { STAGES } from '../serving/types.js';
+import { InferenceStats } from './inference-stats.js';
 
 /** Seconds: 1 ms to 30 s, dense where models answer (10-500 ms). */
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -28,6 +29,8 @@ export interface RequestRecord {
 
 export class ServingMetrics {
   readonly registry = new Registry();
+  /** The Open Inference Protocol statistics extension's view of the same predictions. */
+  readonly inferenceStats = new InferenceStats();
   readonly #requests: Counter<'route' | 'model' | 'version' | 'variant' | 'code'>;
   readonly #requestSeconds: Histogram<'route' | 'model'>;
   readonly #stageSeconds: Histogram<'model' | 'version' | 'stage'>;
@@ -182,6 +185,7 @@ export class ServingMetrics {
     const { route, model, version, variant, code, seconds } = record;
     this.#requests.inc({ route, model, version, variant, code });
     this.#requestSeconds.observe({ route, model }, seconds);
+    if (code !== 'OK' && model !== '') this.inferenceStats.fail(model, version, seconds);
   }
 
   /** The text exposition format for `GET /metrics`. */
@@ -194,6 +198,7 @@ export class ServingMetrics {
   }
 
   #observe(event: PredictionCompleted): void {
+    this.inferenceStats.observe(event);
     const labels = { model: event.model, version: String(event.version) };
     this.#predictions.inc({ ...labels, source: event.source });
     for (const stage of STAGES) {

@@ -118,3 +118,39 @@ describe('GET /metrics', () => {
     }
   });
 });
+
+describe('GET /v2/models/{m}[/versions/{v}]/stats (the statistics extension)', () => {
+  it('reports the same predictions per version, in cumulative nanoseconds', async () => {
+    await vi.waitFor(async () => {
+      const stats = (await (await fetch(`${base}/v2/models/softmax/versions/1/stats`)).json()) as {
+        model_stats: Array<{ inference_count: number }>;
+      };
+      expect(stats.model_stats[0].inference_count).toBe(3);
+    });
+    const { model_stats } = (await (await fetch(`${base}/v2/models/softmax/stats`)).json()) as {
+      model_stats: Array<
+        Record<string, unknown> & { inference_stats: Record<string, { count: number; ns: number }> }
+      >;
+    };
+    expect(model_stats).toHaveLength(1);
+    expect(model_stats[0]).toMatchObject({
+      name: 'softmax',
+      version: '1',
+      inference_count: 3,
+      execution_count: 3,
+    });
+    expect(model_stats[0].last_inference).toBeGreaterThan(Date.now() - 60_000);
+    const { success, fail, compute_infer } = model_stats[0].inference_stats;
+    expect(success.count).toBe(3);
+    expect(fail.count).toBe(0);
+    expect(compute_infer.ns).toBeGreaterThan(0);
+    const all = (await (await fetch(`${base}/v2/models/stats`)).json()) as {
+      model_stats: Array<{ name: string }>;
+    };
+    expect(all.model_stats.map((s) => s.name).sort()).toEqual(['softmax', 'yolo']);
+    const unknown = await fetch(`${base}/v2/models/nope/stats`);
+    expect(unknown.status).toBe(404);
+    const server = (await (await fetch(`${base}/v2`)).json()) as { extensions: string[] };
+    expect(server.extensions).toContain('statistics');
+  });
+});

@@ -9,7 +9,8 @@
 import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { DEFAULT_RETRY_AFTER_S, retryAfterSeconds, SegserveError } from '../../errors.js';
-import type { InferenceService } from '../../serving/service.js';
+import type { InferenceStats } from '../../monitoring/inference-stats.js';
+import { type InferenceService, parseVersion } from '../../serving/service.js';
 import { abandonedSignal, admitBeforeBody, decorateTickets, namedTarget, ticketOf } from '../context.js';
 import { installErrorHandler, sendJsonBytes } from '../error-handler.js';
 import { decodeContent } from './content-encoding.js';
@@ -20,6 +21,8 @@ import { encodeInferResponse } from './response.js';
 
 export interface V2Options {
   service: InferenceService;
+  /** The statistics extension (`.../stats`), served when given. */
+  statistics?: InferenceStats;
   /** `name` in GET /v2; default "segserve". */
   serverName?: string;
   /** `version` in GET /v2; default the version in segserve's package.json. */
@@ -58,7 +61,7 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
   const server: ServerMetadata = {
     name: options.serverName ?? 'segserve',
     version: options.serverVersion ?? packageVersion(),
-    extensions: [...EXTENSIONS],
+    extensions: options.statistics ? [...EXTENSIONS, 'statistics'] : [...EXTENSIONS],
   };
 
   // Every body is read as bytes whatever its Content-Type: Triton's Python client sends none, KServe's sends
@@ -87,6 +90,28 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
       return sendJsonBytes(reply, 503, JSON.stringify({ ready: false, error: `not ready: ${reason}` }));
     },
   );
+
+  const { statistics } = options;
+  if (statistics) {
+    app.get(
+      '/models/stats',
+      { schema: { tags, summary: 'Statistics of every model version (statistics extension)' } },
+      (_r, reply) => sendJsonBytes(reply, 200, JSON.stringify({ model_stats: statistics.get() })),
+    );
+    for (const path of ['/models/:model/stats', '/models/:model/versions/:version/stats']) {
+      app.get<{ Params: ModelParams }>(
+        path,
+        { schema: { tags, summary: 'Statistics of a model or one version (statistics extension)' } },
+        (request, reply) => {
+          const { model } = request.params;
+          if (!repository.get(model)) throw new SegserveError('MODEL_NOT_FOUND', { model });
+          const version = parseVersion(request.params.version);
+          const stats = statistics.get(model, version === undefined ? undefined : String(version));
+          return sendJsonBytes(reply, 200, JSON.stringify({ model_stats: stats }));
+        },
+      );
+    }
+  }
 
   for (const base of ['/models/:model', '/models/:model/versions/:version']) {
     app.get<{ Params: ModelParams }>(
