@@ -25,6 +25,12 @@ export const ERROR_CATALOGUE = {
     status: 500,
     message: 'Model "{model}" returned outputs that decoder "{decoder}" cannot read: {reason}',
   },
+  // Drift monitoring: a baseline file (`segserve monitor baseline`) that cannot serve as a model's reference.
+  // The model still serves; only its drift monitor is off.
+  DRIFT_BASELINE_INVALID: {
+    status: 500,
+    message: 'Drift baseline {file} cannot be used for model "{model}": {reason}',
+  },
   // TFLite import
   TFLITE_INVALID: { status: 400, message: 'Not a valid TFLite model: {reason}' },
   TFLITE_UNSUPPORTED_OPERATOR: {

@@ -8,6 +8,7 @@ import { importTflite } from '../models/tflite/index.js';
 import { InferenceService } from '../serving/service.js';
 import { describeFailure, EXIT_FAILURES } from './errors.js';
 import { formatModelDetails, formatModelList } from './models.js';
+import { formatBaselineSummary, monitorBaseline } from './monitor.js';
 import { defaultRepositoryDir, openModel } from './open-model.js';
 import { formatSummary, parseFormats, predict } from './predict.js';
 import { addServeSettingOptions, serve } from './serve.js';
@@ -178,6 +179,41 @@ models
     const result = await importTflite(file, { name, repository, labels, task, version, description });
     const config = `${result.configPath}${result.configWritten ? '' : ' (existing, kept)'}`;
     process.stdout.write(`imported ${name} version ${result.version}\n  ${result.onnxPath}\n  ${config}\n`);
+  });
+
+const monitor = program.command('monitor').description('drift monitoring');
+
+monitor
+  .command('baseline')
+  .description('segment a folder of representative images and write the drift baseline of a model')
+  .requiredOption(
+    '-m, --model <name|path>',
+    'model name in the repository, or a model folder with config.yaml',
+  )
+  .addOption(modelsOption())
+  .option('-v, --version <n>', 'model version (default: the latest loaded)', positiveInteger)
+  .requiredOption('--images <dir>', 'folder of images like the traffic the model should see')
+  .requiredOption('-o, --out <file>', 'baseline JSON file to write')
+  .option('-r, --recursive', 'descend into sub-folders', false)
+  .option('--bins <n>', 'quantile bins per signal (default: from the image count)', positiveInteger)
+  .action(async (opts) => {
+    const { repository, name } = await openModel(opts.model, opts.models);
+    const service = new InferenceService(repository);
+    try {
+      const summary = await monitorBaseline({
+        service,
+        model: name,
+        version: opts.version,
+        images: opts.images,
+        out: opts.out,
+        recursive: opts.recursive,
+        bins: opts.bins,
+      });
+      process.stdout.write(`${formatBaselineSummary(summary, opts.out)}\n`);
+      if (summary.failed.length > 0) process.exitCode = EXIT_FAILURES;
+    } finally {
+      await service.close();
+    }
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

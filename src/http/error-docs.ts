@@ -27,6 +27,8 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   MODEL_LOAD_FAILED:
     "A version's ONNX file cannot be loaded or does not fit its config; shown in the model's status.",
   MODEL_OUTPUT_MISMATCH: "The model's outputs do not have the roles or shapes its decoder reads.",
+  DRIFT_BASELINE_INVALID:
+    "A model's `monitoring.drift.baseline` file is unreadable or was made for another model, labels or input size; the model serves without drift monitoring.",
   TFLITE_INVALID: '`models import` was given a file that is not a well-formed TFLite flatbuffer.',
   TFLITE_UNSUPPORTED_OPERATOR:
     '`models import`: the TFLite model uses an operator segserve does not convert.',

@@ -85,6 +85,35 @@ export const VersionPolicySchema = z.union(
   { error: 'expected {latest: N}, {specific: [N, ...]} or {all: true}' },
 );
 
+/**
+ * Drift monitoring (src/monitoring/drift): the first `reference_size` predictions after a version loads, or a
+ * `baseline` file written by `segserve monitor baseline`, are compared with the last `window` predictions by
+ * the Population Stability Index of each signal; the largest crossing `threshold` reports drift. Without
+ * either `reference_size` or `baseline` the reference is the first 200 predictions (DEFAULT_DRIFT_REFERENCE_SIZE).
+ */
+export const DEFAULT_DRIFT_REFERENCE_SIZE = 200;
+
+const driftDefaults = { enabled: true, window: 200, threshold: 0.25 } as const;
+
+export const DriftConfigSchema = z
+  .object({
+    enabled: z.boolean().default(driftDefaults.enabled),
+    // Below 20 predictions a quantile bin holds a handful of values and PSI is mostly noise (see monitor.ts).
+    reference_size: z.number().int().min(20).max(100_000).optional(),
+    /** JSON file from `segserve monitor baseline`, relative to the model folder; replaces `reference_size`. */
+    baseline: z.string().min(1).optional(),
+    window: z.number().int().min(20).max(100_000).default(driftDefaults.window),
+    /** PSI at or above which drift is reported (0.1 "moderate", 0.25 "significant" by the usual rule of thumb). */
+    threshold: z.number().positive().max(10).default(driftDefaults.threshold),
+    /** Quantile bins per numeric signal; default from the sample sizes (see driftBins in monitoring/drift). */
+    bins: z.number().int().min(2).max(50).optional(),
+  })
+  .strict();
+
+const DRIFT_EXCLUSIVE = 'give reference_size or baseline, not both';
+
+export const MonitoringConfigSchema = z.object({ drift: DriftConfigSchema.default(driftDefaults) }).strict();
+
 export const ModelConfigSchema = z
   .object({
     /** Defaults to the model's folder name. */
@@ -135,9 +164,14 @@ export const ModelConfigSchema = z
       })
       .strict()
       .default({ enabled: false }),
+    monitoring: MonitoringConfigSchema.default({ drift: driftDefaults }),
   })
   .strict()
   .superRefine((config, ctx) => {
+    const drift = config.monitoring.drift;
+    if (drift.baseline !== undefined && drift.reference_size !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['monitoring', 'drift', 'baseline'], message: DRIFT_EXCLUSIVE });
+    }
     const mismatch = decoderTaskMismatch(config.task, config.decoder);
     if (mismatch) ctx.addIssue({ code: 'custom', path: ['decoder'], message: mismatch });
     if (config.labels && config.labels_file) {
@@ -153,6 +187,7 @@ export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 export type InputConfig = z.infer<typeof InputConfigSchema>;
 export type OutputConfig = z.infer<typeof OutputConfigSchema>;
 export type Thresholds = z.infer<typeof ThresholdsSchema>;
+export type DriftConfig = z.infer<typeof DriftConfigSchema>;
 export type VersionPolicy = z.infer<typeof VersionPolicySchema>;
 export type Task = (typeof TASKS)[number];
 export type DecoderName = (typeof DECODERS)[number];
@@ -212,6 +247,18 @@ function rawVersionPolicyIssues(document: unknown): ConfigIssue[] | undefined {
     : result.error.issues.flatMap((issue) => toConfigIssues(issue, ['version_policy']));
 }
 
+/** The exclusivity of `baseline` and `reference_size`, checked on the raw document for the same reason. */
+function rawDriftIssue(document: unknown): ConfigIssue | undefined {
+  if (typeof document !== 'object' || document === null) return undefined;
+  const monitoring = (document as Record<string, unknown>).monitoring;
+  if (typeof monitoring !== 'object' || monitoring === null) return undefined;
+  const drift = (monitoring as Record<string, unknown>).drift;
+  if (typeof drift !== 'object' || drift === null) return undefined;
+  return Object.hasOwn(drift, 'baseline') && Object.hasOwn(drift, 'reference_size')
+    ? { path: 'monitoring.drift.baseline', message: DRIFT_EXCLUSIVE }
+    : undefined;
+}
+
 const isVersionPolicyIssue = (issue: ConfigIssue) =>
   issue.path === 'version_policy' || issue.path.startsWith('version_policy.');
 
@@ -226,5 +273,7 @@ export function parseModelConfig(document: unknown): ConfigParseResult {
   }
   const decoderIssue = rawDecoderIssue(document);
   if (decoderIssue && !issues.some((i) => i.path === 'decoder')) issues.push(decoderIssue);
+  const driftIssue = rawDriftIssue(document);
+  if (driftIssue && !issues.some((i) => i.path === driftIssue.path)) issues.push(driftIssue);
   return { ok: false, issues };
 }

@@ -26,6 +26,7 @@ import { ERROR_CATALOGUE, type ErrorCode, isSegserveError } from '../../src/erro
 import { buildApp } from '../../src/http/app.js';
 import { renderErrorsTable, withErrorsTable } from '../../src/http/error-docs.js';
 import { importTflite } from '../../src/models/tflite/index.js';
+import { makeBaseline, readBaseline, writeBaseline } from '../../src/monitoring/drift/index.js';
 import { EncoderPool } from '../../src/serving/encoder-pool.js';
 import { readRegularFile } from '../../src/sources/files.js';
 import { runCli } from '../helpers/cli.js';
@@ -229,6 +230,15 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
   MODEL_NOT_READY: () => answered(post('/v1/models/broken/segment', scene)),
   MODEL_LOAD_FAILED: () => modelStatusError('broken'),
   MODEL_OUTPUT_MISMATCH: () => answered(post('/v1/models/mismatch/segment', scene)),
+  // A baseline made for another model, read as a model's drift monitor would at load.
+  DRIFT_BASELINE_INVALID: async () => {
+    const file = join(work, 'other-model-baseline.json');
+    const target = { name: 'selfie', version: 1, task: 'binary', labels: ['background', 'person'] } as const;
+    const input = { width: 64, height: 64 };
+    const reference = { size: 20, numeric: {}, classMix: { categories: [], mass: [] } };
+    await writeBaseline(file, makeBaseline({ ...target, name: 'other', input }, reference));
+    return thrown(() => readBaseline(file, { ...target, input }));
+  },
   TFLITE_INVALID: () => importTfliteBytes(Buffer.from('not a flatbuffer at all'), 'garbage'),
   TFLITE_UNSUPPORTED_OPERATOR: () =>
     importTfliteBytes(

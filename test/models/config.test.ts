@@ -112,3 +112,46 @@ describe('parseModelConfig', () => {
     expect(issuesOf(null)).toEqual([{ path: '(root)', message: expect.stringContaining('expected object') }]);
   });
 });
+
+describe('monitoring.drift', () => {
+  it('defaults to drift on, reference 200, window 200, threshold 0.25', () => {
+    const parsed = parseModelConfig(minimal);
+    if (!parsed.ok) throw new Error('expected the minimal config to parse');
+    expect(parsed.config.monitoring.drift).toEqual({ enabled: true, window: 200, threshold: 0.25 });
+    const partial = parseModelConfig({ ...minimal, monitoring: { drift: { threshold: 0.1 } } });
+    expect(partial.ok && partial.config.monitoring.drift).toEqual({
+      enabled: true,
+      window: 200,
+      threshold: 0.1,
+    });
+  });
+
+  it('reports every bad field with its path, and baseline with reference_size', () => {
+    const issues = issuesOf({
+      ...minimal,
+      monitoring: {
+        drift: { reference_size: 5, window: 0, threshold: -1, bins: 100, baseline: 'b.json', every: 3 },
+        alerts: {},
+      },
+    });
+    expect(issues.map((i) => i.path).sort()).toEqual(
+      [
+        'monitoring.alerts',
+        'monitoring.drift.baseline',
+        'monitoring.drift.bins',
+        'monitoring.drift.every',
+        'monitoring.drift.reference_size',
+        'monitoring.drift.threshold',
+        'monitoring.drift.window',
+      ].sort(),
+    );
+    expect(issues.find((i) => i.path === 'monitoring.drift.baseline')?.message).toMatch(/not both/);
+    expect(
+      issuesOf({ ...minimal, monitoring: { drift: { reference_size: 100, baseline: 'b.json' } } }),
+    ).toEqual([{ path: 'monitoring.drift.baseline', message: 'give reference_size or baseline, not both' }]);
+    expect(issuesOf({ ...minimal, monitoring: { drift: { baseline: '' } } })[0].path).toBe(
+      'monitoring.drift.baseline',
+    );
+    expect(parseModelConfig({ ...minimal, monitoring: { drift: { baseline: 'b.json' } } }).ok).toBe(true);
+  });
+});
