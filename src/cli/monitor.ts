@@ -59,7 +59,7 @@ export async function monitorBaseline(options: BaselineOptions): Promise<Baselin
   const started = performance.now();
   const processOne = async (index: number): Promise<void> => {
     const image = files[index];
-    const ticket = options.service.admit(target);
+    const ticket = options.service.admit(target, { source: 'cli' });
     try {
       const bytes = await readRegularFile(image.path, { timeoutMs: READ_TIMEOUT_MS, label: image.path });
       const seg = await options.service.segment(ticket, bytes);

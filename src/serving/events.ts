@@ -5,7 +5,7 @@
  * they never slow or fail a request, and one that throws is logged and counted.
  */
 import type { ImageFormat } from '../image/index.js';
-import type { InstanceUncertainty, PixelUncertainty, Task } from '../tasks/types.js';
+import type { InstanceUncertainty, PixelUncertainty, SegmentationResult, Task } from '../tasks/types.js';
 import type { StageTimings } from './types.js';
 
 /** Which adapter a request came through (bounded: used in logs and metric labels). */
@@ -30,6 +30,21 @@ export type PredictionSummary =
   /** An Open Inference Protocol request: raw tensors in and out, nothing decoded. */
   | { task: 'tensors' };
 
+/** What a result found, without masks or pixels. */
+export function summarizeResult(result: SegmentationResult): PredictionSummary {
+  if (result.task === 'instance') {
+    return {
+      task: 'instance',
+      instances: result.instances.map(({ label, classId, score, area }) => ({ label, classId, score, area })),
+    };
+  }
+  const pixels = Math.max(1, result.width * result.height);
+  return {
+    task: result.task,
+    classes: result.areas.map(({ label, classId, area }) => ({ label, classId, area, ratio: area / pixels })),
+  };
+}
+
 export interface PredictionCompleted {
   type: 'prediction.completed';
   /** Unique per prediction (a batch request makes several). */
@@ -51,7 +66,19 @@ export interface PredictionCompleted {
   imageBytes?: Uint8Array;
 }
 
-export type ServingEvent = PredictionCompleted;
+/** A model version's drift crossed its threshold (`detected`) or fell back below it (see monitoring/drift). */
+export interface DriftDetected {
+  type: 'drift.detected';
+  model: string;
+  version: number;
+  detected: boolean;
+  /** The largest PSI over the signals, and the signal it came from. */
+  score: number;
+  signal: string;
+  at: number;
+}
+
+export type ServingEvent = PredictionCompleted | DriftDetected;
 export type ServingEventType = ServingEvent['type'];
 type EventOf<T extends ServingEventType> = Extract<ServingEvent, { type: T }>;
 export type Subscriber<T extends ServingEventType> = (event: EventOf<T>) => void | Promise<void>;

@@ -17,9 +17,9 @@ import { EncoderPool } from './encoder-pool.js';
 import {
   type EventFailure,
   type PredictionCompleted,
-  type PredictionSummary,
   type RequestSource,
   ServingEvents,
+  summarizeResult,
 } from './events.js';
 import { runPipeline, type Segmentation, type SegmentOptions } from './pipeline.js';
 
@@ -103,22 +103,6 @@ export function parseVersion(version: number | string | undefined): number | und
     });
   }
   return Number(text);
-}
-
-/** What a prediction found, without masks or pixels (see PredictionSummary). */
-function summarize(seg: Segmentation): PredictionSummary {
-  const { result } = seg;
-  if (result.task === 'instance') {
-    return {
-      task: 'instance',
-      instances: result.instances.map(({ label, classId, score, area }) => ({ label, classId, score, area })),
-    };
-  }
-  const pixels = Math.max(1, result.width * result.height);
-  return {
-    task: result.task,
-    classes: result.areas.map(({ label, classId, area }) => ({ label, classId, area, ratio: area / pixels })),
-  };
 }
 
 /** The prediction a ticket made, published when the ticket is released (after the answer is sent). */
@@ -218,7 +202,7 @@ export class InferenceService {
       timings: seg.timings,
       image: { width: seg.image.orientedWidth, height: seg.image.orientedHeight, format: seg.image.format },
       uncertainty: seg.result.uncertainty,
-      summary: summarize(seg),
+      summary: summarizeResult(seg.result),
       imageBytes: bytes,
     });
     return seg;

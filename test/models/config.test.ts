@@ -114,10 +114,10 @@ describe('parseModelConfig', () => {
 });
 
 describe('monitoring.drift', () => {
-  it('defaults to drift on, reference 200, window 200, threshold 0.25', () => {
+  it('is off without a monitoring.drift block; a block turns it on with window 200 and threshold 0.25', () => {
     const parsed = parseModelConfig(minimal);
     if (!parsed.ok) throw new Error('expected the minimal config to parse');
-    expect(parsed.config.monitoring.drift).toEqual({ enabled: true, window: 200, threshold: 0.25 });
+    expect(parsed.config.monitoring.drift).toEqual({ enabled: false, window: 200, threshold: 0.25 });
     const partial = parseModelConfig({ ...minimal, monitoring: { drift: { threshold: 0.1 } } });
     expect(partial.ok && partial.config.monitoring.drift).toEqual({
       enabled: true,

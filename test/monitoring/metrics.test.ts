@@ -5,7 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/http/app.js';
+import { DriftWatch } from '../../src/monitoring/drift-watch.js';
 import { ServingMetrics } from '../../src/monitoring/metrics.js';
+import { METRIC_NAMES } from '../deploy/metric-names.js';
 import { serviceFor } from '../helpers/serving.js';
 import { semanticScene, tinySoftmaxModel, tinyYoloSegModel, yoloScene } from '../helpers/tiny-models.js';
 import { listenOnLoopback, png, type TinyRepository, tinyRepository } from '../http/helpers.js';
@@ -17,7 +19,9 @@ let close: () => Promise<void>;
 beforeAll(async () => {
   repo = await tinyRepository({ softmax: tinySoftmaxModel(), yolo: tinyYoloSegModel() });
   const service = serviceFor(repo.repository);
-  const app = await buildApp({ service, metrics: new ServingMetrics(service), logger: false });
+  const metrics = new ServingMetrics(service);
+  new DriftWatch(service, { registry: metrics.registry, log: () => {} });
+  const app = await buildApp({ service, metrics, logger: false });
   base = await listenOnLoopback(app);
   close = () => app.close();
   const post = (path: string, body: Uint8Array | string, type = 'application/octet-stream') =>
@@ -152,5 +156,30 @@ describe('GET /v2/models/{m}[/versions/{v}]/stats (the statistics extension)', (
     expect(unknown.status).toBe(404);
     const server = (await (await fetch(`${base}/v2`)).json()) as { extensions: string[] };
     expect(server.extensions).toContain('statistics');
+  });
+});
+
+describe('the names the shipped rules and dashboard query', () => {
+  it('are all exported by /metrics (up aside, which Prometheus makes itself)', async () => {
+    const text = await scrape();
+    const exported = new Set(
+      text
+        .split('\n')
+        .filter((line) => line !== '' && !line.startsWith('#'))
+        .map((line) => line.split(/[{ ]/)[0]),
+    );
+    const declared = new Set(
+      text
+        .split('\n')
+        .filter((line) => line.startsWith('# TYPE '))
+        .map((line) => line.split(' ')[2]),
+    );
+    const missing = METRIC_NAMES.filter((name) => name !== 'up').filter((name) => {
+      if (exported.has(name)) return false;
+      // A metric with labels has no sample until its first observation; its TYPE line is still there.
+      const base = name.replace(/_(bucket|sum|count)$/, '');
+      return !declared.has(name) && !declared.has(base);
+    });
+    expect(missing).toEqual([]);
   });
 });

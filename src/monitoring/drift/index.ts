@@ -38,6 +38,7 @@ export {
   inputSignals,
   type OutputSignals,
   outputSignals,
+  outputSignalsOf,
   SIGNAL_THUMBNAIL_SIZE,
   type SignalThumbnail,
   thumbnailForSignals,

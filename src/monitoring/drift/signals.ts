@@ -5,7 +5,8 @@
 import sharp from 'sharp';
 import { SegserveError } from '../../errors.js';
 import type { RawImage } from '../../image/index.js';
-import type { SegmentationResult } from '../../tasks/types.js';
+import { type PredictionSummary, summarizeResult } from '../../serving/events.js';
+import type { InstanceUncertainty, PixelUncertainty, SegmentationResult } from '../../tasks/types.js';
 
 /** Longest side of the thumbnail the input signals are computed on. */
 export const SIGNAL_THUMBNAIL_SIZE = 64;
@@ -118,26 +119,37 @@ export function inputSignals(rgb: RawImage | SignalThumbnail): InputSignals {
 
 /** The output signals of a segmentation (its summary only: no per-pixel work). */
 export function outputSignals(result: SegmentationResult, classCount: number): OutputSignals {
+  return outputSignalsOf(summarizeResult(result), result.uncertainty, classCount);
+}
+
+/** The output signals from what a `prediction.completed` event carries (its summary and uncertainty). */
+export function outputSignalsOf(
+  summary: PredictionSummary,
+  uncertainty: PixelUncertainty | InstanceUncertainty | undefined,
+  classCount: number,
+): OutputSignals {
   const classShares = new Array<number>(classCount).fill(0);
-  if (result.task === 'instance') {
-    const count = result.instances.length;
-    for (const instance of result.instances) {
+  if (summary.task === 'tensors') return { classShares };
+  if (summary.task === 'instance') {
+    const count = summary.instances.length;
+    for (const instance of summary.instances) {
       if (instance.classId < classCount) classShares[instance.classId] += 1 / count;
     }
-    return { instanceScore: count > 0 ? result.uncertainty.meanScore : undefined, classShares };
+    const meanScore = uncertainty?.kind === 'instance-scores' ? uncertainty.meanScore : undefined;
+    return { instanceScore: count > 0 ? meanScore : undefined, classShares };
   }
-  const pixels = result.width * result.height;
   let foreground = 0;
-  for (const { classId, area } of result.areas) {
-    if (classId < classCount && pixels > 0) {
-      classShares[classId] += area / pixels;
-      foreground += area / pixels;
+  for (const { classId, ratio } of summary.classes) {
+    if (classId < classCount) {
+      classShares[classId] += ratio;
+      foreground += ratio;
     }
   }
   // Binary and multilabel maps list only their non-background classes: the rest is background (class 0).
-  if (!result.areas.some((a) => a.classId === 0) && classCount > 0)
+  if (!summary.classes.some((c) => c.classId === 0) && classCount > 0)
     classShares[0] += Math.max(0, 1 - foreground);
-  return { entropy: result.uncertainty.meanEntropy, classShares };
+  const entropy = uncertainty?.kind === 'pixel-entropy' ? uncertainty.meanEntropy : undefined;
+  return { entropy, classShares };
 }
 
 /** The observation for a prediction: output signals, plus input signals when the image bytes are at hand. */
