@@ -70,6 +70,9 @@ describe.skipIf(!available)('Prometheus scraping segserve with the shipped rules
       ],
       { stdio: 'ignore' },
     );
+    // Also if this test process ends without reaching afterAll: never leave a Prometheus behind.
+    const child = prometheus;
+    process.once('exit', () => child.kill('SIGKILL'));
     await vi.waitFor(async () => expect((await fetch(`${promBase}/-/ready`)).status).toBe(200), {
       timeout: 30_000,
       interval: 250,
