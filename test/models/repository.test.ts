@@ -87,8 +87,18 @@ describe('ModelRepository.open with good and broken models side by side', () => 
     });
     expect(good?.error).toBeUndefined();
     expect(good?.versions).toEqual([
-      { version: 3, state: 'ready', modelPath: join(root, 'good', '3', 'model.onnx') },
-      { version: 2, state: 'ready', modelPath: join(root, 'good', '2', 'model.onnx') },
+      {
+        version: 3,
+        state: 'ready',
+        modelPath: join(root, 'good', '3', 'model.onnx'),
+        loadSeconds: expect.any(Number),
+      },
+      {
+        version: 2,
+        state: 'ready',
+        modelPath: join(root, 'good', '2', 'model.onnx'),
+        loadSeconds: expect.any(Number),
+      },
     ]);
   });
 

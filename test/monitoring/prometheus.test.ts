@@ -1,6 +1,6 @@
 /**
  * Debian's `prometheus` scraping a running segserve with the shipped rules: after real predictions the series
- * come back through Prometheus's HTTP API (a rate, a histogram_quantile, the recording rules, the drift gauge).
+ * come back through Prometheus's HTTP API (a rate, a histogram_quantile, the loaded rules, the drift gauge).
  * Skips, saying SKIPPED, where the prometheus binary is missing (`.ci/run` installs it).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/http/app.js';
+import { DriftWatch } from '../../src/monitoring/drift-watch.js';
 import { ServingMetrics } from '../../src/monitoring/metrics.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { serviceFor } from '../helpers/serving.js';
@@ -39,9 +40,17 @@ async function query(
 
 describe.skipIf(!available)('Prometheus scraping segserve with the shipped rules', () => {
   beforeAll(async () => {
-    repo = await tinyRepository({ softmax: tinySoftmaxModel() });
+    const model = tinySoftmaxModel();
+    // A drift block, so the drift gauges have a series to scrape.
+    const withDrift = {
+      ...(model.config as object),
+      monitoring: { drift: { reference_size: 20, window: 20 } },
+    };
+    repo = await tinyRepository({ softmax: { ...model, config: withDrift } });
     const service = serviceFor(repo.repository);
-    const app = await buildApp({ service, metrics: new ServingMetrics(service), logger: false });
+    const metrics = new ServingMetrics(service);
+    new DriftWatch(service, { registry: metrics.registry, log: () => {} });
+    const app = await buildApp({ service, metrics, logger: false });
     base = await listenOnLoopback(app);
     closeApp = () => app.close();
     work = await mkdtemp(join(tmpdir(), 'segserve-prometheus-'));
@@ -124,6 +133,9 @@ describe.skipIf(!available)('Prometheus scraping segserve with the shipped rules
         expect(seconds).toBeLessThan(30);
         const ready = await query('segserve_model_ready{model="softmax"}');
         expect(ready[0]?.value[1]).toBe('1');
+        // The same image 20 times fills the reference, nothing moved: no drift.
+        const drift = await query('segserve_drift_detected{model="softmax"}');
+        expect(drift[0]?.value[1]).toBe('0');
       },
       { timeout: 20_000, interval: 500 },
     );
