@@ -5,6 +5,7 @@
  * time, so they cannot go stale. The README's metrics table lists every name.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { LoadedVersion, VersionStatus } from '../models/index.js';
 import type { PredictionCompleted } from '../serving/events.js';
 import { InferenceService } from '../serving/service.js';
 import { STAGES } from '../serving/types.js';
@@ -104,71 +105,50 @@ export class ServingMetrics {
         this.set(service.health().requests.in_flight);
       },
     });
-    const versions = () =>
-      service.repository
-        .list()
-        .flatMap((model) =>
-          model.versions.map((v) => ({ model: model.name, version: String(v.version), status: v })),
-        );
-    new Gauge({
-      name: 'segserve_queue_depth',
-      help: 'Requests waiting for a free session, per model version.',
-      labelNames: ['model', 'version'],
-      registers,
-      collect() {
-        this.reset();
-        for (const { model, version, status } of versions()) {
-          if (status.state !== 'ready') continue;
-          this.set(
-            { model, version },
-            service.repository.resolve(model, Number(version)).runtime.stats().queued,
-          );
-        }
-      },
-    });
-    new Gauge({
-      name: 'segserve_queue_capacity',
-      help: 'Requests a model version admits at once (sessions plus queue); more are refused with 503.',
-      labelNames: ['model', 'version'],
-      registers,
-      collect() {
-        this.reset();
-        for (const { model, version, status } of versions()) {
-          if (status.state !== 'ready') continue;
-          this.set(
-            { model, version },
-            InferenceService.capacity(service.repository.resolve(model, Number(version))),
-          );
-        }
-      },
-    });
-    new Gauge({
-      name: 'segserve_model_ready',
-      help: 'Whether a model version can serve (1) or not (0): loading, failed, or without a live session.',
-      labelNames: ['model', 'version'],
-      registers,
-      collect() {
-        this.reset();
-        for (const { model, version, status } of versions()) {
-          const live =
-            status.state === 'ready' &&
-            service.repository.resolve(model, Number(version)).runtime.stats().instances > 0;
-          this.set({ model, version }, live ? 1 : 0);
-        }
-      },
-    });
-    new Gauge({
-      name: 'segserve_model_load_seconds',
-      help: 'Seconds a model version took to load and warm up.',
-      labelNames: ['model', 'version'],
-      registers,
-      collect() {
-        this.reset();
-        for (const { model, version, status } of versions()) {
-          if (status.loadSeconds !== undefined) this.set({ model, version }, status.loadSeconds);
-        }
-      },
-    });
+    /** A gauge per model version, its value read from the version at scrape time (undefined: no sample). */
+    const versionGauge = (
+      name: string,
+      help: string,
+      value: (status: VersionStatus, loaded: LoadedVersion | undefined) => number | undefined,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['model', 'version'],
+        registers,
+        collect() {
+          this.reset();
+          for (const model of service.repository.list()) {
+            for (const status of model.versions) {
+              const loaded =
+                status.state === 'ready' ? service.repository.resolve(model.name, status.version) : undefined;
+              const sample = value(status, loaded);
+              if (sample !== undefined)
+                this.set({ model: model.name, version: String(status.version) }, sample);
+            }
+          }
+        },
+      });
+    versionGauge(
+      'segserve_queue_depth',
+      'Requests waiting for a free session, per model version.',
+      (_status, loaded) => loaded?.runtime.stats().queued,
+    );
+    versionGauge(
+      'segserve_queue_capacity',
+      'Requests a model version admits at once (sessions plus queue); more are refused with 503.',
+      (_status, loaded) => loaded && InferenceService.capacity(loaded),
+    );
+    versionGauge(
+      'segserve_model_ready',
+      'Whether a model version can serve (1) or not (0): loading, failed, or without a live session.',
+      (_status, loaded) => (loaded && loaded.runtime.stats().instances > 0 ? 1 : 0),
+    );
+    versionGauge(
+      'segserve_model_load_seconds',
+      'Seconds a model version took to load and warm up.',
+      (status) => status.loadSeconds,
+    );
     new Counter({
       name: 'segserve_event_subscriber_failures_total',
       help: 'Event subscribers (metrics, sampling...) that threw; the requests themselves were not affected.',

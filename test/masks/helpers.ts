@@ -1,17 +1,7 @@
 /** Mask builders and a deliberately naive reference encoder for the mask tests. */
 import type { BinaryMask, CroppedMask } from '../../src/masks/types.js';
 
-/** Small seeded generator (mulberry32), so a failing random case can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../helpers/random.js';
 
 export function emptyMask(width: number, height: number): BinaryMask {
   return { width, height, data: new Uint8Array(width * height) };

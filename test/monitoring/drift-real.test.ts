@@ -16,6 +16,7 @@ import {
 } from '../../src/monitoring/drift/index.js';
 import { readHumanManifest } from '../helpers/datasets.js';
 import { REPOSITORY_DIR } from '../helpers/paths.js';
+import { seededRandom } from '../helpers/random.js';
 import { segment } from '../helpers/serving.js';
 import { describeWithShared, sharedPath } from '../helpers/shared.js';
 
@@ -24,16 +25,9 @@ const REFERENCE = 100;
 const WINDOW = 100;
 const THRESHOLD = 0.25;
 
-/** A copy of `items` in a seeded random order (mulberry32 + Fisher-Yates), the same on every run. */
+/** A copy of `items` in a seeded random order (Fisher-Yates), the same on every run. */
 function shuffled<T>(items: readonly T[], seed: number): T[] {
-  let state = seed >>> 0;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = seededRandom(seed);
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));

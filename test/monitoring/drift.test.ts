@@ -30,18 +30,7 @@ import {
   writeBaseline,
 } from '../../src/monitoring/drift/index.js';
 import type { InstanceResult, SemanticResult } from '../../src/tasks/types.js';
-
-/** Seeded uniform numbers (mulberry32), so every run sees the same samples. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 /** Normal samples (Box-Muller). */
 function normal(random: () => number, mean = 0, sd = 1): number {
@@ -121,7 +110,7 @@ describe('PSI', () => {
 
 describe('DriftMonitor', () => {
   it('collects the reference, fills the window, then scores: identical distributions stay near 0', () => {
-    const random = seeded(1);
+    const random = seededRandom(1);
     const m = monitor();
     expect(m.state()).toMatchObject({ phase: 'reference', referenceCount: 0, detected: false, signals: {} });
     for (let i = 0; i < 1000; i++) expect(m.observe(observation(random))).toBeUndefined();
@@ -141,7 +130,7 @@ describe('DriftMonitor', () => {
   });
 
   it('reports a shift of one standard deviation, naming the signal', () => {
-    const random = seeded(2);
+    const random = seededRandom(2);
     const m = monitor();
     for (let i = 0; i < 2000; i++) m.observe(observation(random));
     const changes: DriftChange[] = [];
@@ -163,7 +152,7 @@ describe('DriftMonitor', () => {
   });
 
   it('clears only below 0.8 x threshold: a score that hovers at the threshold does not flap', () => {
-    const random = seeded(3);
+    const random = seededRandom(3);
     const m = monitor({ referenceSize: 500, window: 500, bins: 10 });
     for (let i = 0; i < 1000; i++) m.observe(observation(random));
     // Traffic alternates between stretches shifted by 0.6 sd and unshifted ones, so the score rises to about
@@ -193,7 +182,7 @@ describe('DriftMonitor', () => {
   });
 
   it('scores the class mix as one categorical PSI, with "(none)" for results that found nothing', () => {
-    const random = seeded(4);
+    const random = seededRandom(4);
     const m = monitor({ task: 'instance', labels: ['cat', 'dog', 'car'], referenceSize: 300, window: 300 });
     const instances = (shares: number[], score?: number): DriftObservation => ({
       ...observation(random),
@@ -219,7 +208,7 @@ describe('DriftMonitor', () => {
   });
 
   it('observes in time independent of the window size (running histograms)', () => {
-    const random = seeded(5);
+    const random = seededRandom(5);
     const observations = Array.from({ length: 2000 }, () => observation(random));
     const timed = (window: number) => {
       const m = monitor({ referenceSize: 2000, window, bins: 10 });
@@ -319,7 +308,7 @@ describe('baseline files', () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   async function writeReference(file: string) {
-    const random = seeded(6);
+    const random = seededRandom(6);
     const m = monitor({ referenceSize: 200, window: 200 });
     for (let i = 0; i < 200; i++) m.observe(observation(random));
     const reference = m.reference();
@@ -335,7 +324,7 @@ describe('baseline files', () => {
     expect(read).toEqual(reference);
     const m = monitor({ reference: read, window: 200 });
     expect(m.state()).toMatchObject({ phase: 'filling', referenceSource: 'baseline', referenceSize: 200 });
-    const random = seeded(7);
+    const random = seededRandom(7);
     for (let i = 0; i < 200; i++) m.observe(observation(random));
     expect(m.state().phase).toBe('monitoring');
     expect(m.state().score).toBeLessThan(0.25);
