@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../http/app.js';
 import type { AppOptions, LoggerOptions } from '../http/options.js';
+import { DriftWatch } from '../monitoring/drift-watch.js';
 import { ServingMetrics } from '../monitoring/metrics.js';
 import { logPredictions, type PredictionLogLevel } from '../monitoring/prediction-log.js';
 import type { InferenceService } from '../serving/service.js';
@@ -37,7 +38,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const service = await openService({ modelsDir, provisionEmpty, defaultModel, decodedPixelBudget }, log);
   let app: FastifyInstance;
   try {
-    app = await buildApp({ ...appOptions, service, metrics: new ServingMetrics(service) });
+    const metrics = new ServingMetrics(service);
+    app = await buildApp({ ...appOptions, service, metrics });
+    new DriftWatch(service, {
+      registry: metrics.registry,
+      log: (level, fields, message) => app.log[level](fields, message),
+    });
     const level = predictionLog ?? 'info';
     logPredictions(
       service,

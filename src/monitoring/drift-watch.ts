@@ -10,6 +10,7 @@ import type { PredictionCompleted } from '../serving/events.js';
 import type { InferenceService } from '../serving/service.js';
 import {
   type DriftMonitor,
+  type DriftState,
   inputSignals,
   openDriftMonitor,
   outputSignalsOf,
@@ -29,7 +30,7 @@ export class DriftWatch {
     this.#service = service;
     this.#log = options.log;
     const registers = options.registry ? [options.registry] : [];
-    const monitors = () => [...this.#ready.values()].map((m) => m.state());
+    const monitors = () => this.states();
     new Gauge({
       name: 'segserve_drift_score',
       help: 'Population Stability Index of each drift signal (rolling window vs reference), per model version.',
@@ -58,6 +59,11 @@ export class DriftWatch {
       },
     });
     service.events.on('prediction.completed', 'drift', (event) => this.observe(event));
+  }
+
+  /** The state of every drift-monitored model version (reference, window, scores, detected). */
+  states(): DriftState[] {
+    return [...this.#ready.values()].map((monitor) => monitor.state());
   }
 
   /** Feeds one prediction to its version's monitor (exposed for tests; the event subscription calls it). */
