@@ -28,6 +28,7 @@ export interface ServeCommandOptions {
   allowUrl: string[];
   logLevel: string;
   predictionLog: PredictionLogLevel;
+  monitoring: 'on' | 'off';
   /** Given flags only; undefined when absent, so the environment can fill in. */
   corsOrigin?: string[];
   /** The limit flags, raw text by commander attribute name (see `addServeSettingOptions`). */
@@ -63,6 +64,15 @@ export function addServeSettingOptions(command: Command): Command {
       .env('SEGSERVE_PREDICTION_LOG')
       .default('info'),
   );
+  command.addOption(
+    new Option(
+      '--monitoring <state>',
+      'off: no /metrics, no drift monitoring, no monitor page data (to measure what monitoring costs, or to run without it)',
+    )
+      .choices(['on', 'off'])
+      .env('SEGSERVE_MONITORING')
+      .default('on'),
+  );
   command.option(
     '--cors-origin <origin>',
     `browser origin allowed to call the API cross-origin, e.g. https://app.example.com, or * for any ` +
@@ -94,6 +104,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     corsOrigins,
     logger: { level: options.logLevel },
     predictionLog: options.predictionLog,
+    monitoring: options.monitoring === 'on',
   });
   const { log } = server.app;
   // The values in effect, once, so an operator can check what flags and environment amounted to.

@@ -14,5 +14,6 @@ export {
   tensorFromContent,
 } from './preprocess.js';
 export { type ImageFormat, sniffImageFormat } from './sniff.js';
+export { type PixelStatistics, pixelStatistics } from './statistics.js';
 export { rawToTensor, tensorDims } from './tensor.js';
 export type { InputSpec, InputTransform, RawImage } from './types.js';

@@ -238,6 +238,7 @@ export class SessionPool implements Runtime {
           outputs: m.outputs,
           result: m.result,
           timings: { queue: 0, ...m.timings },
+          statistics: m.statistics,
         });
         return;
       case 'failed':

@@ -4,6 +4,7 @@
  * (job.ts). Every adapter passes the one contract suite in test/runtime/contract.ts.
  */
 import { SegserveError } from '../errors.js';
+import type { PixelStatistics } from '../image/statistics.js';
 import type { InputSpec, InputTransform, RawImage } from '../image/types.js';
 import type { SegmentationResult } from '../tasks/types.js';
 import type { DecodeRequest, TensorInfo } from './protocol.js';
@@ -65,6 +66,8 @@ export interface RunResult {
   outputs?: NamedTensors;
   result?: SegmentationResult;
   timings: RunTimings;
+  /** Of the `image` feed's pixels, when there was one. */
+  statistics?: PixelStatistics;
 }
 
 export interface RuntimeStats {

@@ -5,6 +5,7 @@
  */
 import type { ImageSource } from '../image/decode.js';
 import { decodeForModel, type ImageInfo, probeImage } from '../image/index.js';
+import type { PixelStatistics } from '../image/statistics.js';
 import type { RawImage } from '../image/types.js';
 import type { LoadedVersion } from '../models/index.js';
 import type { SegmentationResult } from '../tasks/types.js';
@@ -16,6 +17,8 @@ export interface Segmentation {
   result: SegmentationResult;
   image: ImageInfo;
   timings: StageTimings;
+  /** Brightness, contrast and colourfulness of the pixels the model saw (the runtime reads them while filling). */
+  statistics?: PixelStatistics;
   /** The EXIF-oriented RGB image, present when `keepImage` was asked for (overlays). */
   rgb?: RawImage;
   /**
@@ -77,6 +80,7 @@ export async function runPipeline(
     version: loaded.version,
     result: run.result,
     image: info,
+    statistics: run.statistics,
     rgb: decoded.rgb,
     source: options.keepImage ? { kind: 'encoded', bytes, info, maxPixels: config.max_pixels } : undefined,
     timings: {
