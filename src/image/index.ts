@@ -1,6 +1,7 @@
 /** Public surface of the image layer: bytes in, model tensor out. Everything else in src/image is internal. */
 export { decodeImage, type ImageInfo, probeImage } from './decode.js';
 export { computeTransform } from './geometry.js';
+export { type HashRegion, hammingDistance, perceptualHash, popcount32 } from './perceptual-hash.js';
 export {
   type DecodedForModel,
   type DecodeForModelOptions,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SamplingConfigSchema } from './sampling-config.js';
 
 /**
  * The one schema of a model's `config.yaml`. Keys are snake_case in YAML; the parsed object keeps them,
@@ -170,6 +171,8 @@ export const ModelConfigSchema = z
       .strict()
       .default({ enabled: false }),
     monitoring: MonitoringConfigSchema.default({ drift: driftDefaults }),
+    /** Active learning: which predictions to keep for labelling (see sampling-config.ts); none without it. */
+    sampling: SamplingConfigSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
