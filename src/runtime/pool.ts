@@ -239,6 +239,7 @@ export class SessionPool implements Runtime {
           result: m.result,
           timings: { queue: 0, ...m.timings },
           statistics: m.statistics,
+          hash: m.hash,
         });
         return;
       case 'failed':

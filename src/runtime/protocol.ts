@@ -73,5 +73,6 @@ export type FromWorker =
       result?: SegmentationResult;
       timings: JobTimings;
       statistics?: PixelStatistics;
+      hash?: bigint;
     }
   | { type: 'failed'; id: number; error: SerializedError };

@@ -36,6 +36,8 @@ export interface ImageFeed {
   content: RawImage;
   transform: InputTransform;
   input: InputSpec;
+  /** Also answer the content's perceptual hash (0.4 ms at 320x320: only for models that deduplicate samples). */
+  hash?: boolean;
 }
 
 export interface RunOptions {
@@ -68,6 +70,8 @@ export interface RunResult {
   timings: RunTimings;
   /** Of the `image` feed's pixels, when there was one. */
   statistics?: PixelStatistics;
+  /** The `image` feed's perceptual hash, when it asked for one. */
+  hash?: bigint;
 }
 
 export interface RuntimeStats {

@@ -64,6 +64,8 @@ export interface PredictionCompleted {
   summary: PredictionSummary;
   /** Brightness, contrast and colourfulness of the input as the model saw it; absent for raw tensors. */
   imageStatistics?: PixelStatistics;
+  /** The input's perceptual hash, for models whose sampling suppresses near-duplicates (`sampling.dedupe`). */
+  imageHash?: bigint;
   /** The compressed input image, for subscribers that keep inputs (sampling); absent for raw tensors. */
   imageBytes?: Uint8Array;
 }

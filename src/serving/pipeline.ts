@@ -19,6 +19,8 @@ export interface Segmentation {
   timings: StageTimings;
   /** Brightness, contrast and colourfulness of the pixels the model saw (the runtime reads them while filling). */
   statistics?: PixelStatistics;
+  /** Their perceptual hash, for models whose sampling suppresses near-duplicates. */
+  hash?: bigint;
   /** The EXIF-oriented RGB image, present when `keepImage` was asked for (overlays). */
   rgb?: RawImage;
   /**
@@ -62,7 +64,13 @@ export async function runPipeline(
   const run = await runtime.run(
     {},
     {
-      image: { name: inputName, content: decoded.content, transform: decoded.transform, input: config.input },
+      image: {
+        name: inputName,
+        content: decoded.content,
+        transform: decoded.transform,
+        input: config.input,
+        hash: config.sampling?.dedupe !== undefined,
+      },
       // The served name, which config.yaml may leave to the folder: decoders name the model in their errors.
       decode: {
         decoder: config.decoder,
@@ -81,6 +89,7 @@ export async function runPipeline(
     result: run.result,
     image: info,
     statistics: run.statistics,
+    hash: run.hash,
     rgb: decoded.rgb,
     source: options.keepImage ? { kind: 'encoded', bytes, info, maxPixels: config.max_pixels } : undefined,
     timings: {

@@ -204,6 +204,7 @@ export class InferenceService {
       uncertainty: seg.result.uncertainty,
       summary: summarizeResult(seg.result),
       imageStatistics: seg.statistics,
+      imageHash: seg.hash,
       imageBytes: bytes,
     });
     return seg;
