@@ -7,6 +7,7 @@ import { buildApp } from '../http/app.js';
 import type { AppOptions, LoggerOptions } from '../http/options.js';
 import { DriftWatch } from '../monitoring/drift-watch.js';
 import { ServingMetrics } from '../monitoring/metrics.js';
+import { MonitorHistory } from '../monitoring/monitor-history.js';
 import { logPredictions, type PredictionLogLevel } from '../monitoring/prediction-log.js';
 import type { InferenceService } from '../serving/service.js';
 import { openService, type ServiceSetup, startupLogger } from './open-service.js';
@@ -40,11 +41,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const decodedPixelBudget = options.limits?.decodedPixelBudget;
   const service = await openService({ modelsDir, provisionEmpty, defaultModel, decodedPixelBudget }, log);
   let app: FastifyInstance;
+  let monitor: MonitorHistory | undefined;
   try {
     const metrics = (monitoring ?? true) ? new ServingMetrics(service) : undefined;
-    app = await buildApp({ ...appOptions, service, metrics });
+    // DriftWatch logs through the app, which needs the monitor history, which reads the drift states: the
+    // history asks through a closure that answers none until the watch exists (a few lines below).
+    let drift: DriftWatch | undefined;
+    monitor = metrics && new MonitorHistory(service, { driftStates: () => drift?.states() ?? [] });
+    app = await buildApp({ ...appOptions, service, metrics, monitor });
     if (metrics) {
-      new DriftWatch(service, {
+      drift = new DriftWatch(service, {
         registry: metrics.registry,
         log: (level, fields, message) => app.log[level](fields, message),
       });
@@ -56,6 +62,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     );
     await app.listen({ port, host });
   } catch (error) {
+    monitor?.close();
     await service.close();
     throw error;
   }
@@ -65,6 +72,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     service,
     url: app.listeningOrigin,
     close() {
+      monitor?.close();
       closing ??= app.close().finally(() => service.close());
       return closing;
     },

@@ -12,6 +12,7 @@ import type { IncomingMessage } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { RequestRecord } from '../monitoring/metrics.js';
 import { UrlFetcher } from '../sources/fetch-url.js';
 import { realBatchRoot } from '../sources/files.js';
 import { decorateTickets, type HttpContext } from './context.js';
@@ -29,6 +30,7 @@ import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/image.js';
 import { jsonRoutes } from './routes/json.js';
 import { modelRoutes } from './routes/models.js';
+import { monitorRoutes } from './routes/monitor.js';
 import { addSharedSchemas } from './schemas.js';
 import { normalizeCorsOrigins } from './settings.js';
 import { uiRoutes } from './ui.js';
@@ -77,19 +79,24 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  const { metrics } = options;
-  if (metrics) {
+  const { metrics, monitor } = options;
+  if (metrics || monitor) {
+    // One record per request, built once, for every consumer: the Prometheus metrics and the monitor history.
     app.addHook('onResponse', async (request, reply) => {
       const loaded = request.ticket?.loaded;
-      metrics.recordRequest({
+      const record: RequestRecord = {
         route: request.routeOptions.url ?? 'unmatched',
         model: loaded?.name ?? '',
         version: loaded ? String(loaded.version) : '',
         variant: loaded ? 'default' : '',
         code: answeredCode(request),
         seconds: reply.elapsedTime / 1000,
-      });
+      };
+      metrics?.recordRequest(record);
+      monitor?.recordRequest(record);
     });
+  }
+  if (metrics) {
     app.get('/metrics', { logLevel: 'warn', schema: { hide: true } }, async (_request, reply) =>
       reply.type(metrics.contentType).send(await metrics.metrics()),
     );
@@ -127,6 +134,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         { name: 'models', description: 'The model repository' },
         { name: 'compatible', description: 'Routes of the common Flask/FastAPI segmentation services' },
         { name: 'health', description: 'Liveness' },
+        { name: 'monitoring', description: 'Recent history for the built-in monitor page' },
       ],
     },
     // Shared schemas become named components (Segmentation, Rle, Error...) instead of def-0, def-1...
@@ -161,6 +169,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     queueTimeoutMs: limits.inferenceTimeoutMs,
     bodyLimit: limits.v2BodyBytes,
   });
+  if (monitor) await app.register(monitorRoutes, { service: options.service, monitor });
   await app.register(uiRoutes);
   return app;
 }

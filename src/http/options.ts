@@ -1,5 +1,6 @@
 /** What an operator can tune about the HTTP server, with the defaults it runs with. */
 import type { ServingMetrics } from '../monitoring/metrics.js';
+import type { MonitorHistory } from '../monitoring/monitor-history.js';
 import type { InferenceService } from '../serving/service.js';
 import type { UrlFetchOptions } from '../sources/fetch-url.js';
 import { defaultServerLimits, splitLimits } from './settings.js';
@@ -59,6 +60,8 @@ export interface AppOptions {
   service: InferenceService;
   /** Prometheus metrics: with them the app records every request and serves `GET /metrics`. */
   metrics?: ServingMetrics;
+  /** The monitor page's history: with it the app feeds it every request and serves `GET /v1/monitor`. */
+  monitor?: MonitorHistory;
   limits?: Partial<HttpLimits>;
   /**
    * URL downloads: allow-listed addresses. Timeouts and redirects default to `limits.url*`; given here they win.

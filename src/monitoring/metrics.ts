@@ -5,11 +5,11 @@
  * time, so they cannot go stale. The README's metrics table lists every name.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { LoadedVersion, VersionStatus } from '../models/index.js';
 import type { PredictionCompleted } from '../serving/events.js';
-import { InferenceService } from '../serving/service.js';
+import type { InferenceService } from '../serving/service.js';
 import { STAGES } from '../serving/types.js';
 import { InferenceStats } from './inference-stats.js';
+import { type VersionSnapshot, versionSnapshots } from './version-state.js';
 
 /** Seconds: 1 ms to 30 s, dense where models answer (10-500 ms). */
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -110,7 +110,7 @@ export class ServingMetrics {
     const versionGauge = (
       name: string,
       help: string,
-      value: (status: VersionStatus, loaded: LoadedVersion | undefined) => number | undefined,
+      value: (version: VersionSnapshot) => number | undefined,
     ) =>
       new Gauge({
         name,
@@ -119,36 +119,32 @@ export class ServingMetrics {
         registers,
         collect() {
           this.reset();
-          for (const model of service.repository.list()) {
-            for (const status of model.versions) {
-              const loaded =
-                status.state === 'ready' ? service.repository.resolve(model.name, status.version) : undefined;
-              const sample = value(status, loaded);
-              if (sample !== undefined)
-                this.set({ model: model.name, version: String(status.version) }, sample);
-            }
+          for (const snapshot of versionSnapshots(service)) {
+            const sample = value(snapshot);
+            if (sample !== undefined)
+              this.set({ model: snapshot.model, version: String(snapshot.version) }, sample);
           }
         },
       });
     versionGauge(
       'segserve_queue_depth',
       'Requests waiting for a free session, per model version.',
-      (_status, loaded) => loaded?.runtime.stats().queued,
+      (version) => version.queued,
     );
     versionGauge(
       'segserve_queue_capacity',
       'Requests a model version admits at once (sessions plus queue); more are refused with 503.',
-      (_status, loaded) => loaded && InferenceService.capacity(loaded),
+      (version) => version.capacity,
     );
     versionGauge(
       'segserve_model_ready',
       'Whether a model version can serve (1) or not (0): loading, failed, or without a live session.',
-      (_status, loaded) => (loaded && loaded.runtime.stats().instances > 0 ? 1 : 0),
+      (version) => (version.ready ? 1 : 0),
     );
     versionGauge(
       'segserve_model_load_seconds',
       'Seconds a model version took to load and warm up.',
-      (status) => status.loadSeconds,
+      (version) => version.loadSeconds,
     );
     new Counter({
       name: 'segserve_event_subscriber_failures_total',

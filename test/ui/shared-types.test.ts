@@ -1,7 +1,8 @@
 /**
  * The browser UI keeps no copy of the wire format: every answer type it reads (segmentation, COCO results, the
- * model list, load states and error summaries) is imported from src/serving/types.ts, which the server's routes
- * are typed with. A local declaration of one of them would drift from the server unnoticed.
+ * model list, load states and error summaries) is imported from src/serving/types.ts, and the monitor page's data
+ * from src/monitoring/monitor-types.ts, which the server's routes are typed with. A local declaration of one of
+ * them would drift from the server unnoticed.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,10 @@ import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 
 const WEB = join(PROJECT_ROOT, 'web', 'src');
-const SERVER_TYPES = join(PROJECT_ROOT, 'src', 'serving', 'types.ts');
+const SERVER_TYPES = [
+  join(PROJECT_ROOT, 'src', 'serving', 'types.ts'),
+  join(PROJECT_ROOT, 'src', 'monitoring', 'monitor-types.ts'),
+];
 
 function webSources(): Array<[string, string]> {
   return readdirSync(WEB)
@@ -17,9 +21,9 @@ function webSources(): Array<[string, string]> {
     .map((f) => [f, readFileSync(join(WEB, f), 'utf8')]);
 }
 
-/** Names exported by src/serving/types.ts: declared there or re-exported. */
+/** Names exported by the wire-type modules: declared there or re-exported. */
 function serverTypeNames(): string[] {
-  const text = readFileSync(SERVER_TYPES, 'utf8');
+  const text = SERVER_TYPES.map((file) => readFileSync(file, 'utf8')).join('\n');
   const declared = [...text.matchAll(/export (?:interface|type|const) (\w+)/g)].map((m) => m[1]);
   const reexported = [...text.matchAll(/export type \{([^}]+)\}/g)].flatMap((m) =>
     m[1].split(',').map((n) => n.trim()),
@@ -30,7 +34,15 @@ function serverTypeNames(): string[] {
 describe('web UI wire types', () => {
   it('the server declares the model list types the UI reads', () => {
     expect(serverTypeNames()).toEqual(
-      expect.arrayContaining(['ModelJson', 'ModelListJson', 'LoadState', 'ErrorSummary', 'SegmentationJson']),
+      expect.arrayContaining([
+        'ModelJson',
+        'ModelListJson',
+        'LoadState',
+        'ErrorSummary',
+        'SegmentationJson',
+        'MonitorJson',
+        'MonitorVersion',
+      ]),
     );
   });
 
@@ -54,6 +66,15 @@ describe('web UI wire types', () => {
     for (const file of ['api.ts', 'model-store.ts', 'model-picker.ts', 'models-page.ts']) {
       expect(sources.get(file), file).toMatch(
         /import type \{[^}]*\bModelListJson\b[^}]*\} from '\.\.\/\.\.\/src\/serving\/types\.js'/,
+      );
+    }
+  });
+
+  it('the monitor page reads its data with the type the route answers', () => {
+    const sources = new Map(webSources());
+    for (const file of ['api.ts', 'monitor-page.ts']) {
+      expect(sources.get(file), file).toMatch(
+        /import type \{[^}]*\bMonitorJson\b[^}]*\} from '\.\.\/\.\.\/src\/monitoring\/monitor-types\.js'/,
       );
     }
   });

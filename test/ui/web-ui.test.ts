@@ -4,19 +4,38 @@
  * ../shared is present. The overlay is checked from the canvas pixels against the API's own answer, decoded here
  * with the server's RLE decoder and palette; downloads are compared with what the server computes.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { type RunningServer, startServer } from '../../src/host/server.js';
 import type { RawImage } from '../../src/image/types.js';
 import { ModelRepository } from '../../src/models/index.js';
+import type { MonitorJson } from '../../src/monitoring/monitor-types.js';
 import { toCocoResults } from '../../src/serving/encode.js';
 import type { SegmentationJson } from '../../src/serving/types.js';
+import {
+  CLASS_COLORS,
+  LIMIT_COLOR,
+  OUTCOME_COLORS,
+  SPREAD_COLOR,
+  STAGE_COLORS,
+} from '../../web/src/monitor-colors.js';
+import { readHumanManifest } from '../helpers/datasets.js';
 import { REPOSITORY_DIR } from '../helpers/paths.js';
 import { segment } from '../helpers/serving.js';
-import { describeWithShared, sharedPath } from '../helpers/shared.js';
+import { describeWithShared, SHARED_DIR, sharedPath } from '../helpers/shared.js';
 import { semanticScene, tinySoftmaxModel, tinyYoloSegModel, yoloScene } from '../helpers/tiny-models.js';
-import { listen, type RunningApp, type TinyRepository, tinyRepository } from '../http/helpers.js';
+import {
+  listen,
+  png,
+  type RunningApp,
+  type TinyRepository,
+  tinyRepository,
+  writeRepository,
+} from '../http/helpers.js';
 import {
   buildWebUi,
   canvasPixels,
@@ -28,6 +47,7 @@ import {
   PHONE,
   screenshot,
 } from './browser.js';
+import { drawnPixels, pixelsOfColor } from './chart-check.js';
 import { compareOverlay, regionsOf } from './overlay-check.js';
 
 interface UploadFile {
@@ -237,7 +257,7 @@ describeWithChromium('web UI in Chromium', () => {
     });
 
     it('serves the pages as index.html and the hashed assets with a year-long immutable cache', async () => {
-      for (const path of ['/', '/models']) {
+      for (const path of ['/', '/models', '/monitor']) {
         const response = await fetch(`${server.base}${path}`);
         expect(response.status).toBe(200);
         expect(response.headers.get('content-type')).toMatch(/^text\/html/);
@@ -484,4 +504,237 @@ describeWithChromium('web UI in Chromium', () => {
       await page.context().close();
     });
   });
+
+  describeWithShared(
+    'monitor page on a real model',
+    ['models', 'mediapipe-selfie-segmentation', 'selfie_segmentation.onnx'],
+    () => {
+      let dir: string;
+      let server: RunningServer;
+      let photos: Buffer[];
+      /** Drift is scored after a reference and a full window: 20 + 20 predictions. */
+      const DRIFT_SIZE = 20;
+
+      beforeAll(async () => {
+        // The shipped selfie config, reading the shared ONNX file, with drift over a reference the test fills.
+        const config = parse(await readFile(join(REPOSITORY_DIR, 'mediapipe-selfie', 'config.yaml'), 'utf8'));
+        config.versions = {
+          1: join(SHARED_DIR, 'models/mediapipe-selfie-segmentation/selfie_segmentation.onnx'),
+        };
+        config.monitoring = { drift: { reference_size: DRIFT_SIZE, window: DRIFT_SIZE, threshold: 0.25 } };
+        // The tiny YOLO beside it: an instance model, for the score chart.
+        dir = await writeRepository({ yolo: tinyYoloSegModel() });
+        await mkdir(join(dir, 'selfie'));
+        await writeFile(join(dir, 'selfie', 'config.yaml'), stringify(config));
+        // The composition root itself: metrics, drift watch and monitor history wired as `segserve serve` does.
+        server = await startServer({
+          modelsDir: dir,
+          port: 0,
+          host: '127.0.0.1',
+          logger: false,
+          predictionLog: 'off',
+        });
+        const samples = (await readHumanManifest()).slice(0, 2 * DRIFT_SIZE + 6);
+        photos = await Promise.all(samples.map((sample) => readFile(sample.image)));
+      });
+      afterAll(async () => {
+        await server?.close();
+        if (dir) await rm(dir, { recursive: true, force: true });
+      });
+
+      const monitorJson = async (): Promise<MonitorJson> =>
+        (await (await fetch(`${server.url}/v1/monitor`)).json()) as MonitorJson;
+
+      /** The page with a clock the test moves: polls happen when the test says, not when the machine is slow. */
+      async function openMonitor(viewport = DESKTOP) {
+        const opened = await openPage(browser, viewport);
+        const csp: string[] = [];
+        opened.page.on('console', (message) => {
+          if (/Content Security Policy/i.test(message.text())) csp.push(message.text());
+        });
+        const polls: string[] = [];
+        opened.page.on('request', (request) => {
+          if (new URL(request.url()).pathname === '/v1/monitor') polls.push(request.url());
+        });
+        return { ...opened, csp, polls };
+      }
+
+      it('shows the empty state before any prediction', async () => {
+        const { page, errors, csp } = await openMonitor();
+        await page.goto(`${server.url}/monitor`);
+        const card = page.locator('[data-model="selfie"]');
+        await expect
+          .poll(() => card.locator('.empty-state').textContent())
+          .toBe('No predictions in the last 15 minutes.');
+        expect(await card.getByRole('heading', { level: 2 }).textContent()).toBe('selfie v1');
+        expect(await page.locator('.server-card .empty-state').textContent()).toBe(
+          'No requests in the last 15 minutes.',
+        );
+        expect(await card.locator('canvas').count()).toBe(0);
+        await screenshots(page, 'monitor-empty');
+        expect(errors).toEqual([]);
+        expect(csp).toEqual([]);
+        await page.context().close();
+      });
+
+      it('draws the charts of real predictions, with the series of each model, live', {
+        timeout: 120_000,
+      }, async () => {
+        for (const photo of photos) {
+          const response = await fetch(`${server.url}/v1/models/selfie/segment`, {
+            method: 'POST',
+            body: new Uint8Array(photo),
+          });
+          expect(response.status).toBe(200);
+        }
+        const scene = new Uint8Array(await png(yoloScene()));
+        for (let i = 0; i < 3; i++) {
+          await fetch(`${server.url}/v1/models/yolo/segment`, { method: 'POST', body: scene });
+        }
+        const bad = await fetch(`${server.url}/v1/models/selfie/segment`, {
+          method: 'POST',
+          body: 'not an image',
+        });
+        expect(bad.status).toBe(415);
+        // Drift scores are sampled once a second, after the last prediction's event.
+        await vi.waitFor(
+          async () => {
+            const selfie = (await monitorJson()).models.find((m) => m.model === 'selfie');
+            expect(selfie?.drift?.phase).toBe('monitoring');
+            expect(Object.keys(selfie?.drift?.signals ?? {}).length).toBeGreaterThan(0);
+          },
+          { timeout: 10_000 },
+        );
+
+        const { page, errors, csp, polls } = await openMonitor();
+        await page.clock.install();
+        // The last minute: 12 buckets, wide bars (the traffic of this test fits in one or two).
+        await page.goto(`${server.url}/monitor?window=60`);
+        expect(await page.getByLabel('Time window').inputValue()).toBe('60');
+        const id = 'selfie-v1';
+        const canvases = [
+          'requests-server',
+          `requests-${id}`,
+          `latency-${id}`,
+          `queue-${id}`,
+          `uncertainty-${id}`,
+          `classes-${id}`,
+          `drift-${id}`,
+          'uncertainty-yolo-v1',
+          'classes-yolo-v1',
+        ];
+        for (const testId of canvases) await page.getByTestId(testId).waitFor();
+
+        // Pixels, not elements: each chart holds its series drawn in its own colour.
+        const expectDrawn = async (testId: string, color: string) => {
+          const pixels = await canvasPixels(page, testId);
+          expect(pixels.width, testId).toBeGreaterThan(300);
+          expect(drawnPixels(pixels), testId).toBeGreaterThan(1000);
+          expect(pixelsOfColor(pixels, color), `${testId} in ${color}`).toBeGreaterThan(8);
+        };
+        await expectDrawn('requests-server', OUTCOME_COLORS.ok);
+        await expectDrawn(`requests-${id}`, OUTCOME_COLORS.ok);
+        await expectDrawn(`requests-${id}`, OUTCOME_COLORS.client_error);
+        await expectDrawn(`latency-${id}`, STAGE_COLORS.infer);
+        await expectDrawn(`latency-${id}`, LIMIT_COLOR);
+        await expectDrawn(`queue-${id}`, LIMIT_COLOR);
+        await expectDrawn(`uncertainty-${id}`, SPREAD_COLOR);
+        await expectDrawn(`classes-${id}`, CLASS_COLORS[0]);
+        await expectDrawn(`classes-${id}`, CLASS_COLORS[1]);
+        await expectDrawn(`drift-${id}`, LIMIT_COLOR);
+        await expectDrawn('uncertainty-yolo-v1', SPREAD_COLOR);
+
+        // The model's series by name: card title, chart titles, legends.
+        const card = page.locator('[data-model="selfie"]');
+        expect(await card.getByRole('heading', { level: 2 }).textContent()).toBe('selfie v1');
+        const text = (await card.textContent()) ?? '';
+        for (const label of [
+          'Requests per second',
+          'Latency by stage',
+          'Entropy per prediction',
+          'Class mix',
+          'Drift (PSI per signal)',
+          'infer',
+          'p95 total',
+          'median',
+          'background',
+          'person',
+          'brightness',
+          'threshold 0.25',
+          'binary',
+        ]) {
+          expect(text, label).toContain(label);
+        }
+        // The drift badge and tile say what the API says (20 photos against 20 is a small sample: it may drift).
+        const drifting = (await monitorJson()).models.find((m) => m.model === 'selfie')?.drift?.detected;
+        expect(text).toContain(drifting ? 'drift detected' : 'no drift');
+        expect(await page.locator('[data-model="yolo"]').textContent()).toContain('Instance scores');
+        const tile = (name: string) => page.locator('.tile').filter({ hasText: name });
+        expect(await tile('Models ready').locator('.tile-value').textContent()).toBe('2 / 2');
+        expect(await tile('Drift').locator('.tile-value').textContent()).toBe(drifting ? 'detected' : 'none');
+        expect(await tile('Drift').getAttribute('data-state')).toBe(drifting ? 'bad' : 'ok');
+        expect(Number(await tile('Requests / s').locator('.tile-value').textContent())).toBeGreaterThan(0);
+        expect(await tile('Requests / s').getAttribute('data-state')).toBe('ok');
+
+        // Live: a poll every 5 s while shown; none while the tab is hidden; one at once when it is back.
+        const before = polls.length;
+        await page.clock.runFor(5_100);
+        await expect.poll(() => polls.length).toBe(before + 1);
+        await page.evaluate(`(() => {
+          Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+          document.dispatchEvent(new Event('visibilitychange'));
+        })()`);
+        await expect
+          .poll(() => page.locator('.monitor-status').textContent())
+          .toBe('Paused while this tab is hidden.');
+        await page.clock.runFor(30_000);
+        expect(polls.length).toBe(before + 1);
+        await page.evaluate(`(() => {
+          Object.defineProperty(document, 'hidden', { configurable: true, get: () => false });
+          document.dispatchEvent(new Event('visibilitychange'));
+        })()`);
+        await expect.poll(() => polls.length).toBe(before + 2);
+        await expect.poll(() => page.locator('.monitor-status').textContent()).toMatch(/^Live · updated /);
+
+        await screenshot(page, 'monitor-desktop');
+        // The whole history: the same traffic, now thin bars at the right end.
+        await page.getByLabel('Time window').selectOption('900');
+        await expect.poll(() => page.getByTestId(`latency-${id}`).count()).toBe(1);
+        await expect.poll(() => new URL(page.url()).search).toBe('?window=900');
+        await screenshot(page, 'monitor-15m-desktop');
+        await page.getByLabel('Time window').selectOption('60');
+        // The charts are rebuilt in the colours of the scheme the system switches to (grid lines: --border).
+        await page.emulateMedia({ colorScheme: 'dark' });
+        await expect
+          .poll(async () => pixelsOfColor(await canvasPixels(page, `latency-${id}`), '#2e3845', 4))
+          .toBeGreaterThan(100);
+        await screenshot(page, 'monitor-dark-desktop');
+        await page.emulateMedia({ colorScheme: 'light' });
+        await expect
+          .poll(async () => pixelsOfColor(await canvasPixels(page, `latency-${id}`), '#d7dde5', 4))
+          .toBeGreaterThan(100);
+
+        // On a phone the charts stack in one column and shrink to its width.
+        await page.setViewportSize(PHONE);
+        await expect
+          .poll(async () => (await canvasPixels(page, `latency-${id}`)).width)
+          .toBeLessThan(PHONE.width);
+        const boxes = await Promise.all(
+          [`requests-${id}`, `latency-${id}`, `queue-${id}`].map((testId) =>
+            page.getByTestId(testId).boundingBox(),
+          ),
+        );
+        expect(new Set(boxes.map((box) => Math.round(box?.x ?? -1))).size).toBe(1);
+        expect(boxes[0]!.y).toBeLessThan(boxes[1]!.y);
+        expect(boxes[1]!.y).toBeLessThan(boxes[2]!.y);
+        const pageWidth = await page.evaluate('document.documentElement.scrollWidth');
+        expect(pageWidth).toBeLessThanOrEqual(PHONE.width);
+        await expectDrawn(`latency-${id}`, STAGE_COLORS.infer);
+        await screenshot(page, 'monitor-phone');
+        expect(errors).toEqual([]);
+        expect(csp).toEqual([]);
+        await page.context().close();
+      });
+    },
+  );
 });

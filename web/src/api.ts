@@ -2,6 +2,7 @@
  * Calls to the segserve API. Every failure becomes an ApiError carrying the API's stable code and message
  * (`{"error": {"code", "message", "details"}}`), so the UI shows what the server said, not a generic failure.
  */
+import type { MonitorJson } from '../../src/monitoring/monitor-types.js';
 import type { ModelListJson, SegmentationJson } from '../../src/serving/types.js';
 
 export class ApiError extends Error {
@@ -63,6 +64,12 @@ async function call(path: string, init?: RequestInit): Promise<Response> {
 export async function listModels(): Promise<ModelListJson> {
   const response = await call('/v1/models');
   return (await response.json()) as ModelListJson;
+}
+
+/** The monitor page's data: the last `windowSeconds` of history and the gauges of now. */
+export async function monitor(windowSeconds: number, signal?: AbortSignal): Promise<MonitorJson> {
+  const response = await call(`/v1/monitor?window=${windowSeconds}`, { signal });
+  return (await response.json()) as MonitorJson;
 }
 
 export type AnswerFormat = 'json' | 'mask' | 'overlay';

@@ -1,8 +1,10 @@
 /**
- * Entry point: a two-page app (segment at `/`, models at `/models`) with history-based navigation. Pages are
- * built once and kept, so going to the models page and back keeps the images and results of the session.
+ * Entry point: the app's pages (segment at `/`, models at `/models`, monitor at `/monitor`) with history-based
+ * navigation. Pages are built once and kept, so going to the models page and back keeps the images and results
+ * of the session; a page left is unmounted (the monitor stops polling).
  */
 import { ModelsPage } from './models-page';
+import { MonitorPage } from './monitor-page';
 import { SegmentPage } from './segment-page';
 
 interface Page {
@@ -14,6 +16,7 @@ interface Page {
 const ROUTES: Record<string, { title: string; create: () => Page }> = {
   '/': { title: 'Segment', create: () => new SegmentPage() },
   '/models': { title: 'Models', create: () => new ModelsPage() },
+  '/monitor': { title: 'Monitor', create: () => new MonitorPage() },
 };
 
 const main = document.getElementById('main');

@@ -31,6 +31,7 @@ export {
   type ReferenceDistributions,
   type SignalName,
 } from './reference.js';
+export { SIGNAL_NAMES } from './signal-names.js';
 export {
   type DriftObservation,
   driftObservation,

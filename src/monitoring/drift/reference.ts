@@ -5,18 +5,10 @@
  */
 import type { Task } from '../../models/config.js';
 import { binOf, quantileEdges } from './psi.js';
+import type { NumericSignal } from './signal-names.js';
 import type { DriftObservation } from './signals.js';
 
-export const NUMERIC_SIGNALS = [
-  'brightness',
-  'contrast',
-  'colourfulness',
-  'aspect_ratio',
-  'entropy',
-  'instance_score',
-] as const;
-export type NumericSignal = (typeof NUMERIC_SIGNALS)[number];
-export type SignalName = NumericSignal | 'class_mix';
+export { NUMERIC_SIGNALS, type NumericSignal, type SignalName } from './signal-names.js';
 
 /** The numeric signals a task's predictions carry (entropy for dense maps, the mean score for instances). */
 export function numericSignalsFor(task: Task): NumericSignal[] {
