@@ -330,7 +330,7 @@ class VersionCard {
     if (!drift) {
       slot.note(
         'Drift',
-        'Drift monitoring is off for this model: add a monitoring.drift block to its config.yaml.',
+        'Drift monitoring is off for this model (monitoring.drift.enabled is false in its config.yaml).',
       );
       return;
     }
@@ -623,7 +623,7 @@ export class MonitorPage {
     } else if (watched.length > 0) {
       tiles.drift.set('–', 'collecting the reference', 'idle');
     } else {
-      tiles.drift.set('off', 'no model has monitoring.drift', 'idle');
+      tiles.drift.set('off', 'drift monitoring is off for every model', 'idle');
     }
   }
 }
