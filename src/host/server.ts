@@ -9,7 +9,9 @@ import { DriftWatch } from '../monitoring/drift-watch.js';
 import { ServingMetrics } from '../monitoring/metrics.js';
 import { logPredictions, type PredictionLogLevel } from '../monitoring/prediction-log.js';
 import type { InferenceService } from '../serving/service.js';
+import type { StorageSettings } from '../storage/index.js';
 import { openService, type ServiceSetup, startupLogger } from './open-service.js';
+import { LazyStorage } from './storage.js';
 
 export interface ServeOptions
   extends Omit<AppOptions, 'service' | 'metrics' | 'logger'>,
@@ -19,11 +21,15 @@ export interface ServeOptions
   logger?: false | LoggerOptions;
   /** The level of the one-line-per-prediction log, or off (default info). */
   predictionLog?: PredictionLogLevel;
+  /** Where stored data goes (src/storage/settings.ts); nothing is opened until a feature first uses it. */
+  storage: StorageSettings;
 }
 
 export interface RunningServer {
   app: FastifyInstance;
   service: InferenceService;
+  /** The blob store and database, each opened on its first use (see storage.ts). */
+  storage: LazyStorage;
   /** Where it listens, e.g. http://0.0.0.0:8080 */
   url: string;
   /** Stops accepting, waits for requests in flight, then closes every model's runtime. */
@@ -31,7 +37,8 @@ export interface RunningServer {
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
-  const { modelsDir, provisionEmpty, defaultModel, port, host, predictionLog, ...appOptions } = options;
+  const { modelsDir, provisionEmpty, defaultModel, port, host, predictionLog, storage, ...appOptions } =
+    options;
   const log = startupLogger(options.logger === false ? false : (options.logger?.stream ?? process.stdout));
   // The pixel budget is one of the server's limits (settings.ts) but the serving core enforces it.
   const decodedPixelBudget = options.limits?.decodedPixelBudget;
@@ -54,13 +61,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await service.close();
     throw error;
   }
+  const stores = new LazyStorage(storage);
   let closing: Promise<void> | undefined;
   return {
     app,
     service,
+    storage: stores,
     url: app.listeningOrigin,
     close() {
-      closing ??= app.close().finally(() => service.close());
+      // Storage last: requests in flight and the runtimes' last events may still write to it.
+      closing ??= app
+        .close()
+        .finally(() => service.close())
+        .finally(() => stores.close());
       return closing;
     },
   };
