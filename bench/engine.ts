@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: per shared model on a real photo, p50/p95 of every pipeline stage and the ratio of
  * end-to-end time to a raw `session.run` of the same model, measured in the same run (rounds of raw and
- * end-to-end runs alternate, so machine noise hits both alike). Also the mask-encoding costs.
+ * end-to-end runs alternate, so machine noise hits both alike). Also the mask-encoding costs, HTTP end to end
+ * (bench/http.ts) and what monitoring costs, on against off (bench/monitoring.ts).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { InferenceService } from '../src/serving/service.js';
 import { rawBaseline } from './baseline.js';
 import { benchHttp } from './http.js';
 import { benchMasks } from './masks.js';
+import { benchMonitoring } from './monitoring.js';
 import { percentiles, table } from './stats.js';
 
 const projectRoot = resolve(import.meta.dirname, '..');
@@ -122,5 +124,6 @@ async function main(): Promise<void> {
 }
 
 await main();
-// The HTTP run last, so the in-process numbers above are not disturbed by its server.
+// The HTTP runs last, so the in-process numbers above are not disturbed by their servers.
 console.log(await benchHttp());
+console.log(await benchMonitoring());

@@ -53,7 +53,7 @@ const cases = [
 ];
 
 /** The photo as the 640x480 JPEG a camera or browser would send. */
-async function jpeg640x480(photo: string): Promise<Buffer> {
+export async function jpeg640x480(photo: string): Promise<Buffer> {
   return sharp(await readFile(photo))
     .resize(640, 480, { fit: 'cover' })
     .jpeg({ quality: 90 })
@@ -90,7 +90,7 @@ function levelOf(concurrency: number, outcomes: Outcome[], throughput: number): 
 }
 
 /** `requests` requests over `concurrency` keep-alive connections, each client sending the next at once. */
-async function counted(url: URL, body: Buffer, concurrency: number, requests: number): Promise<Level> {
+export async function counted(url: URL, body: Buffer, concurrency: number, requests: number): Promise<Level> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const outcomes: Outcome[] = [];
   let next = 0;

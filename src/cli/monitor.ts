@@ -63,7 +63,7 @@ export async function monitorBaseline(options: BaselineOptions): Promise<Baselin
     try {
       const bytes = await readRegularFile(image.path, { timeoutMs: READ_TIMEOUT_MS, label: image.path });
       const seg = await options.service.segment(ticket, bytes);
-      builder.add(await driftObservation(seg.result, loaded.labels.length, bytes));
+      builder.add(driftObservation(seg, loaded.labels.length));
       progress.tick(image.relative);
     } catch (error) {
       const code = itemErrorCode(error);

@@ -34,6 +34,7 @@ export interface ServeCommandOptions {
   allowUrl: string[];
   logLevel: string;
   predictionLog: PredictionLogLevel;
+  monitoring: 'on' | 'off';
   /** Given flags only; undefined when absent, so the environment can fill in. */
   corsOrigin?: string[];
   /** The limit and storage flags, raw text by commander attribute name (see `addServeSettingOptions`). */
@@ -77,6 +78,15 @@ export function addServeSettingOptions(command: Command): Command {
       .env('SEGSERVE_PREDICTION_LOG')
       .default('info'),
   );
+  command.addOption(
+    new Option(
+      '--monitoring <state>',
+      'off: no /metrics, no drift monitoring, no monitor page data (to measure what monitoring costs, or to run without it)',
+    )
+      .choices(['on', 'off'])
+      .env('SEGSERVE_MONITORING')
+      .default('on'),
+  );
   command.option(
     '--cors-origin <origin>',
     `browser origin allowed to call the API cross-origin, e.g. https://app.example.com, or * for any ` +
@@ -114,6 +124,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     corsOrigins,
     logger: { level: options.logLevel },
     predictionLog: options.predictionLog,
+    monitoring: options.monitoring === 'on',
     storage,
   });
   const { log } = server.app;

@@ -21,6 +21,8 @@ export interface ServeOptions
   logger?: false | LoggerOptions;
   /** The level of the one-line-per-prediction log, or off (default info). */
   predictionLog?: PredictionLogLevel;
+  /** Prometheus metrics, drift monitoring and the monitor page's data (default true). */
+  monitoring?: boolean;
   /** Where stored data goes (src/storage/settings.ts); nothing is opened until a feature first uses it. */
   storage: StorageSettings;
 }
@@ -37,20 +39,31 @@ export interface RunningServer {
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
-  const { modelsDir, provisionEmpty, defaultModel, port, host, predictionLog, storage, ...appOptions } =
-    options;
+  const {
+    modelsDir,
+    provisionEmpty,
+    defaultModel,
+    port,
+    host,
+    predictionLog,
+    monitoring,
+    storage,
+    ...appOptions
+  } = options;
   const log = startupLogger(options.logger === false ? false : (options.logger?.stream ?? process.stdout));
   // The pixel budget is one of the server's limits (settings.ts) but the serving core enforces it.
   const decodedPixelBudget = options.limits?.decodedPixelBudget;
   const service = await openService({ modelsDir, provisionEmpty, defaultModel, decodedPixelBudget }, log);
   let app: FastifyInstance;
   try {
-    const metrics = new ServingMetrics(service);
+    const metrics = (monitoring ?? true) ? new ServingMetrics(service) : undefined;
     app = await buildApp({ ...appOptions, service, metrics });
-    new DriftWatch(service, {
-      registry: metrics.registry,
-      log: (level, fields, message) => app.log[level](fields, message),
-    });
+    if (metrics) {
+      new DriftWatch(service, {
+        registry: metrics.registry,
+        log: (level, fields, message) => app.log[level](fields, message),
+      });
+    }
     const level = predictionLog ?? 'info';
     logPredictions(
       service,

@@ -1,6 +1,7 @@
 /** Public surface of the image layer: bytes in, model tensor out. Everything else in src/image is internal. */
 export { decodeImage, type ImageInfo, probeImage } from './decode.js';
 export { computeTransform } from './geometry.js';
+export { type HashRegion, hammingDistance, perceptualHash, popcount32 } from './perceptual-hash.js';
 export {
   type DecodedForModel,
   type DecodeForModelOptions,
@@ -14,5 +15,6 @@ export {
   tensorFromContent,
 } from './preprocess.js';
 export { type ImageFormat, sniffImageFormat } from './sniff.js';
+export { type PixelStatistics, pixelStatistics } from './statistics.js';
 export { rawToTensor, tensorDims } from './tensor.js';
 export type { InputSpec, InputTransform, RawImage } from './types.js';

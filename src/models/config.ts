@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SamplingConfigSchema } from './sampling-config.js';
 
 /**
  * The one schema of a model's `config.yaml`. Keys are snake_case in YAML; the parsed object keeps them,
@@ -113,13 +114,11 @@ export const DriftConfigSchema = z
 const DRIFT_EXCLUSIVE = 'give reference_size or baseline, not both';
 
 /**
- * A model without a `monitoring.drift` block is not drift-monitored: the input signals decode a thumbnail of
- * every input, which measured on 2 cores cut the served rate under load from 84 to 42 requests/s (selfie) and
- * from 39 to 17 (yolov8n-seg) (test/http/overload-real.test.ts). Giving the block turns drift on.
+ * Every model is drift-monitored unless its config says `enabled: false`: the input signals are read by the
+ * runtime from the pixels it fills the tensor with, and the rest is a few numbers per prediction (the cost is
+ * measured by `npm run bench`, monitoring on against off).
  */
-const driftOff = { ...driftDefaults, enabled: false };
-
-export const MonitoringConfigSchema = z.object({ drift: DriftConfigSchema.default(driftOff) }).strict();
+export const MonitoringConfigSchema = z.object({ drift: DriftConfigSchema.default(driftDefaults) }).strict();
 
 export const ModelConfigSchema = z
   .object({
@@ -171,7 +170,9 @@ export const ModelConfigSchema = z
       })
       .strict()
       .default({ enabled: false }),
-    monitoring: MonitoringConfigSchema.default({ drift: driftOff }),
+    monitoring: MonitoringConfigSchema.default({ drift: driftDefaults }),
+    /** Active learning: which predictions to keep for labelling (see sampling-config.ts); none without it. */
+    sampling: SamplingConfigSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -19,3 +19,4 @@ export {
   type RepositoryOptions,
   type VersionStatus,
 } from './repository.js';
+export { parseDuration, type SamplingConfig } from './sampling-config.js';

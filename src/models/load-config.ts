@@ -7,7 +7,9 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { SegserveError } from '../errors.js';
+import { classLabels } from './class-labels.js';
 import { type ConfigIssue, type ModelConfig, parseModelConfig } from './config.js';
+import { samplingClassIssues } from './sampling-config.js';
 
 export const CONFIG_FILE = 'config.yaml';
 const DEFAULT_LABELS_FILE = 'labels.txt';
@@ -214,6 +216,9 @@ export async function loadModelDefinition(
     readLabels(config, dir, env, issues),
     resolveVersions(config, dir, env, issues),
   ]);
+  // Checked here, where the labels are known: a file naming a class the model never answers would keep nothing.
+  if (labels.length > 0)
+    issues.push(...samplingClassIssues(config.sampling, classLabels(config.decoder, labels)));
   if (issues.length > 0) throw configInvalid(configFile, issues);
   return { name: config.name ?? basename(dir), dir, configFile, config, labels, versions };
 }

@@ -1,7 +1,7 @@
 /**
  * Drift monitoring wired to the serving core: one DriftMonitor per model version, fed by every
- * `prediction.completed` (input signals from a 64 px thumbnail of the input, decoded by sharp on libuv
- * threads; output signals from the event's summary). A crossing of the threshold, or a fall back below it,
+ * `prediction.completed` (input signals from the pixel statistics the runtime measured while filling the
+ * tensor, so nothing is decoded twice; output signals from the event's summary). A crossing of the threshold, or a fall back below it,
  * logs a warning and publishes `drift.detected`; the Prometheus gauges `segserve_drift_score` and
  * `segserve_drift_detected` are read from the monitors at scrape time.
  */
@@ -11,10 +11,9 @@ import type { InferenceService } from '../serving/service.js';
 import {
   type DriftMonitor,
   type DriftState,
-  inputSignals,
+  inputSignalsOf,
   openDriftMonitor,
   outputSignalsOf,
-  thumbnailForSignals,
 } from './drift/index.js';
 
 export type DriftLog = (level: 'warn' | 'info', fields: Record<string, unknown>, message: string) => void;
@@ -73,7 +72,8 @@ export class DriftWatch {
     if (!monitor) return;
     const loaded = this.#service.repository.resolve(event.model, event.version);
     const output = outputSignalsOf(event.summary, event.uncertainty, loaded.labels.length);
-    const input = event.imageBytes ? inputSignals(await thumbnailForSignals(event.imageBytes)) : undefined;
+    const { imageStatistics, image } = event;
+    const input = imageStatistics && image && inputSignalsOf(imageStatistics, image.width, image.height);
     const change = monitor.observe({ input, output });
     if (!change) return;
     this.#log(

@@ -4,7 +4,9 @@
  * computes exactly the same thing and only where it runs differs.
  */
 import { SegserveError } from '../errors.js';
+import { perceptualHash } from '../image/perceptual-hash.js';
 import { tensorFromContent } from '../image/preprocess.js';
+import { type PixelStatistics, pixelStatistics } from '../image/statistics.js';
 import type { Decoder, SegmentationResult } from '../tasks/types.js';
 import type { DecodeRequest, JobTimings } from './protocol.js';
 import type { ImageFeed } from './runtime.js';
@@ -21,6 +23,10 @@ export interface JobOutcome {
   outputs?: NamedTensors;
   result?: SegmentationResult;
   timings: JobTimings;
+  /** Of the image the tensor was filled from (drift's input signals), read while its pixels are in cache. */
+  statistics?: PixelStatistics;
+  /** The image's perceptual hash, when the job asked for it (sampling's near-duplicate suppression). */
+  hash?: bigint;
 }
 
 /** Runs the model on feeds and answers its outputs (the session's `run`, behind whatever holds it). */
@@ -50,11 +56,16 @@ export class TensorScratch {
 export async function executeJob(job: JobSpec, infer: Infer, scratch?: TensorScratch): Promise<JobOutcome> {
   const feeds: NamedTensors = { ...job.feeds };
   const filling = performance.now();
+  let statistics: PixelStatistics | undefined;
+  let hash: bigint | undefined;
   if (job.image) {
     const { name, content, transform, input } = job.image;
     const into = scratch?.take(input.width * input.height * 3);
     const tensor = tensorFromContent(content, transform, input, into);
     feeds[name] = { type: 'float32', dims: tensor.dims, data: tensor.data };
+    statistics = pixelStatistics(content);
+    if (job.image.hash)
+      hash = perceptualHash(content, { width: transform.contentWidth, height: transform.contentHeight });
   }
   const started = performance.now();
   const outputs = await infer(feeds, job.outputNames);
@@ -64,7 +75,7 @@ export async function executeJob(job: JobSpec, infer: Infer, scratch?: TensorScr
     infer: inferred - started,
     postprocess: 0,
   };
-  if (!job.decode) return { outputs, timings };
+  if (!job.decode) return { outputs, timings, statistics, hash };
   decoders ??= import('../tasks/index.js');
   const decode = (await decoders).getDecoder(job.decode.decoder);
   const decodeStarted = performance.now();
@@ -77,7 +88,12 @@ export async function executeJob(job: JobSpec, infer: Infer, scratch?: TensorScr
       reason: `decoder "${job.decode.decoder}": ${errorMessage(error)}`,
     });
   }
-  return { result, timings: { ...timings, postprocess: performance.now() - decodeStarted } };
+  return {
+    result,
+    statistics,
+    hash,
+    timings: { ...timings, postprocess: performance.now() - decodeStarted },
+  };
 }
 
 /**

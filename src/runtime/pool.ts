@@ -238,6 +238,8 @@ export class SessionPool implements Runtime {
           outputs: m.outputs,
           result: m.result,
           timings: { queue: 0, ...m.timings },
+          statistics: m.statistics,
+          hash: m.hash,
         });
         return;
       case 'failed':

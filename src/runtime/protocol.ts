@@ -3,6 +3,7 @@
  * tensor and mask buffers travel in the transfer list, errors as `SegserveError.toJSON()`.
  */
 import type { ErrorCode, ErrorDetails } from '../errors.js';
+import type { PixelStatistics } from '../image/statistics.js';
 import type { DecoderName } from '../models/config.js';
 import type { DecodeContext, SegmentationResult } from '../tasks/types.js';
 import type { ImageFeed } from './runtime.js';
@@ -65,5 +66,13 @@ export interface JobTimings {
 export type FromWorker =
   | { type: 'ready'; inputs: TensorInfo[]; outputs: TensorInfo[] }
   | { type: 'load-failed'; error: SerializedError }
-  | { type: 'done'; id: number; outputs?: NamedTensors; result?: SegmentationResult; timings: JobTimings }
+  | {
+      type: 'done';
+      id: number;
+      outputs?: NamedTensors;
+      result?: SegmentationResult;
+      timings: JobTimings;
+      statistics?: PixelStatistics;
+      hash?: bigint;
+    }
   | { type: 'failed'; id: number; error: SerializedError };

@@ -4,6 +4,7 @@
  * (job.ts). Every adapter passes the one contract suite in test/runtime/contract.ts.
  */
 import { SegserveError } from '../errors.js';
+import type { PixelStatistics } from '../image/statistics.js';
 import type { InputSpec, InputTransform, RawImage } from '../image/types.js';
 import type { SegmentationResult } from '../tasks/types.js';
 import type { DecodeRequest, TensorInfo } from './protocol.js';
@@ -35,6 +36,8 @@ export interface ImageFeed {
   content: RawImage;
   transform: InputTransform;
   input: InputSpec;
+  /** Also answer the content's perceptual hash (0.4 ms at 320x320: only for models that deduplicate samples). */
+  hash?: boolean;
 }
 
 export interface RunOptions {
@@ -65,6 +68,10 @@ export interface RunResult {
   outputs?: NamedTensors;
   result?: SegmentationResult;
   timings: RunTimings;
+  /** Of the `image` feed's pixels, when there was one. */
+  statistics?: PixelStatistics;
+  /** The `image` feed's perceptual hash, when it asked for one. */
+  hash?: bigint;
 }
 
 export interface RuntimeStats {

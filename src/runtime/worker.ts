@@ -64,13 +64,14 @@ async function runJob(port: MessagePort, session: ort.InferenceSession, job: Run
     },
     scratch,
   );
+  const { timings, statistics, hash } = outcome;
   if (outcome.result) {
     const { value, transfer } = transferResult(outcome.result);
-    post(port, { type: 'done', id: job.id, result: value, timings: outcome.timings }, transfer);
+    post(port, { type: 'done', id: job.id, result: value, timings, statistics, hash }, transfer);
     return;
   }
   const { value, transfer } = transferTensors(outcome.outputs ?? {});
-  post(port, { type: 'done', id: job.id, outputs: value, timings: outcome.timings }, transfer);
+  post(port, { type: 'done', id: job.id, outputs: value, timings, statistics, hash }, transfer);
 }
 
 async function main(port: MessagePort, init: WorkerInit): Promise<void> {

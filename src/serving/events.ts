@@ -4,7 +4,7 @@
  * has been sent (when the request's ticket is released). Subscribers run on a later turn of the event loop:
  * they never slow or fail a request, and one that throws is logged and counted.
  */
-import type { ImageFormat } from '../image/index.js';
+import type { ImageFormat, PixelStatistics } from '../image/index.js';
 import type { InstanceUncertainty, PixelUncertainty, SegmentationResult, Task } from '../tasks/types.js';
 import type { StageTimings } from './types.js';
 
@@ -62,6 +62,10 @@ export interface PredictionCompleted {
   image?: { width: number; height: number; format: ImageFormat };
   uncertainty?: PixelUncertainty | InstanceUncertainty;
   summary: PredictionSummary;
+  /** Brightness, contrast and colourfulness of the input as the model saw it; absent for raw tensors. */
+  imageStatistics?: PixelStatistics;
+  /** The input's perceptual hash, for models whose sampling suppresses near-duplicates (`sampling.dedupe`). */
+  imageHash?: bigint;
   /** The compressed input image, for subscribers that keep inputs (sampling); absent for raw tensors. */
   imageBytes?: Uint8Array;
 }

@@ -5,6 +5,7 @@
  */
 import type { ImageSource } from '../image/decode.js';
 import { decodeForModel, type ImageInfo, probeImage } from '../image/index.js';
+import type { PixelStatistics } from '../image/statistics.js';
 import type { RawImage } from '../image/types.js';
 import type { LoadedVersion } from '../models/index.js';
 import type { SegmentationResult } from '../tasks/types.js';
@@ -16,6 +17,10 @@ export interface Segmentation {
   result: SegmentationResult;
   image: ImageInfo;
   timings: StageTimings;
+  /** Brightness, contrast and colourfulness of the pixels the model saw (the runtime reads them while filling). */
+  statistics?: PixelStatistics;
+  /** Their perceptual hash, for models whose sampling suppresses near-duplicates. */
+  hash?: bigint;
   /** The EXIF-oriented RGB image, present when `keepImage` was asked for (overlays). */
   rgb?: RawImage;
   /**
@@ -59,7 +64,13 @@ export async function runPipeline(
   const run = await runtime.run(
     {},
     {
-      image: { name: inputName, content: decoded.content, transform: decoded.transform, input: config.input },
+      image: {
+        name: inputName,
+        content: decoded.content,
+        transform: decoded.transform,
+        input: config.input,
+        hash: config.sampling?.dedupe !== undefined,
+      },
       // The served name, which config.yaml may leave to the folder: decoders name the model in their errors.
       decode: {
         decoder: config.decoder,
@@ -77,6 +88,8 @@ export async function runPipeline(
     version: loaded.version,
     result: run.result,
     image: info,
+    statistics: run.statistics,
+    hash: run.hash,
     rgb: decoded.rgb,
     source: options.keepImage ? { kind: 'encoded', bytes, info, maxPixels: config.max_pixels } : undefined,
     timings: {

@@ -203,6 +203,8 @@ export class InferenceService {
       image: { width: seg.image.orientedWidth, height: seg.image.orientedHeight, format: seg.image.format },
       uncertainty: seg.result.uncertainty,
       summary: summarizeResult(seg.result),
+      imageStatistics: seg.statistics,
+      imageHash: seg.hash,
       imageBytes: bytes,
     });
     return seg;

@@ -114,10 +114,12 @@ describe('parseModelConfig', () => {
 });
 
 describe('monitoring.drift', () => {
-  it('is off without a monitoring.drift block; a block turns it on with window 200 and threshold 0.25', () => {
+  it('is on by default with window 200 and threshold 0.25; a block changes them or turns it off', () => {
     const parsed = parseModelConfig(minimal);
     if (!parsed.ok) throw new Error('expected the minimal config to parse');
-    expect(parsed.config.monitoring.drift).toEqual({ enabled: false, window: 200, threshold: 0.25 });
+    expect(parsed.config.monitoring.drift).toEqual({ enabled: true, window: 200, threshold: 0.25 });
+    const off = parseModelConfig({ ...minimal, monitoring: { drift: { enabled: false } } });
+    expect(off.ok && off.config.monitoring.drift.enabled).toBe(false);
     const partial = parseModelConfig({ ...minimal, monitoring: { drift: { threshold: 0.1 } } });
     expect(partial.ok && partial.config.monitoring.drift).toEqual({
       enabled: true,

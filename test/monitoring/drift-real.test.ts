@@ -54,9 +54,8 @@ describeWithShared(
       const work = async () => {
         while (next < files.length) {
           const index = next++;
-          const bytes = await readFile(files[index]);
-          const seg = await segment(repository, MODEL, bytes);
-          out[index] = await driftObservation(seg.result, 2, bytes);
+          const seg = await segment(repository, MODEL, await readFile(files[index]));
+          out[index] = driftObservation(seg, 2);
         }
       };
       await Promise.all([work(), work()]);

@@ -6,9 +6,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSegserveError } from '../../src/errors.js';
+import { pixelStatistics } from '../../src/image/index.js';
 import { type ModelConfig, parseModelConfig } from '../../src/models/config.js';
 import type { LoadedVersion } from '../../src/models/index.js';
 import {
@@ -18,7 +18,7 @@ import {
   DriftMonitor,
   type DriftObservation,
   driftBins,
-  inputSignals,
+  inputSignalsOf,
   makeBaseline,
   openDriftMonitor,
   outputSignals,
@@ -26,7 +26,6 @@ import {
   quantileEdges,
   readBaseline,
   smoothedProportions,
-  thumbnailForSignals,
   writeBaseline,
 } from '../../src/monitoring/drift/index.js';
 import type { InstanceResult, SemanticResult } from '../../src/tasks/types.js';
@@ -229,33 +228,32 @@ describe('DriftMonitor', () => {
 });
 
 describe('drift signals', () => {
-  it('reads brightness, contrast, colourfulness and the source aspect ratio from a thumbnail', async () => {
+  it('reads brightness, contrast and colourfulness from a strided sample, and the aspect ratio of the source', () => {
     const grey = { width: 4, height: 2, channels: 3 as const, data: new Uint8Array(24).fill(128) };
-    const flat = inputSignals(grey);
+    const flat = inputSignalsOf(pixelStatistics(grey), 4, 2);
     expect(flat.brightness).toBeCloseTo(128, 6);
     expect(flat.contrast).toBeCloseTo(0, 3);
     expect(flat.colourfulness).toBe(0);
     expect(flat.aspectRatio).toBe(2);
     const halves = new Uint8Array(24);
-    for (let p = 0; p < 8; p++) halves.set(p < 4 ? [255, 0, 0] : [0, 0, 255], p * 3);
-    const colourful = inputSignals({ width: 4, height: 2, channels: 3, data: halves });
+    for (let p = 0; p < 8; p++) halves.set(p % 4 < 2 ? [255, 0, 0] : [0, 0, 255], p * 3);
+    const colourful = pixelStatistics({ width: 4, height: 2, channels: 3, data: halves });
     expect(colourful.colourfulness).toBeGreaterThan(100);
     // Red has luma 76, blue 29: half and half give a luma std of 23.6.
     expect(colourful.contrast).toBeCloseTo(23.6, 1);
 
-    const png = await sharp({
-      create: { width: 640, height: 480, channels: 3, background: { r: 200, g: 50, b: 50 } },
-    })
-      .png()
-      .toBuffer();
-    const thumb = await thumbnailForSignals(png);
-    expect(thumb).toMatchObject({ width: 64, height: 48, channels: 3, sourceWidth: 640, sourceHeight: 480 });
-    const signals = inputSignals(thumb);
-    expect(signals.aspectRatio).toBeCloseTo(4 / 3, 10);
-    expect(signals.brightness).toBeCloseTo(0.299 * 200 + 0.587 * 50 + 0.114 * 50, 0);
-    await expect(thumbnailForSignals(new Uint8Array([1, 2, 3]))).rejects.toMatchObject({
-      code: 'IMAGE_CORRUPT',
-    });
+    // A large image is sampled on a grid of about STATISTICS_SAMPLES pixels, and the sample reads like the whole:
+    // left half red, right half blue, at 1000 x 800.
+    const width = 1000;
+    const height = 800;
+    const big = new Uint8Array(width * height * 3);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) big.set(x < width / 2 ? [255, 0, 0] : [0, 0, 255], (y * width + x) * 3);
+    }
+    const sampled = pixelStatistics({ width, height, channels: 3, data: big });
+    expect(sampled.brightness).toBeCloseTo((0.299 * 255 + 0.114 * 255) / 2, 0);
+    expect(sampled.contrast).toBeCloseTo(23.6, 0);
+    expect(sampled.colourfulness).toBeCloseTo(colourful.colourfulness, 0);
   });
 
   it('summarises semantic and instance results without per-pixel work', () => {

@@ -3,12 +3,17 @@
  * outcomes by catalogue code, prediction metrics from `prediction.completed`, scrape-time gauges, and no label
  * that carries what a client typed (an unknown model name is not a label value).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startServer } from '../../src/host/server.js';
 import { buildApp } from '../../src/http/app.js';
 import { DriftWatch } from '../../src/monitoring/drift-watch.js';
 import { ServingMetrics } from '../../src/monitoring/metrics.js';
 import { METRIC_NAMES } from '../deploy/metric-names.js';
 import { serviceFor } from '../helpers/serving.js';
+import { testStorage } from '../helpers/storage.js';
 import { semanticScene, tinySoftmaxModel, tinyYoloSegModel, yoloScene } from '../helpers/tiny-models.js';
 import { listenOnLoopback, png, type TinyRepository, tinyRepository } from '../http/helpers.js';
 
@@ -181,5 +186,31 @@ describe('the names the shipped rules and dashboard query', () => {
       return !declared.has(name) && !declared.has(base);
     });
     expect(missing).toEqual([]);
+  });
+});
+
+describe('--monitoring off', () => {
+  it('serves without /metrics, and with it when on', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'segserve-monitoring-off-'));
+    try {
+      for (const monitoring of [false, true]) {
+        const server = await startServer({
+          modelsDir: dir,
+          storage: testStorage(dir),
+          port: 0,
+          host: '127.0.0.1',
+          logger: false,
+          monitoring,
+        });
+        try {
+          expect((await fetch(`${server.url}/metrics`)).status).toBe(monitoring ? 200 : 404);
+          expect((await fetch(`${server.url}/v2/health/live`)).status).toBe(200);
+        } finally {
+          await server.close();
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,6 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { perceptualHash } from '../../src/image/perceptual-hash.js';
+import { pixelStatistics } from '../../src/image/statistics.js';
 import type { InputSpec, InputTransform } from '../../src/image/types.js';
 import { parseModelConfig } from '../../src/models/config.js';
 import { SessionPool } from '../../src/runtime/pool.js';
@@ -123,6 +125,9 @@ describe.each(adapters)('Runtime contract: $name', (adapter) => {
         mean: [0, 0, 0],
         std: [1, 1, 1],
       };
+      // Before the run: a worker runtime takes the pixels' buffer.
+      const statistics = pixelStatistics(content);
+      const hash = perceptualHash(content);
       const run = await runtime.run(
         {},
         { image: { name: 'images', content, transform: identityTransform(2, 1), input } },
@@ -131,6 +136,15 @@ describe.each(adapters)('Runtime contract: $name', (adapter) => {
         convExpected(Float32Array.of(3, 6, 2, 5, 1, 4), 2),
       );
       expect(run.timings.preprocess).toBeGreaterThan(0);
+      // The pixels' statistics come back on every image job (drift's input signals); the hash only when asked.
+      expect(run.statistics).toEqual(statistics);
+      expect(run.hash).toBeUndefined();
+      const again = { ...content, data: Uint8Array.of(1, 2, 3, 4, 5, 6) };
+      const hashed = await runtime.run(
+        {},
+        { image: { name: 'images', content: again, transform: identityTransform(2, 1), input, hash: true } },
+      );
+      expect(hashed.hash).toBe(hash);
     });
 
     it('answers a bad request with INFERENCE_FAILED and keeps serving', async () => {

@@ -33,10 +33,16 @@ const NumericReferenceSchema = z
   .refine((r) => r.counts.length === r.edges.length + 2, 'counts must have edges + 2 entries')
   .refine((r) => r.edges.every((e, i) => i === 0 || e > r.edges[i - 1]), 'edges must ascend');
 
+/**
+ * 2: input signals measured on the pixels the model saw (a strided sample of the model input), where version 1
+ * measured a 64 px thumbnail: their distributions differ a little, so a version 1 file is refused, not compared.
+ */
+export const BASELINE_FORMAT_VERSION = 2;
+
 export const DriftBaselineSchema = z
   .object({
     format: z.literal(BASELINE_FORMAT),
-    format_version: z.literal(1),
+    format_version: z.literal(BASELINE_FORMAT_VERSION),
     model: z.string().min(1),
     version: z.number().int().positive(),
     task: z.enum(TASKS),
@@ -65,7 +71,7 @@ export function targetOf(loaded: LoadedVersion): BaselineTarget {
 export function makeBaseline(target: BaselineTarget, reference: ReferenceDistributions): DriftBaseline {
   return {
     format: BASELINE_FORMAT,
-    format_version: 1,
+    format_version: BASELINE_FORMAT_VERSION,
     model: target.name,
     version: target.version,
     task: target.task,
@@ -132,6 +138,12 @@ export async function readBaseline(file: string, target: BaselineTarget): Promis
     throw refuse(
       code === 'ENOENT' ? 'no such file' : `not readable JSON: ${(error as Error).message}`,
       error,
+    );
+  }
+  const formatVersion = (document as { format_version?: unknown } | null)?.format_version;
+  if (typeof formatVersion === 'number' && formatVersion < BASELINE_FORMAT_VERSION) {
+    throw refuse(
+      `it is a version ${formatVersion} baseline from an older segserve, whose input signals were measured differently: write it again with segserve monitor baseline`,
     );
   }
   const parsed = DriftBaselineSchema.safeParse(document);

@@ -1,7 +1,7 @@
 /**
  * Drift monitoring: per-prediction signals, a PSI monitor per model version, and baseline files. Subscribes to
- * nothing by itself: an adapter feeds `DriftMonitor.observe` with `driftObservation(result, labels.length, bytes)`
- * for each completed prediction.
+ * nothing by itself: DriftWatch (src/monitoring/drift-watch.ts) feeds each `prediction.completed` to its version's
+ * DriftMonitor, and `segserve monitor baseline` builds a reference with `driftObservation(seg, labels.length)`.
  */
 export {
   BASELINE_FORMAT,
@@ -35,11 +35,8 @@ export {
   type DriftObservation,
   driftObservation,
   type InputSignals,
-  inputSignals,
+  inputSignalsOf,
   type OutputSignals,
   outputSignals,
   outputSignalsOf,
-  SIGNAL_THUMBNAIL_SIZE,
-  type SignalThumbnail,
-  thumbnailForSignals,
 } from './signals.js';
