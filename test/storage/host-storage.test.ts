@@ -27,8 +27,9 @@ afterAll(async () => {
 describe('storage of a running server', () => {
   it('opens nothing at start, opens the blob store on first use, and closes it with the server', async () => {
     const dataDir = join(scratch, 'served');
+    const modelsDir = await writeRepository({ softmax: tinySoftmaxModel() });
     const server = await startServer({
-      modelsDir: await writeRepository({ softmax: tinySoftmaxModel() }),
+      modelsDir,
       port: 0,
       host: '127.0.0.1',
       logger: false,
@@ -44,6 +45,7 @@ describe('storage of a running server', () => {
       expect(existsSync(join(dataDir, 'db'))).toBe(false);
     } finally {
       await server.close();
+      await rm(modelsDir, { recursive: true, force: true });
     }
     await expect(server.storage.blobs()).rejects.toThrow('after the server closed it');
   });
