@@ -102,6 +102,25 @@ export const ERROR_CATALOGUE = {
   },
   URL_FETCH_FAILED: { status: 400, message: 'Fetching the image from {host} failed: {reason}' },
   URL_TIMEOUT: { status: 400, message: 'Fetching the image from {host} took longer than {timeout_ms} ms.' },
+  // Storage ports (src/storage): the blob store and the database. "Unavailable" is a store that cannot be
+  // reached now (down, restarting, network): retryable, so a spooling writer keeps the item and tries later.
+  // "Failed" is a store that answered and refused (no bucket, no permission, bad credentials, a full disk):
+  // retrying the same call will not help, an operator must act.
+  STORAGE_UNAVAILABLE: { status: 503, message: 'The {store} cannot be reached: {reason}' },
+  STORAGE_FAILED: { status: 500, message: 'The {store} failed: {reason}' },
+  BLOB_NOT_FOUND: { status: 404, message: 'No blob "{key}" in the {store}.' },
+  // {key} is JSON-quoted by the thrower: an invalid key may hold control characters.
+  BLOB_KEY_INVALID: { status: 400, message: 'Blob key {key} is not accepted: {reason}' },
+  // A statement the database refused; {sqlstate} is PostgreSQL's code (23505 unique violation, 40001 serialization
+  // failure...), the same from the embedded database and from a PostgreSQL server.
+  DATABASE_QUERY_FAILED: {
+    status: 500,
+    message: 'A database statement failed (SQLSTATE {sqlstate}): {reason}',
+  },
+  DATABASE_MIGRATION_FAILED: {
+    status: 500,
+    message: 'Database schema migration {version} ({name}) failed: {reason}',
+  },
   // Anything not foreseen: the client gets this code and the request id, the log gets the details.
   INTERNAL_ERROR: {
     status: 500,

@@ -18,6 +18,12 @@ import {
   splitLimits,
 } from '../http/settings.js';
 import { PREDICTION_LOG_LEVELS, type PredictionLogLevel } from '../monitoring/prediction-log.js';
+import {
+  resolveStorageSettings,
+  STORAGE_SETTINGS,
+  type StorageSettingKey,
+  summarizeStorage,
+} from '../storage/settings.js';
 
 export interface ServeCommandOptions {
   models: string;
@@ -31,8 +37,8 @@ export interface ServeCommandOptions {
   monitoring: 'on' | 'off';
   /** Given flags only; undefined when absent, so the environment can fill in. */
   corsOrigin?: string[];
-  /** The limit flags, raw text by commander attribute name (see `addServeSettingOptions`). */
-  [limitFlag: string]: unknown;
+  /** The limit and storage flags, raw text by commander attribute name (see `addServeSettingOptions`). */
+  [settingFlag: string]: unknown;
 }
 
 /** Limit key by commander attribute name (`--max-image-bytes` is `maxImageBytes`). */
@@ -40,14 +46,19 @@ const LIMIT_ATTRIBUTES = new Map<string, LimitKey>(
   SERVER_LIMITS.map((row) => [new Option(row.flag).attributeName(), row.key]),
 );
 
+/** Storage setting key by commander attribute name (`--data-dir` is `dataDir`). */
+const STORAGE_ATTRIBUTES = new Map<string, StorageSettingKey>(
+  STORAGE_SETTINGS.map((row) => [new Option(row.flag).attributeName(), row.key]),
+);
+
 function collectOrigins(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), ...value.split(',')];
 }
 
 /**
- * Adds the options generated from the limits table, and --cors-origin, to the serve command. They carry no
- * parser and no default: `serve` resolves flag, then environment, then default in one place, so an invalid
- * value reads the same whether it came from a flag or a variable.
+ * Adds the options generated from the limits table and the storage settings, and --cors-origin, to the serve
+ * command. They carry no parser and no default: `serve` resolves flag, then environment, then default in one
+ * place, so an invalid value reads the same whether it came from a flag or a variable.
  */
 export function addServeSettingOptions(command: Command): Command {
   for (const row of SERVER_LIMITS) {
@@ -57,6 +68,9 @@ export function addServeSettingOptions(command: Command): Command {
         `${row.description} (env ${row.env}; default ${formatLimitValue(row.default, row.unit)}; ${formatRange(row)})`,
       ),
     );
+  }
+  for (const row of STORAGE_SETTINGS) {
+    command.addOption(new Option(`${row.flag} ${row.value}`, `${row.description} (env ${row.env})`));
   }
   command.addOption(
     new Option('--prediction-log <level>', 'one log line per prediction at this level, or off')
@@ -91,6 +105,12 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
   // Both throw INVALID_ARGUMENT naming the flag or variable: refused before anything starts.
   const limits = splitLimits(resolveLimits(flags, process.env));
   const corsOrigins = resolveCorsOrigins(options.corsOrigin, process.env);
+  const storageFlags: Partial<Record<StorageSettingKey, string>> = {};
+  for (const [attribute, key] of STORAGE_ATTRIBUTES) {
+    const value = options[attribute];
+    if (typeof value === 'string') storageFlags[key] = value;
+  }
+  const storage = resolveStorageSettings(storageFlags, process.env);
   const { shutdownTimeoutMs } = limits.process;
   const server = await startServer({
     modelsDir: options.models,
@@ -105,10 +125,18 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     logger: { level: options.logLevel },
     predictionLog: options.predictionLog,
     monitoring: options.monitoring === 'on',
+    storage,
   });
   const { log } = server.app;
   // The values in effect, once, so an operator can check what flags and environment amounted to.
-  log.info({ limits: { ...limits.http, ...limits.process }, cors_origins: corsOrigins }, 'settings');
+  log.info(
+    {
+      limits: { ...limits.http, ...limits.process },
+      cors_origins: corsOrigins,
+      storage: summarizeStorage(storage),
+    },
+    'settings',
+  );
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {

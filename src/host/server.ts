@@ -10,7 +10,9 @@ import { ServingMetrics } from '../monitoring/metrics.js';
 import { MonitorHistory } from '../monitoring/monitor-history.js';
 import { logPredictions, type PredictionLogLevel } from '../monitoring/prediction-log.js';
 import type { InferenceService } from '../serving/service.js';
+import type { StorageSettings } from '../storage/index.js';
 import { openService, type ServiceSetup, startupLogger } from './open-service.js';
+import { LazyStorage } from './storage.js';
 
 export interface ServeOptions
   extends Omit<AppOptions, 'service' | 'metrics' | 'logger'>,
@@ -22,11 +24,15 @@ export interface ServeOptions
   predictionLog?: PredictionLogLevel;
   /** Prometheus metrics, drift monitoring and the monitor page's data (default true). */
   monitoring?: boolean;
+  /** Where stored data goes (src/storage/settings.ts); nothing is opened until a feature first uses it. */
+  storage: StorageSettings;
 }
 
 export interface RunningServer {
   app: FastifyInstance;
   service: InferenceService;
+  /** The blob store and database, each opened on its first use (see storage.ts). */
+  storage: LazyStorage;
   /** Where it listens, e.g. http://0.0.0.0:8080 */
   url: string;
   /** Stops accepting, waits for requests in flight, then closes every model's runtime. */
@@ -34,8 +40,17 @@ export interface RunningServer {
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
-  const { modelsDir, provisionEmpty, defaultModel, port, host, predictionLog, monitoring, ...appOptions } =
-    options;
+  const {
+    modelsDir,
+    provisionEmpty,
+    defaultModel,
+    port,
+    host,
+    predictionLog,
+    monitoring,
+    storage,
+    ...appOptions
+  } = options;
   const log = startupLogger(options.logger === false ? false : (options.logger?.stream ?? process.stdout));
   // The pixel budget is one of the server's limits (settings.ts) but the serving core enforces it.
   const decodedPixelBudget = options.limits?.decodedPixelBudget;
@@ -66,14 +81,20 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await service.close();
     throw error;
   }
+  const stores = new LazyStorage(storage);
   let closing: Promise<void> | undefined;
   return {
     app,
     service,
+    storage: stores,
     url: app.listeningOrigin,
     close() {
       monitor?.close();
-      closing ??= app.close().finally(() => service.close());
+      // Storage last: requests in flight and the runtimes' last events may still write to it.
+      closing ??= app
+        .close()
+        .finally(() => service.close())
+        .finally(() => stores.close());
       return closing;
     },
   };

@@ -71,6 +71,17 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
     'The URL resolves (or redirects) to a private, loopback, link-local or metadata address not in `--allow-url`.',
   URL_FETCH_FAILED: 'The download failed: DNS, connection, an HTTP error status or too many redirects.',
   URL_TIMEOUT: 'The download took longer than `--url-connect-timeout` or `--url-timeout`.',
+  STORAGE_UNAVAILABLE:
+    'The blob store (S3, MinIO) or the database (PostgreSQL) cannot be reached (down, restarting, network); retryable.',
+  STORAGE_FAILED:
+    'The blob store or database refused: no such bucket or database, bad credentials, no permission, a full disk, or the embedded database is open in another process.',
+  BLOB_NOT_FOUND: 'A stored image or file (blob) asked for by key does not exist.',
+  BLOB_KEY_INVALID:
+    'A blob key is empty, too long, absolute, has `.`/`..`/empty segments, backslashes or control characters.',
+  DATABASE_QUERY_FAILED:
+    'The database refused a statement (a constraint, a conflict); the message carries the PostgreSQL SQLSTATE.',
+  DATABASE_MIGRATION_FAILED:
+    'A schema migration failed when the database was opened, or an applied migration was edited afterwards.',
   INTERNAL_ERROR: 'An unforeseen error (a bug); the answer gives the request id, the log the details.',
   V2_BAD_REQUEST: 'An Open Inference Protocol (`/v2`) request the protocol or the model cannot take.',
   CONTENT_ENCODING_UNSUPPORTED: 'A `/v2` body has a Content-Encoding other than gzip, deflate or identity.',

@@ -29,9 +29,12 @@ import { importTflite } from '../../src/models/tflite/index.js';
 import { makeBaseline, readBaseline, writeBaseline } from '../../src/monitoring/drift/index.js';
 import { EncoderPool } from '../../src/serving/encoder-pool.js';
 import { readRegularFile } from '../../src/sources/files.js';
+import { FsBlobStore } from '../../src/storage/fs-blob-store.js';
+import { openDatabase } from '../../src/storage/index.js';
 import { runCli } from '../helpers/cli.js';
 import { buildModel } from '../helpers/onnx-builder.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
+import { freshDatabase } from '../helpers/postgres.js';
 import { segment, serviceFor } from '../helpers/serving.js';
 import { semanticScene, tinySoftmaxModel } from '../helpers/tiny-models.js';
 import {
@@ -106,6 +109,16 @@ async function answered(response: Response | Promise<Response>): Promise<Outcome
   const done = await response;
   const { code, message } = await errorOf(done);
   return { code, status: done.status, message };
+}
+
+/** Runs `action` on a new database of the test PostgreSQL server, dropped afterwards. */
+async function inFreshDatabase<T>(action: (url: string) => Promise<T>): Promise<T> {
+  const database = await freshDatabase();
+  try {
+    return await action(database.url);
+  } finally {
+    await database.drop();
+  }
 }
 
 /** The outcome of an error thrown by product code called in-process. */
@@ -446,6 +459,36 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
   URL_FETCH_FAILED: () =>
     answered(postJson('/v1/models/softmax/segment', { url: `${origin.base}/missing.png` })),
   URL_TIMEOUT: () => answered(postJson('/v1/models/softmax/segment', { url: `${origin.base}/never` })),
+  // Storage: called in-process, as the features that store call it. The blob store is the default one, on the
+  // filesystem; the database is the machine's PostgreSQL server (.ci/run starts it), in a database made for the
+  // trigger, since the embedded engine would cost this suite seconds and hundreds of MB to start.
+  STORAGE_UNAVAILABLE: () =>
+    thrown(() => openDatabase({ kind: 'postgres', url: 'postgres://segserve@127.0.0.1:1/segserve' })),
+  // A data folder below a regular file can never be created, not even by root.
+  STORAGE_FAILED: () => thrown(() => FsBlobStore.open(join(work, 'batch', 'a.png', 'blobs'))),
+  BLOB_NOT_FOUND: () =>
+    thrown(async () => (await FsBlobStore.open(join(work, 'blobs'))).get('sha256/00/missing.png')),
+  BLOB_KEY_INVALID: () =>
+    thrown(async () => (await FsBlobStore.open(join(work, 'blobs'))).put('../escape', new Uint8Array(1))),
+  DATABASE_QUERY_FAILED: () =>
+    inFreshDatabase((url) =>
+      thrown(async () => {
+        const db = await openDatabase({ kind: 'postgres', url });
+        try {
+          await db.query('SELECT * FROM no_such_table');
+        } finally {
+          await db.close();
+        }
+      }),
+    ),
+  DATABASE_MIGRATION_FAILED: () =>
+    inFreshDatabase((url) =>
+      thrown(() =>
+        openDatabase({ kind: 'postgres', url }, [
+          { version: 1, name: 'broken', sql: 'CREATE TABLE broken (id int); SELEC 1' },
+        ]),
+      ),
+    ),
   // Needs a bug: a route of the real app that throws something unforeseen stands in for one.
   INTERNAL_ERROR: async () => {
     const app = await buildApp({ service: serviceFor(repo.repository), logger: false });

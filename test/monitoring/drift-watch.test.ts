@@ -15,6 +15,7 @@ import type { DriftDetected } from '../../src/serving/events.js';
 import { readHumanManifest } from '../helpers/datasets.js';
 import { REPOSITORY_DIR } from '../helpers/paths.js';
 import { describeWithShared, SHARED_DIR, sharedPath } from '../helpers/shared.js';
+import { testStorage } from '../helpers/storage.js';
 
 describeWithShared('drift watch on the serving events (real data)', ['datasets', 'isbi2012-membrane'], () => {
   let dir: string;
@@ -49,6 +50,7 @@ describeWithShared('drift watch on the serving events (real data)', ['datasets',
     });
     const server = await startServer({
       modelsDir: dir,
+      storage: testStorage(dir),
       port: 0,
       host: '127.0.0.1',
       logger: { level: 'info', stream },

@@ -13,6 +13,7 @@ import { DriftWatch } from '../../src/monitoring/drift-watch.js';
 import { ServingMetrics } from '../../src/monitoring/metrics.js';
 import { METRIC_NAMES } from '../deploy/metric-names.js';
 import { serviceFor } from '../helpers/serving.js';
+import { testStorage } from '../helpers/storage.js';
 import { semanticScene, tinySoftmaxModel, tinyYoloSegModel, yoloScene } from '../helpers/tiny-models.js';
 import { listenOnLoopback, png, type TinyRepository, tinyRepository } from '../http/helpers.js';
 
@@ -195,6 +196,7 @@ describe('--monitoring off', () => {
       for (const monitoring of [false, true]) {
         const server = await startServer({
           modelsDir: dir,
+          storage: testStorage(dir),
           port: 0,
           host: '127.0.0.1',
           logger: false,

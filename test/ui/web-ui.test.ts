@@ -27,6 +27,7 @@ import { readHumanManifest } from '../helpers/datasets.js';
 import { REPOSITORY_DIR } from '../helpers/paths.js';
 import { segment } from '../helpers/serving.js';
 import { describeWithShared, SHARED_DIR, sharedPath } from '../helpers/shared.js';
+import { testStorage } from '../helpers/storage.js';
 import { semanticScene, tinySoftmaxModel, tinyYoloSegModel, yoloScene } from '../helpers/tiny-models.js';
 import {
   listen,
@@ -533,6 +534,7 @@ describeWithChromium('web UI in Chromium', () => {
           host: '127.0.0.1',
           logger: false,
           predictionLog: 'off',
+          storage: testStorage(dir),
         });
         const samples = (await readHumanManifest()).slice(0, 2 * DRIFT_SIZE + 6);
         photos = await Promise.all(samples.map((sample) => readFile(sample.image)));
