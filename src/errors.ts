@@ -61,6 +61,8 @@ export const ERROR_CATALOGUE = {
     message:
       'The server is decoding {in_flight_pixels} pixels of images, and this one adds {pixels} to a budget of {budget}; try again in {retry_after} s.',
   },
+  // Active learning (src/learning): labels, the annotation queue, datasets
+  LABEL_INVALID: { status: 422, message: 'The label cannot be used: {reason}' },
   // Generic input validation (CLI arguments, request fields)
   INVALID_ARGUMENT: { status: 400, message: '{reason}' },
   // HTTP requests: what arrives and how it is framed

@@ -76,6 +76,8 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   STORAGE_FAILED:
     'The blob store or database refused: no such bucket or database, bad credentials, no permission, a full disk, or the embedded database is open in another process.',
   BLOB_NOT_FOUND: 'A stored image or file (blob) asked for by key does not exist.',
+  LABEL_INVALID:
+    'A label (submitted, imported or stored) does not fit its image or its classes: wrong size, unknown class id, malformed RLE or polygons, overlapping semantic segments.',
   BLOB_KEY_INVALID:
     'A blob key is empty, too long, absolute, has `.`/`..`/empty segments, backslashes or control characters.',
   DATABASE_QUERY_FAILED:

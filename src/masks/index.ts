@@ -25,6 +25,7 @@ export {
   encodeMask,
   rleArea,
   rleBbox,
+  rleCounts,
   stringToCounts,
   toCompressedRle,
 } from './rle.js';

@@ -68,6 +68,11 @@ export interface PredictionCompleted {
   imageHash?: bigint;
   /** The compressed input image, for subscribers that keep inputs (sampling); absent for raw tensors. */
   imageBytes?: Uint8Array;
+  /**
+   * The result with its masks, for subscribers that keep predictions (sampling stores them as the label an
+   * annotator starts from). The answer was built from it already: a subscriber must not change it.
+   */
+  result?: SegmentationResult;
 }
 
 /** A model version's drift crossed its threshold (`detected`) or fell back below it (see monitoring/drift). */

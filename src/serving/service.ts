@@ -206,6 +206,7 @@ export class InferenceService {
       imageStatistics: seg.statistics,
       imageHash: seg.hash,
       imageBytes: bytes,
+      result: seg.result,
     });
     return seg;
   }

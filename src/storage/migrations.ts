@@ -21,4 +21,106 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO installation DEFAULT VALUES;
     `,
   },
+  {
+    version: 2,
+    name: 'active-learning',
+    // The active-learning loop of src/learning: samples (kept predictions, the annotation queue), their labels,
+    // datasets with immutable versions, and retraining triggers. Bytes live in the BlobStore; rows hold keys.
+    sql: `
+      -- A prediction kept for labelling. id = hex SHA-256 of "<model>\\n<version>\\n<image sha256>": the same
+      -- image kept twice for one model version is one sample, so a replayed spool never stores it twice.
+      CREATE TABLE samples (
+        id text PRIMARY KEY,
+        model text NOT NULL,
+        version integer NOT NULL,
+        variant text NOT NULL,
+        prediction_id text NOT NULL,
+        request_id text,
+        source text NOT NULL,
+        task text NOT NULL,
+        strategy text NOT NULL,
+        uncertainty double precision NOT NULL,
+        image_key text NOT NULL,
+        image_sha256 text NOT NULL,
+        image_format text NOT NULL,
+        width integer NOT NULL,
+        height integer NOT NULL,
+        -- The prediction as a label document (src/learning/label-document.ts): what the annotator starts from.
+        prediction_key text NOT NULL,
+        classes text[] NOT NULL DEFAULT '{}',
+        predicted_at timestamptz NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'labelled', 'rejected')),
+        skip_count integer NOT NULL DEFAULT 0,
+        claimed_by text,
+        claim_expires_at timestamptz,
+        UNIQUE (model, version, image_sha256)
+      );
+      CREATE INDEX samples_queue ON samples (model, state, uncertainty DESC);
+
+      -- The label a person submitted for a sample, as a label document in the BlobStore (content-addressed).
+      CREATE TABLE labels (
+        sample_id text PRIMARY KEY REFERENCES samples (id),
+        label_key text NOT NULL,
+        label_sha256 text NOT NULL,
+        submitted_as text NOT NULL CHECK (submitted_as IN ('accepted', 'png', 'rle', 'polygons')),
+        labelled_by text,
+        labelled_at timestamptz NOT NULL DEFAULT now()
+      );
+
+      -- A named dataset: its task and classes are fixed at creation (a label's class ids index them).
+      CREATE TABLE datasets (
+        name text PRIMARY KEY,
+        task text NOT NULL,
+        labels text[] NOT NULL,
+        model text,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+
+      -- The working set of a dataset: what its next snapshot takes. A submitted label upserts its image into the
+      -- dataset named after the sample's model; imports add items too. One label per image.
+      CREATE TABLE dataset_items (
+        dataset text NOT NULL REFERENCES datasets (name),
+        image_sha256 text NOT NULL,
+        image_key text NOT NULL,
+        label_sha256 text NOT NULL,
+        label_key text NOT NULL,
+        width integer NOT NULL,
+        height integer NOT NULL,
+        sample_id text REFERENCES samples (id),
+        source text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (dataset, image_sha256)
+      );
+
+      -- An immutable version: id = hex SHA-256 of its manifest (sorted image hash, label hash, split lines), as
+      -- DVC names data by content. The manifest itself is in the BlobStore.
+      CREATE TABLE dataset_versions (
+        dataset text NOT NULL REFERENCES datasets (name),
+        id text NOT NULL,
+        manifest_key text NOT NULL,
+        items integer NOT NULL,
+        train integer NOT NULL,
+        validation integer NOT NULL,
+        parent text,
+        note text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (dataset, id)
+      );
+
+      -- A retraining trigger that fired: why, the dataset version it snapshotted, each hook's outcome.
+      CREATE TABLE retrain_triggers (
+        id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+        model text NOT NULL,
+        dataset text NOT NULL,
+        dataset_version text,
+        reason text NOT NULL,
+        state text NOT NULL CHECK (state IN ('pending', 'succeeded', 'failed')),
+        hooks jsonb NOT NULL DEFAULT '[]',
+        created_at timestamptz NOT NULL DEFAULT now(),
+        finished_at timestamptz
+      );
+      CREATE INDEX retrain_triggers_model ON retrain_triggers (model, created_at DESC);
+    `,
+  },
 ];

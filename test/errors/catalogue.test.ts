@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ERROR_CATALOGUE, type ErrorCode, isSegserveError } from '../../src/errors.js';
 import { buildApp } from '../../src/http/app.js';
 import { renderErrorsTable, withErrorsTable } from '../../src/http/error-docs.js';
+import { parseLabelDocument } from '../../src/learning/label-document.js';
 import { importTflite } from '../../src/models/tflite/index.js';
 import { makeBaseline, readBaseline, writeBaseline } from '../../src/monitoring/drift/index.js';
 import { EncoderPool } from '../../src/serving/encoder-pool.js';
@@ -468,6 +469,18 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
   STORAGE_FAILED: () => thrown(() => FsBlobStore.open(join(work, 'batch', 'a.png', 'blobs'))),
   BLOB_NOT_FOUND: () =>
     thrown(async () => (await FsBlobStore.open(join(work, 'blobs'))).get('sha256/00/missing.png')),
+  LABEL_INVALID: () =>
+    thrown(async () =>
+      parseLabelDocument({
+        format: 'segserve-label',
+        format_version: 1,
+        task: 'binary',
+        width: 2,
+        height: 2,
+        labels: ['background', 'person'],
+        segments: [{ class_id: 1, rle: { size: [2, 2], counts: '1' } }],
+      }),
+    ),
   BLOB_KEY_INVALID: () =>
     thrown(async () => (await FsBlobStore.open(join(work, 'blobs'))).put('../escape', new Uint8Array(1))),
   DATABASE_QUERY_FAILED: () =>
