@@ -63,6 +63,7 @@ export const ERROR_CATALOGUE = {
   },
   // Active learning (src/learning): labels, the annotation queue, datasets
   LABEL_INVALID: { status: 422, message: 'The label cannot be used: {reason}' },
+  DATASET_MISMATCH: { status: 409, message: 'Dataset "{dataset}" cannot take these labels: {reason}' },
   // Generic input validation (CLI arguments, request fields)
   INVALID_ARGUMENT: { status: 400, message: '{reason}' },
   // HTTP requests: what arrives and how it is framed

@@ -78,6 +78,8 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   BLOB_NOT_FOUND: 'A stored image or file (blob) asked for by key does not exist.',
   LABEL_INVALID:
     'A label (submitted, imported or stored) does not fit its image or its classes: wrong size, unknown class id, malformed RLE or polygons, overlapping semantic segments.',
+  DATASET_MISMATCH:
+    'Labels of one task and class list were added to a dataset made for another (its class ids would mean other things).',
   BLOB_KEY_INVALID:
     'A blob key is empty, too long, absolute, has `.`/`..`/empty segments, backslashes or control characters.',
   DATABASE_QUERY_FAILED:

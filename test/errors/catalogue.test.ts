@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ERROR_CATALOGUE, type ErrorCode, isSegserveError } from '../../src/errors.js';
 import { buildApp } from '../../src/http/app.js';
 import { renderErrorsTable, withErrorsTable } from '../../src/http/error-docs.js';
+import { ensureDataset } from '../../src/learning/dataset-items.js';
 import { parseLabelDocument } from '../../src/learning/label-document.js';
 import { importTflite } from '../../src/models/tflite/index.js';
 import { makeBaseline, readBaseline, writeBaseline } from '../../src/monitoring/drift/index.js';
@@ -479,6 +480,18 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
         height: 2,
         labels: ['background', 'person'],
         segments: [{ class_id: 1, rle: { size: [2, 2], counts: '1' } }],
+      }),
+    ),
+  DATASET_MISMATCH: () =>
+    inFreshDatabase((url) =>
+      thrown(async () => {
+        const db = await openDatabase({ kind: 'postgres', url });
+        try {
+          await ensureDataset(db, { name: 'people', task: 'binary', labels: ['background', 'person'] });
+          await ensureDataset(db, { name: 'people', task: 'binary', labels: ['background', 'cat'] });
+        } finally {
+          await db.close();
+        }
       }),
     ),
   BLOB_KEY_INVALID: () =>
