@@ -31,6 +31,7 @@ import { imageRoutes } from './routes/image.js';
 import { jsonRoutes } from './routes/json.js';
 import { modelRoutes } from './routes/models.js';
 import { monitorRoutes } from './routes/monitor.js';
+import { retrainingRoutes } from './routes/retraining.js';
 import { addSharedSchemas } from './schemas.js';
 import { normalizeCorsOrigins } from './settings.js';
 import { uiRoutes } from './ui.js';
@@ -135,6 +136,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         { name: 'compatible', description: 'Routes of the common Flask/FastAPI segmentation services' },
         { name: 'health', description: 'Liveness' },
         { name: 'monitoring', description: 'Recent history for the built-in monitor page' },
+        { name: 'learning', description: 'Active learning: retraining triggers' },
       ],
     },
     // Shared schemas become named components (Segmentation, Rle, Error...) instead of def-0, def-1...
@@ -170,6 +172,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: limits.v2BodyBytes,
   });
   if (monitor) await app.register(monitorRoutes, { service: options.service, monitor });
+  if (options.retraining) await app.register(retrainingRoutes, { retraining: options.retraining });
   await app.register(uiRoutes);
   return app;
 }

@@ -1,4 +1,5 @@
 /** What an operator can tune about the HTTP server, with the defaults it runs with. */
+import type { RetrainingTriggers } from '../learning/retraining/triggers.js';
 import type { ServingMetrics } from '../monitoring/metrics.js';
 import type { MonitorHistory } from '../monitoring/monitor-history.js';
 import type { InferenceService } from '../serving/service.js';
@@ -62,6 +63,8 @@ export interface AppOptions {
   metrics?: ServingMetrics;
   /** The monitor page's history: with it the app feeds it every request and serves `GET /v1/monitor`. */
   monitor?: MonitorHistory;
+  /** Retraining triggers: with them the app serves `GET /v1/retraining/triggers`. */
+  retraining?: RetrainingTriggers;
   limits?: Partial<HttpLimits>;
   /**
    * URL downloads: allow-listed addresses. Timeouts and redirects default to `limits.url*`; given here they win.
