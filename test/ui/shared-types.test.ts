@@ -13,6 +13,7 @@ const WEB = join(PROJECT_ROOT, 'web', 'src');
 const SERVER_TYPES = [
   join(PROJECT_ROOT, 'src', 'serving', 'types.ts'),
   join(PROJECT_ROOT, 'src', 'monitoring', 'monitor-types.ts'),
+  join(PROJECT_ROOT, 'src', 'learning', 'wire-types.ts'),
 ];
 
 function webSources(): Array<[string, string]> {

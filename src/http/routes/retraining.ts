@@ -4,6 +4,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { RetrainingTriggers, TriggerRecord } from '../../learning/retraining/triggers.js';
+import type { RetrainingTriggerJson, RetrainingTriggerListJson } from '../../learning/wire-types.js';
 import { errorResponses } from '../schemas.js';
 
 export interface RetrainingRouteOptions {
@@ -55,7 +56,7 @@ const trigger = {
   },
 } as const;
 
-function toJson(record: TriggerRecord) {
+function toJson(record: TriggerRecord): RetrainingTriggerJson {
   const { datasetVersion, createdAt, finishedAt, ...rest } = record;
   return { ...rest, dataset_version: datasetVersion, created_at: createdAt, finished_at: finishedAt };
 }
@@ -85,7 +86,7 @@ export const retrainingRoutes: FastifyPluginAsync<RetrainingRouteOptions> = asyn
         },
       },
     },
-    async (request) => {
+    async (request): Promise<RetrainingTriggerListJson> => {
       const { model, limit } = request.query;
       return { triggers: (await retraining.list(model, limit)).map(toJson) };
     },

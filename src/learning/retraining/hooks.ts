@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { RetrainingHook } from '../../models/retraining-config.js';
+import type { HookOutcomeJson } from '../wire-types.js';
 
 export interface TriggerContext {
   triggerId: string;
@@ -16,16 +17,7 @@ export interface TriggerContext {
   modelDir: string;
 }
 
-export interface HookOutcome {
-  kind: 'webhook' | 'command';
-  /** The URL without its query, or the program: enough to tell hooks apart, never a secret. */
-  target: string;
-  ok: boolean;
-  attempts: number;
-  /** The HTTP status or the exit code of the last attempt. */
-  status?: number;
-  error?: string;
-}
+export type HookOutcome = HookOutcomeJson;
 
 export interface HookOptions {
   /** Webhook attempts in all (default 5), waiting 1, 2, 4, 8 s x `backoffMs / 1000` between them. */
