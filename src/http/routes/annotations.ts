@@ -11,8 +11,8 @@ import {
   type AnnotationQueue,
   type AnnotationSummaryJson,
   type ClaimNextJson,
-  type ClassRef,
   DEFAULT_PAGE_SIZE,
+  type LabelBodyJson,
   type LabelSubmission,
   MAX_PAGE_SIZE,
   type PolygonSegmentInput,
@@ -45,13 +45,6 @@ interface IdParams {
 
 interface AnnotatorBody {
   annotator?: string;
-}
-
-interface LabelBody extends AnnotatorBody {
-  format: LabelSubmission['format'];
-  mask_png?: string;
-  instances?: ClassRef[];
-  segments?: Array<ClassRef & Partial<RleSegmentInput> & Partial<PolygonSegmentInput>>;
 }
 
 const MODEL = {
@@ -103,7 +96,7 @@ function dateParam(name: string, text: string | undefined): Date | undefined {
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** The body as the queue's submission; shapes the schema cannot say (which fields a format needs) are checked. */
-function submissionOf(body: LabelBody): LabelSubmission {
+function submissionOf(body: LabelBodyJson): LabelSubmission {
   const invalid = (reason: string): never => {
     throw new SegserveError('LABEL_INVALID', { reason });
   };
@@ -418,7 +411,7 @@ export const annotationRoutes: FastifyPluginAsync<AnnotationRouteOptions> = asyn
     ),
   );
 
-  app.post<{ Params: IdParams; Body: LabelBody }>(
+  app.post<{ Params: IdParams; Body: LabelBodyJson }>(
     '/v1/annotations/:id/label',
     {
       bodyLimit: options.labelBodyBytes,

@@ -60,3 +60,27 @@ export interface AnnotationSummaryJson {
   labelled: number;
   rejected: number;
 }
+
+/** A class by name or by id (an index into the model's labels); both may be given if they agree. */
+export interface ClassRefJson {
+  label?: string;
+  class_id?: number;
+}
+
+export interface LabelSegmentJson extends ClassRefJson {
+  /** format rle: COCO RLE, compressed (a string) or not; size is [height, width]. */
+  rle?: { size: [number, number]; counts: string | number[] };
+  /** format polygons: flat [x0, y0, x1, y1, ...] rings in pixel-border coordinates. */
+  polygons?: number[][];
+}
+
+/** The body of POST /v1/annotations/{id}/label. */
+export interface LabelBodyJson {
+  annotator?: string;
+  format: 'accept' | 'png' | 'rle' | 'polygons';
+  /** format png: the mask PNG in base64. */
+  mask_png?: string;
+  /** format png, instance models: the class of pixel value i + 1 at position i. */
+  instances?: ClassRefJson[];
+  segments?: LabelSegmentJson[];
+}
