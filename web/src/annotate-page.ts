@@ -44,6 +44,7 @@ const SHORTCUTS: Array<[string, string]> = [
   ['1–9', 'Class to paint'],
   ['N', 'New instance (instance models)'],
   ['Del', 'Delete the selected instance'],
+  ['Esc', 'Deselect the instance (the brush then starts a new one)'],
   ['V', 'Show or hide the label'],
   ['Ctrl+Z', 'Undo (Ctrl+Shift+Z or Ctrl+Y: redo)'],
   ['A', 'Accept the prediction as it is'],
