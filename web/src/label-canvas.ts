@@ -35,6 +35,8 @@ export class LabelCanvas {
   private readonly pixels: ImageData;
   private cursor: { x: number; y: number } | null = null;
   private last: { x: number; y: number } | null = null;
+  /** The pointer painting the stroke in progress: a second finger neither starts nor bends it. */
+  private pointer: number | null = null;
 
   constructor(
     private readonly state: LabelState,
@@ -71,8 +73,9 @@ export class LabelCanvas {
   private listen(): void {
     const canvas = this.element;
     canvas.addEventListener('pointerdown', (event) => {
-      if (event.button !== 0) return;
+      if (event.button !== 0 || this.pointer !== null) return;
       event.preventDefault();
+      this.pointer = event.pointerId;
       canvas.setPointerCapture(event.pointerId);
       const point = this.point(event);
       const brush = this.brush();
@@ -82,6 +85,7 @@ export class LabelCanvas {
       this.paint(point, point);
     });
     canvas.addEventListener('pointermove', (event) => {
+      if (this.pointer !== null && event.pointerId !== this.pointer) return;
       this.cursor = this.point(event);
       if (this.last) {
         // The browser may merge several moves into one event; painting through each keeps curves exact.
@@ -93,8 +97,9 @@ export class LabelCanvas {
         }
       } else this.composite();
     });
-    const end = () => {
-      if (!this.last) return;
+    const end = (event: PointerEvent) => {
+      if (event.pointerId !== this.pointer) return;
+      this.pointer = null;
       this.last = null;
       this.state.endStroke();
       this.refresh();

@@ -26,7 +26,7 @@ export function claimRefusal(
 ): SegserveError {
   if (!row) return new SegserveError('SAMPLE_NOT_FOUND', { id });
   if (row.state !== 'queued') return new SegserveError('SAMPLE_NOT_QUEUED', { id, state: row.state });
-  const live = liveClaim(row as SampleRow, now);
+  const live = liveClaim(row, now);
   if (live && live.annotator !== annotator) {
     return new SegserveError('SAMPLE_CLAIMED', {
       id,
@@ -43,7 +43,7 @@ export function claimRefusal(
 
 /** Throws unless `annotator` holds a live claim on the queued item `row`. */
 export function requireClaim(id: string, row: ClaimState | undefined, annotator: string, now: number): void {
-  const live = row && row.state === 'queued' ? liveClaim(row as SampleRow, now) : undefined;
+  const live = row && row.state === 'queued' ? liveClaim(row, now) : undefined;
   if (live?.annotator !== annotator) throw claimRefusal(id, row, annotator, now);
 }
 

@@ -41,10 +41,12 @@ export interface PolygonSegmentInput extends ClassRef {
   polygons: number[][];
 }
 
+/**
+ * A label as submitted. `png`: pixel values are class ids (0/255 also read as 0/1 for binary models); for
+ * instance models, instance numbers 1..N whose classes `instances` gives in order.
+ */
 export type LabelSubmission =
   | { format: 'accept' }
-  /** Pixel values are class ids (0/255 also read as 0/1 for binary models); for instance models, instance
-   * numbers 1..N whose classes `instances` gives in order. */
   | { format: 'png'; png: Uint8Array; instances?: ClassRef[] }
   | { format: 'rle'; segments: RleSegmentInput[] }
   | { format: 'polygons'; segments: PolygonSegmentInput[] };

@@ -42,7 +42,10 @@ export const SAMPLE_FROM_SQL = `
   FROM samples s LEFT JOIN labels l ON l.sample_id = s.id`;
 
 /** Whether `row` is held now by a claim that has not expired. */
-export function liveClaim(row: SampleRow, now: number): { annotator: string; expires: Date } | undefined {
+export function liveClaim(
+  row: Pick<SampleRow, 'claimed_by' | 'claim_expires_at'>,
+  now: number,
+): { annotator: string; expires: Date } | undefined {
   if (row.claimed_by === null || row.claim_expires_at === null) return undefined;
   if (row.claim_expires_at.getTime() <= now) return undefined;
   return { annotator: row.claimed_by, expires: row.claim_expires_at };
