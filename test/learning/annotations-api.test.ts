@@ -623,169 +623,115 @@ describe('bad labels: a clear 4xx with a stable code, and nothing stored', () =>
   const wrongPng = encodeClassMapPng(new Uint8Array((W + 2) * H), W + 2, H, [[0, 0, 0]]);
   const pngOf = (values: Uint8Array) => base64(encodeGreyPng(values, W, H));
 
-  const cases: Array<[string, () => Record<string, unknown>, number, string, RegExp]> = [
-    [
-      'a PNG of another size',
-      () => ({ format: 'png', mask_png: base64(wrongPng) }),
-      422,
-      'LABEL_INVALID',
-      /18x12, the image is 16x12/,
-    ],
-    [
-      'RLE of another size',
-      () => ({ format: 'rle', segments: [{ label: 'sky', rle: wrongSize }] }),
-      422,
-      'LABEL_INVALID',
-      /rle\.size/,
-    ],
-    [
-      'a polygon outside the image',
-      () => ({ format: 'polygons', segments: [{ label: 'sky', polygons: [[0, 0, 40, 0, 40, 4]] }] }),
-      422,
-      'LABEL_INVALID',
-      /inside the 16x12 image/,
-    ],
-    [
-      'an unknown class name',
-      () => ({ format: 'rle', segments: [{ label: 'cat', rle: sky }] }),
-      422,
-      'LABEL_INVALID',
-      /"cat" is not a class/,
-    ],
-    [
-      'an unknown class id',
-      () => ({ format: 'rle', segments: [{ class_id: 9, rle: sky }] }),
-      422,
-      'LABEL_INVALID',
-      /class_id: 9 is not a class/,
-    ],
-    [
-      'a name and an id that disagree',
-      () => ({ format: 'rle', segments: [{ label: 'road', class_id: 1, rle: sky }] }),
-      422,
-      'LABEL_INVALID',
-      /is class 2, not class_id 1/,
-    ],
-    [
-      'a segment without a class',
-      () => ({ format: 'rle', segments: [{ rle: sky }] }),
-      422,
-      'LABEL_INVALID',
-      /name its class/,
-    ],
-    [
-      'a PNG pixel that is no class',
-      () => ({ format: 'png', mask_png: pngOf(new Uint8Array(W * H).fill(7)) }),
-      422,
-      'LABEL_INVALID',
-      /holds 7, not a class id/,
-    ],
-    [
-      'RLE counts that are not COCO RLE',
-      () => ({ format: 'rle', segments: [{ label: 'sky', rle: { size: [H, W], counts: '~~~' } }] }),
-      422,
-      'LABEL_INVALID',
-      /segments\.0\.rle/,
-    ],
-    [
-      'RLE counts of the wrong total',
-      () => ({ format: 'rle', segments: [{ label: 'sky', rle: { size: [H, W], counts: [10, 5] } }] }),
-      422,
-      'LABEL_INVALID',
-      /sum to 15/,
-    ],
-    [
-      'RLE counts of the wrong type',
-      () => ({ format: 'rle', segments: [{ label: 'sky', rle: { size: [H, W], counts: { a: 1 } } }] }),
-      422,
-      'LABEL_INVALID',
-      /segments\.0\.rle\.counts/,
-    ],
-    [
-      'a segment without its RLE',
-      () => ({ format: 'rle', segments: [{ label: 'sky' }] }),
-      422,
-      'LABEL_INVALID',
-      /segments\.0\.rle/,
-    ],
-    [
-      'a polygon of two points',
-      () => ({ format: 'polygons', segments: [{ label: 'sky', polygons: [[0, 0, 4, 4]] }] }),
-      422,
-      'LABEL_INVALID',
-      /at least 3 points/,
-    ],
-    [
-      'a polygon of an odd count',
-      () => ({ format: 'polygons', segments: [{ label: 'sky', polygons: [[0, 0, 4, 0, 4]] }] }),
-      422,
-      'LABEL_INVALID',
-      /at least 3 points/,
-    ],
-    [
-      'a polygon of strings',
-      () => ({ format: 'polygons', segments: [{ label: 'sky', polygons: [['a', 0, 4, 0, 4, 4]] }] }),
-      422,
-      'LABEL_INVALID',
-      /segments\.0\.polygons/,
-    ],
-    [
-      'a polygon that covers no pixel',
-      () => ({
+  /** Bad label bodies: each refused with its status and code (422 LABEL_INVALID unless said) and a message. */
+  const cases: Record<
+    string,
+    { body: () => Record<string, unknown>; message: RegExp; status?: number; code?: string }
+  > = {
+    'a PNG of another size': {
+      body: () => ({ format: 'png', mask_png: base64(wrongPng) }),
+      message: /18x12, the image is 16x12/,
+    },
+    'RLE of another size': {
+      body: () => ({ format: 'rle', segments: [{ label: 'sky', rle: wrongSize }] }),
+      message: /rle\.size/,
+    },
+    'a polygon outside the image': {
+      body: () => ({ format: 'polygons', segments: [{ label: 'sky', polygons: [[0, 0, 40, 0, 40, 4]] }] }),
+      message: /inside the 16x12 image/,
+    },
+    'an unknown class name': {
+      body: () => ({ format: 'rle', segments: [{ label: 'cat', rle: sky }] }),
+      message: /"cat" is not a class/,
+    },
+    'an unknown class id': {
+      body: () => ({ format: 'rle', segments: [{ class_id: 9, rle: sky }] }),
+      message: /class_id: 9 is not a class/,
+    },
+    'a name and an id that disagree': {
+      body: () => ({ format: 'rle', segments: [{ label: 'road', class_id: 1, rle: sky }] }),
+      message: /is class 2, not class_id 1/,
+    },
+    'a segment without a class': {
+      body: () => ({ format: 'rle', segments: [{ rle: sky }] }),
+      message: /name its class/,
+    },
+    'a PNG pixel that is no class': {
+      body: () => ({ format: 'png', mask_png: pngOf(new Uint8Array(W * H).fill(7)) }),
+      message: /holds 7, not a class id/,
+    },
+    'RLE counts that are not COCO RLE': {
+      body: () => ({ format: 'rle', segments: [{ label: 'sky', rle: { size: [H, W], counts: '~~~' } }] }),
+      message: /segments\.0\.rle/,
+    },
+    'RLE counts of the wrong total': {
+      body: () => ({ format: 'rle', segments: [{ label: 'sky', rle: { size: [H, W], counts: [10, 5] } }] }),
+      message: /sum to 15/,
+    },
+    'RLE counts of the wrong type': {
+      body: () => ({ format: 'rle', segments: [{ label: 'sky', rle: { size: [H, W], counts: { a: 1 } } }] }),
+      message: /segments\.0\.rle\.counts/,
+    },
+    'a segment without its RLE': {
+      body: () => ({ format: 'rle', segments: [{ label: 'sky' }] }),
+      message: /segments\.0\.rle/,
+    },
+    'a polygon of two points': {
+      body: () => ({ format: 'polygons', segments: [{ label: 'sky', polygons: [[0, 0, 4, 4]] }] }),
+      message: /at least 3 points/,
+    },
+    'a polygon of an odd count': {
+      body: () => ({ format: 'polygons', segments: [{ label: 'sky', polygons: [[0, 0, 4, 0, 4]] }] }),
+      message: /at least 3 points/,
+    },
+    'a polygon of strings': {
+      body: () => ({ format: 'polygons', segments: [{ label: 'sky', polygons: [['a', 0, 4, 0, 4, 4]] }] }),
+      message: /segments\.0\.polygons/,
+    },
+    'a polygon that covers no pixel': {
+      body: () => ({
         format: 'polygons',
         segments: [{ label: 'sky', polygons: [[0.1, 0.1, 0.3, 0.1, 0.2, 0.3]] }],
       }),
-      422,
-      'LABEL_INVALID',
-      /covers no pixel/,
-    ],
-    [
-      'overlapping semantic segments',
-      () => ({
+      message: /covers no pixel/,
+    },
+    'overlapping semantic segments': {
+      body: () => ({
         format: 'polygons',
         segments: [
           { label: 'sky', polygons: [square] },
           { label: 'road', polygons: [square] },
         ],
       }),
-      422,
-      'LABEL_INVALID',
-      /overlaps another segment/,
-    ],
-    [
-      'a background segment',
-      () => ({ format: 'polygons', segments: [{ label: 'background', polygons: [square] }] }),
-      422,
-      'LABEL_INVALID',
-      /background/,
-    ],
-    ['format rle without segments', () => ({ format: 'rle' }), 422, 'LABEL_INVALID', /needs segments/],
-    ['format png without a mask', () => ({ format: 'png' }), 422, 'LABEL_INVALID', /mask_png/],
-    [
-      'a mask that is not base64',
-      () => ({ format: 'png', mask_png: 'not base64!' }),
-      422,
-      'LABEL_INVALID',
-      /not base64/,
-    ],
-    [
-      'a mask that is not a PNG',
-      () => ({ format: 'png', mask_png: base64(new TextEncoder().encode('GIF89a, honestly')) }),
-      422,
-      'LABEL_INVALID',
-      /no PNG signature/,
-    ],
-    [
-      'instances on a semantic mask',
-      () => ({ format: 'png', mask_png: pngOf(new Uint8Array(W * H)), instances: [{ label: 'sky' }] }),
-      422,
-      'LABEL_INVALID',
-      /class ids, not instances/,
-    ],
-    ['an unknown format', () => ({ format: 'coco' }), 400, 'INVALID_ARGUMENT', /format/],
-  ];
+      message: /overlaps another segment/,
+    },
+    'a background segment': {
+      body: () => ({ format: 'polygons', segments: [{ label: 'background', polygons: [square] }] }),
+      message: /background/,
+    },
+    'format rle without segments': { body: () => ({ format: 'rle' }), message: /needs segments/ },
+    'format png without a mask': { body: () => ({ format: 'png' }), message: /mask_png/ },
+    'a mask that is not base64': {
+      body: () => ({ format: 'png', mask_png: 'not base64!' }),
+      message: /not base64/,
+    },
+    'a mask that is not a PNG': {
+      body: () => ({ format: 'png', mask_png: base64(new TextEncoder().encode('GIF89a, honestly')) }),
+      message: /no PNG signature/,
+    },
+    'instances on a semantic mask': {
+      body: () => ({ format: 'png', mask_png: pngOf(new Uint8Array(W * H)), instances: [{ label: 'sky' }] }),
+      message: /class ids, not instances/,
+    },
+    'an unknown format': {
+      body: () => ({ format: 'coco' }),
+      message: /format/,
+      status: 400,
+      code: 'INVALID_ARGUMENT',
+    },
+  };
 
-  for (const [what, body, status, code, message] of cases) {
+  for (const [what, { body, message, status = 422, code = 'LABEL_INVALID' }] of Object.entries(cases)) {
     it(`${what}: ${status} ${code}`, async () => {
       const before = await storedState(id);
       const refused = await expectRefusal(
@@ -799,42 +745,38 @@ describe('bad labels: a clear 4xx with a stable code, and nothing stored', () =>
     });
   }
 
-  const instanceCases: Array<[string, () => Record<string, unknown>, RegExp]> = [
-    [
-      'an instance PNG without instances',
-      () => ({ format: 'png', mask_png: pngOf(new Uint8Array(W * H)) }),
-      /instances: this format needs/,
-    ],
-    [
-      'an instance number past the list',
-      () => ({
+  const instanceCases: Record<string, { body: () => Record<string, unknown>; message: RegExp }> = {
+    'an instance PNG without instances': {
+      body: () => ({ format: 'png', mask_png: pngOf(new Uint8Array(W * H)) }),
+      message: /instances: this format needs/,
+    },
+    'an instance number past the list': {
+      body: () => ({
         format: 'png',
         mask_png: pngOf(new Uint8Array(W * H).fill(2)),
         instances: [{ label: 'dog' }],
       }),
-      /holds 2, but instances lists 1/,
-    ],
-    [
-      'an instance with no pixel',
-      () => ({
+      message: /holds 2, but instances lists 1/,
+    },
+    'an instance with no pixel': {
+      body: () => ({
         format: 'png',
         mask_png: pngOf(new Uint8Array(W * H).fill(1)),
         instances: [{ label: 'dog' }, { label: 'car' }],
       }),
-      /instances\.1: no pixel/,
-    ],
-    [
-      'an instance of an unknown class',
-      () => ({
+      message: /instances\.1: no pixel/,
+    },
+    'an instance of an unknown class': {
+      body: () => ({
         format: 'png',
         mask_png: pngOf(new Uint8Array(W * H).fill(1)),
         instances: [{ label: 'sky' }],
       }),
-      /instances\.0\.label/,
-    ],
-  ];
+      message: /instances\.0\.label/,
+    },
+  };
 
-  for (const [what, body, message] of instanceCases) {
+  for (const [what, { body, message }] of Object.entries(instanceCases)) {
     it(`${what}: 422 LABEL_INVALID`, async () => {
       const before = await storedState(instanceId);
       const refused = await expectRefusal(
