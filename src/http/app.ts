@@ -12,6 +12,7 @@ import type { IncomingMessage } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import { AnnotationQueue } from '../learning/annotations/index.js';
 import type { RequestRecord } from '../monitoring/metrics.js';
 import { UrlFetcher } from '../sources/fetch-url.js';
 import { realBatchRoot } from '../sources/files.js';
@@ -26,6 +27,7 @@ import {
 import { installGracefulClose } from './graceful-close.js';
 import { type AppOptions, DEFAULT_LIMITS, type HttpLimits, type LoggerOptions } from './options.js';
 import { wasRefused } from './refusal-log.js';
+import { annotationRoutes } from './routes/annotations.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/image.js';
 import { jsonRoutes } from './routes/json.js';
@@ -137,6 +139,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         { name: 'health', description: 'Liveness' },
         { name: 'monitoring', description: 'Recent history for the built-in monitor page' },
         { name: 'learning', description: 'Active learning: retraining triggers' },
+        {
+          name: 'annotations',
+          description: 'The annotation queue: uncertain predictions kept for labelling',
+        },
       ],
     },
     // Shared schemas become named components (Segmentation, Rle, Error...) instead of def-0, def-1...
@@ -173,6 +179,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   if (monitor) await app.register(monitorRoutes, { service: options.service, monitor });
   if (options.retraining) await app.register(retrainingRoutes, { retraining: options.retraining });
+  if (options.stores) {
+    const queue = new AnnotationQueue(options.stores, {
+      claimMs: limits.annotationClaimMs,
+      now: options.now,
+    });
+    await app.register(annotationRoutes, { queue, labelBodyBytes: limits.imageBodyBytes });
+  }
   await app.register(uiRoutes);
   return app;
 }

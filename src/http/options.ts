@@ -4,6 +4,7 @@ import type { ServingMetrics } from '../monitoring/metrics.js';
 import type { MonitorHistory } from '../monitoring/monitor-history.js';
 import type { InferenceService } from '../serving/service.js';
 import type { UrlFetchOptions } from '../sources/fetch-url.js';
+import type { StorageAccess } from '../storage/index.js';
 import { defaultServerLimits, splitLimits } from './settings.js';
 
 /**
@@ -46,6 +47,8 @@ export interface HttpLimits {
   headersTimeoutMs: number;
   /** Idle keep-alive connections are closed after this long. */
   keepAliveTimeoutMs: number;
+  /** Annotation queue: how long a claim holds an item before the item returns to the queue. */
+  annotationClaimMs: number;
 }
 
 export const DEFAULT_LIMITS: HttpLimits = splitLimits(defaultServerLimits()).http;
@@ -78,6 +81,13 @@ export interface AppOptions {
   corsOrigins?: readonly string[];
   /** Folder `/predict/batch` may read `paths` from; without one, `paths` are refused. */
   batchRoot?: string;
+  /**
+   * The blob store and database (opened on first use by the server): with them the app serves the annotation
+   * queue (`/v1/annotations`).
+   */
+  stores?: StorageAccess;
+  /** Epoch milliseconds now, for claims' expiry; tests inject a clock (default Date.now). */
+  now?: () => number;
   /** false: no logs (tests, benchmarks); otherwise JSON lines with a request id. Default: info to stdout. */
   logger?: false | LoggerOptions;
 }

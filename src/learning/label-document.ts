@@ -81,15 +81,31 @@ export function labelFromResult(result: SegmentationResult, labels: readonly str
       })),
     );
   }
-  const segments: LabelSegment[] = [];
-  for (const { classId } of result.areas) {
-    if (classId === 0) continue;
-    const data = new Uint8Array(width * height);
-    const map = result.classMap;
-    for (let i = 0; i < data.length; i++) data[i] = map[i] === classId ? 1 : 0;
-    segments.push({ class_id: classId, rle: toCompressedRle({ width, height, data }) });
-  }
-  return makeDocument(result.task, width, height, labels, segments);
+  return documentFromClassMap(result.task, width, height, labels, result.classMap);
+}
+
+/**
+ * The semantic or binary document of a class map (the class id of every pixel, row-major): one segment per
+ * class present other than 0, in class order. Every form a semantic label arrives in goes through here, so the
+ * same map always gives the same document, and the same hash.
+ */
+export function documentFromClassMap(
+  task: 'semantic' | 'binary',
+  width: number,
+  height: number,
+  labels: readonly string[],
+  map: ArrayLike<number>,
+): LabelDocument {
+  const present = new Set<number>();
+  for (let i = 0; i < map.length; i++) if (map[i] !== 0) present.add(map[i]);
+  const segments: LabelSegment[] = [...present]
+    .sort((a, b) => a - b)
+    .map((classId) => {
+      const data = new Uint8Array(width * height);
+      for (let i = 0; i < data.length; i++) data[i] = map[i] === classId ? 1 : 0;
+      return { class_id: classId, rle: toCompressedRle({ width, height, data }) };
+    });
+  return makeDocument(task, width, height, labels, segments);
 }
 
 /** A document with its fields in the canonical order (the order encodeLabelDocument writes them in). */

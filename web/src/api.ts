@@ -50,7 +50,8 @@ async function failure(response: Response): Promise<ApiError> {
   return new ApiError(`HTTP_${response.status}`, summary || response.statusText, response.status);
 }
 
-async function call(path: string, init?: RequestInit): Promise<Response> {
+/** `fetch` of an API path; a failure (no answer, or an error status) becomes an ApiError. */
+export async function call(path: string, init?: RequestInit): Promise<Response> {
   let response: Response;
   try {
     response = await fetch(path, init);
