@@ -126,6 +126,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     predictionLog: options.predictionLog,
     monitoring: options.monitoring === 'on',
     storage,
+    sampleSpoolBytes: limits.process.sampleSpoolBytes,
   });
   const { log } = server.app;
   // The values in effect, once, so an operator can check what flags and environment amounted to.

@@ -2,9 +2,12 @@
  * The server process: open the serving core (open-service.ts), build the HTTP app, listen; and the orderly way
  * down (stop accepting, answer every request in flight, drain and close the runtimes).
  */
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../http/app.js';
 import type { AppOptions, LoggerOptions } from '../http/options.js';
+import { defaultServerLimits } from '../http/settings.js';
+import { SampleCapture } from '../learning/capture/index.js';
 import { DriftWatch } from '../monitoring/drift-watch.js';
 import { ServingMetrics } from '../monitoring/metrics.js';
 import { MonitorHistory } from '../monitoring/monitor-history.js';
@@ -26,6 +29,8 @@ export interface ServeOptions
   monitoring?: boolean;
   /** Where stored data goes (src/storage/settings.ts); nothing is opened until a feature first uses it. */
   storage: StorageSettings;
+  /** Most bytes of samples spooled while the store is down (`--max-sample-spool-bytes`; default the table's). */
+  sampleSpoolBytes?: number;
 }
 
 export interface RunningServer {
@@ -49,16 +54,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     predictionLog,
     monitoring,
     storage,
+    sampleSpoolBytes,
     ...appOptions
   } = options;
   const log = startupLogger(options.logger === false ? false : (options.logger?.stream ?? process.stdout));
   // The pixel budget is one of the server's limits (settings.ts) but the serving core enforces it.
   const decodedPixelBudget = options.limits?.decodedPixelBudget;
   const service = await openService({ modelsDir, provisionEmpty, defaultModel, decodedPixelBudget }, log);
-  // Opens nothing yet: the stores open on their first use (see storage.ts).
+  // Opens nothing yet: the stores open on their first use (see storage.ts), or at start when a model samples.
   const stores = new LazyStorage(storage);
   let app: FastifyInstance;
   let monitor: MonitorHistory | undefined;
+  let capture: SampleCapture | undefined;
   try {
     const metrics = (monitoring ?? true) ? new ServingMetrics(service) : undefined;
     // DriftWatch logs through the app, which needs the monitor history, which reads the drift states: the
@@ -72,6 +79,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         log: (level, fields, message) => app.log[level](fields, message),
       });
     }
+    // Sampling is active learning, not monitoring: it runs with monitoring off too, only without metrics.
+    capture = await SampleCapture.start(service, {
+      stores,
+      spoolDir: join(storage.dataDir, 'spool'),
+      spoolMaxBytes: sampleSpoolBytes ?? defaultServerLimits().sampleSpoolBytes,
+      registry: metrics?.registry,
+      log: (level, fields, message) => app.log[level](fields, message),
+    });
     const level = predictionLog ?? 'info';
     logPredictions(
       service,
@@ -81,9 +96,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   } catch (error) {
     monitor?.close();
     await service.close();
+    await capture?.close();
     await stores.close();
     throw error;
   }
+  const sampling = capture;
   let closing: Promise<void> | undefined;
   return {
     app,
@@ -92,10 +109,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     url: app.listeningOrigin,
     close() {
       monitor?.close();
-      // Storage last: requests in flight and the runtimes' last events may still write to it.
+      // Storage last: requests in flight and the runtimes' last events may still write to it. The capture
+      // stops taking predictions once no more can come, and writes what it holds (to the store, or the spool).
       closing ??= app
         .close()
         .finally(() => service.close())
+        .finally(() => sampling.close())
         .finally(() => stores.close());
       return closing;
     },

@@ -6,6 +6,7 @@
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { SegserveError } from '../errors.js';
+import { LogThrottle } from '../monitoring/log-throttle.js';
 
 /** Requests answered as refusals: their lines are the rate-limited ones, not one per request. */
 const refused = new WeakSet<FastifyRequest>();
@@ -15,31 +16,20 @@ export function wasRefused(request: FastifyRequest): boolean {
   return refused.has(request);
 }
 
-interface Window {
-  started: number;
-  suppressed: number;
-}
-
 export class RefusalLog {
-  readonly #intervalMs: number;
-  readonly #windows = new Map<string, Window>();
+  readonly #throttle: LogThrottle;
 
   constructor(intervalMs = 1_000) {
-    this.#intervalMs = intervalMs;
+    this.#throttle = new LogThrottle(intervalMs);
   }
 
   /** Logs the refusal unless its code was logged less than an interval ago; then only counts it. */
   note(request: FastifyRequest, error: SegserveError): void {
     refused.add(request);
     const log: FastifyBaseLogger = request.log;
-    const now = Date.now();
-    const window = this.#windows.get(error.code);
-    if (window && now - window.started < this.#intervalMs) {
-      window.suppressed++;
-      return;
-    }
-    const suppressed = window?.suppressed ?? 0;
-    this.#windows.set(error.code, { started: now, suppressed: 0 });
+    const admitted = this.#throttle.admit(error.code);
+    if (!admitted) return;
+    const { suppressed } = admitted;
     log.info(
       {
         code: error.code,

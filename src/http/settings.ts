@@ -25,6 +25,8 @@ export type LimitUnit = 'bytes' | 'ms' | 'seconds' | 'count' | 'pixels';
 export interface ProcessLimits {
   /** Longest wait for requests in flight after SIGTERM/SIGINT before exiting anyway. */
   shutdownTimeoutMs: number;
+  /** Most bytes of samples spooled on the local disk while the store is down (learning/capture/spool.ts). */
+  sampleSpoolBytes: number;
 }
 
 export type ServerLimits = HttpLimits & ProcessLimits;
@@ -236,6 +238,18 @@ const TABLE: { [K in LimitKey]: LimitSpec } = {
     max: HOUR_MS,
     description: 'After SIGTERM/SIGINT, longest wait for requests in flight before exiting with 1.',
   },
+  sampleSpoolBytes: {
+    flag: '--max-sample-spool-bytes',
+    env: 'SEGSERVE_MAX_SAMPLE_SPOOL_BYTES',
+    // About 5,000 samples of 200 KB photos: a day of a busy sampler's quota, on any disk.
+    default: 1 * GiB,
+    unit: 'bytes',
+    // 0 turns the spool off (samples kept while the store is down are dropped, and counted).
+    min: 0,
+    max: 1024 * GiB,
+    description:
+      'Sampled predictions kept in `<data dir>/spool` while the blob store or database is down, replayed when it is back; beyond, they are dropped (0: no spool).',
+  },
 };
 
 export const SERVER_LIMITS: readonly ServerLimit[] = (Object.keys(TABLE) as LimitKey[]).map((key) => ({
@@ -267,8 +281,8 @@ export function defaultServerLimits(): ServerLimits {
 
 /** Splits resolved limits into what the HTTP app gets and what only the process uses. */
 export function splitLimits(limits: ServerLimits): { http: HttpLimits; process: ProcessLimits } {
-  const { shutdownTimeoutMs, ...http } = limits;
-  return { http, process: { shutdownTimeoutMs } };
+  const { shutdownTimeoutMs, sampleSpoolBytes, ...http } = limits;
+  return { http, process: { shutdownTimeoutMs, sampleSpoolBytes } };
 }
 
 // ---- parsing and formatting values -------------------------------------------------------------------------

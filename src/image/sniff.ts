@@ -2,7 +2,8 @@
  * Image format detection from magic bytes only. A declared content type or file name is whatever the client
  * says; the first bytes are what the decoder will act on, so they alone decide what we accept.
  */
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | 'heif';
+export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 

@@ -1,11 +1,12 @@
 /**
- * Waiting for a pool of worker threads to finish its work before it stops them: `wait()` resolves once the
- * owner's `isIdle()` holds, checked at once and again whenever the owner calls `check()` (after a job ends or
- * leaves its queue). Shared by the inference pool and the encoder pool.
+ * Waiting for a pool of workers to finish its work before it stops them: `wait()` resolves once the owner's
+ * `isIdle()` holds, checked at once and again whenever the owner calls `check()` (after a job ends or leaves
+ * its queue). Shared by the inference pool, the encoder pool and the sample capture's writers.
  */
 export class Drain {
   readonly #isIdle: () => boolean;
-  #resolve?: () => void;
+  /** Every caller waiting; a second `wait()` must not strand the first. */
+  #waiters: Array<() => void> = [];
 
   constructor(isIdle: () => boolean) {
     this.#isIdle = isIdle;
@@ -13,16 +14,16 @@ export class Drain {
 
   wait(): Promise<void> {
     return new Promise<void>((resolve) => {
-      this.#resolve = resolve;
+      this.#waiters.push(resolve);
       this.check();
     });
   }
 
-  /** Resolves a pending `wait()` when the owner has become idle; does nothing otherwise. */
+  /** Resolves the pending `wait()`s when the owner has become idle; does nothing otherwise. */
   check(): void {
-    if (!this.#resolve || !this.#isIdle()) return;
-    const resolve = this.#resolve;
-    this.#resolve = undefined;
-    resolve();
+    if (this.#waiters.length === 0 || !this.#isIdle()) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiters) resolve();
   }
 }

@@ -65,6 +65,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   gif: 'image/gif',
   tif: 'image/tiff',
   avif: 'image/avif',
+  heif: 'image/heif',
   json: 'application/json',
 };
 
@@ -104,4 +105,12 @@ export function contentKey(bytes: Uint8Array, kind: ContentKind = {}): string {
   }
   const hash = createHash('sha256').update(bytes).digest('hex');
   return `sha256/${hash.slice(0, 2)}/${hash.slice(2)}${ext === undefined ? '' : `.${ext}`}`;
+}
+
+const CONTENT_KEY = /^sha256\/([0-9a-f]{2})\/([0-9a-f]{62})(?:\.[a-z0-9]{1,10})?$/;
+
+/** The hex SHA-256 a content-addressed key names (the inverse of `contentKey`), or undefined for another key. */
+export function contentHashOf(key: string): string | undefined {
+  const match = CONTENT_KEY.exec(key);
+  return match ? match[1] + match[2] : undefined;
 }

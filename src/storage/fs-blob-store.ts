@@ -13,7 +13,7 @@
  * S3 can. Such a put is refused with BLOB_KEY_INVALID. Content-addressed keys never collide this way.
  */
 import { randomUUID } from 'node:crypto';
-import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { SegserveError } from '../errors.js';
 import { type ContentKind, checkKey, checkPrefix } from './blob-keys.js';
@@ -24,6 +24,7 @@ import {
   type PutOptions,
   putContentVia,
 } from './blob-store.js';
+import { syncFolder, writeNewFileSynced } from './durable-files.js';
 
 /** A staging file this old was left by a crash: no write takes an hour. */
 const STALE_STAGING_MS = 3_600_000;
@@ -65,14 +66,8 @@ export class FsBlobStore implements BlobStore {
     const temp = join(this.staging, randomUUID());
     try {
       await this.makeParent(key, target);
-      const handle = await open(temp, 'wx');
-      try {
-        await handle.writeFile(bytes);
-        // On disk before the rename makes it visible: a crash must not leave a key naming an empty file.
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      // On disk before the rename makes it visible: a crash must not leave a key naming an empty file.
+      await writeNewFileSynced(temp, bytes);
       await rename(temp, target);
       await syncFolder(dirname(target));
     } catch (error) {
@@ -204,14 +199,4 @@ export class FsBlobStore implements BlobStore {
 
 function conflict(key: string, reason: string): SegserveError {
   return new SegserveError('BLOB_KEY_INVALID', { key: JSON.stringify(key), reason });
-}
-
-/** Flushes a folder's entries, so the rename that published a blob survives a crash too. */
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

@@ -36,6 +36,12 @@ export const METRIC_NAMES = [
   // Drift
   'segserve_drift_score',
   'segserve_drift_detected',
+  // Active learning: samples kept, refused, spooled and lost
+  'segserve_samples_total',
+  'segserve_sampler_refused_total',
+  'segserve_sample_spool_items',
+  'segserve_sample_spool_bytes',
+  'segserve_sample_store_failures_total',
   // prom-client default metrics (collectDefaultMetrics)
   'process_cpu_seconds_total',
   'process_resident_memory_bytes',

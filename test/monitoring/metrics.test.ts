@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startServer } from '../../src/host/server.js';
 import { buildApp } from '../../src/http/app.js';
+import { SampleCapture } from '../../src/learning/capture/index.js';
 import { DriftWatch } from '../../src/monitoring/drift-watch.js';
 import { ServingMetrics } from '../../src/monitoring/metrics.js';
 import { METRIC_NAMES } from '../deploy/metric-names.js';
@@ -20,15 +21,25 @@ import { listenOnLoopback, png, type TinyRepository, tinyRepository } from '../h
 let repo: TinyRepository;
 let base: string;
 let close: () => Promise<void>;
+let capture: SampleCapture;
 
 beforeAll(async () => {
   repo = await tinyRepository({ softmax: tinySoftmaxModel(), yolo: tinyYoloSegModel() });
   const service = serviceFor(repo.repository);
   const metrics = new ServingMetrics(service);
   new DriftWatch(service, { registry: metrics.registry, log: () => {} });
+  // No model here samples, so the capture never opens a store: its metrics are only declared.
+  const nowhere = () => Promise.reject(new Error('no store in this test'));
+  capture = await SampleCapture.start(service, {
+    stores: { blobs: nowhere, database: nowhere },
+    spoolDir: join(tmpdir(), 'segserve-metrics-no-spool'),
+    spoolMaxBytes: 0,
+    registry: metrics.registry,
+    log: () => {},
+  });
   const app = await buildApp({ service, metrics, logger: false });
   base = await listenOnLoopback(app);
-  close = () => app.close();
+  close = () => app.close().then(() => capture.close());
   const post = (path: string, body: Uint8Array | string, type = 'application/octet-stream') =>
     fetch(`${base}${path}`, { method: 'POST', body, headers: { 'content-type': type } }).then((r) =>
       r.text(),
