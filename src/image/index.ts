@@ -14,7 +14,7 @@ export {
   preprocessRaw,
   tensorFromContent,
 } from './preprocess.js';
-export { type ImageFormat, sniffImageFormat } from './sniff.js';
+export { IMAGE_EXTENSIONS, type ImageFormat, sniffImageFormat } from './sniff.js';
 export { type PixelStatistics, pixelStatistics } from './statistics.js';
 export { rawToTensor, tensorDims } from './tensor.js';
 export type { InputSpec, InputTransform, RawImage } from './types.js';

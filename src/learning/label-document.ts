@@ -81,15 +81,37 @@ export function labelFromResult(result: SegmentationResult, labels: readonly str
       })),
     );
   }
+  const present = result.areas.map((area) => area.classId);
+  return documentFromClassMap(result.task, width, height, labels, result.classMap, present);
+}
+
+/**
+ * The semantic or binary document of a class map (row-major class ids): one segment per class present other than
+ * 0, in class order. `present` lists the classes to look for when the caller knows them (a prediction's areas);
+ * otherwise the map is scanned for them.
+ */
+export function documentFromClassMap(
+  task: 'semantic' | 'binary',
+  width: number,
+  height: number,
+  labels: readonly string[],
+  classMap: Uint8Array,
+  present?: readonly number[],
+): LabelDocument {
+  let classes = present;
+  if (!classes) {
+    const seen = new Uint8Array(256);
+    for (let i = 0; i < classMap.length; i++) seen[classMap[i]] = 1;
+    classes = [...seen.keys()].filter((id) => seen[id]);
+  }
   const segments: LabelSegment[] = [];
-  for (const { classId } of result.areas) {
+  for (const classId of [...classes].sort((a, b) => a - b)) {
     if (classId === 0) continue;
     const data = new Uint8Array(width * height);
-    const map = result.classMap;
-    for (let i = 0; i < data.length; i++) data[i] = map[i] === classId ? 1 : 0;
+    for (let i = 0; i < data.length; i++) data[i] = classMap[i] === classId ? 1 : 0;
     segments.push({ class_id: classId, rle: toCompressedRle({ width, height, data }) });
   }
-  return makeDocument(result.task, width, height, labels, segments);
+  return makeDocument(task, width, height, labels, segments);
 }
 
 /** A document with its fields in the canonical order (the order encodeLabelDocument writes them in). */
