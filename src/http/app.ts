@@ -26,6 +26,7 @@ import {
 import { installGracefulClose } from './graceful-close.js';
 import { type AppOptions, DEFAULT_LIMITS, type HttpLimits, type LoggerOptions } from './options.js';
 import { wasRefused } from './refusal-log.js';
+import { datasetRoutes } from './routes/datasets.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/image.js';
 import { jsonRoutes } from './routes/json.js';
@@ -135,6 +136,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         { name: 'compatible', description: 'Routes of the common Flask/FastAPI segmentation services' },
         { name: 'health', description: 'Liveness' },
         { name: 'monitoring', description: 'Recent history for the built-in monitor page' },
+        { name: 'datasets', description: 'Versioned datasets: snapshots, diffs, exports' },
       ],
     },
     // Shared schemas become named components (Segmentation, Rle, Error...) instead of def-0, def-1...
@@ -170,6 +172,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: limits.v2BodyBytes,
   });
   if (monitor) await app.register(monitorRoutes, { service: options.service, monitor });
+  if (options.storage) await app.register(datasetRoutes, { storage: options.storage });
   await app.register(uiRoutes);
   return app;
 }

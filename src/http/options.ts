@@ -3,6 +3,7 @@ import type { ServingMetrics } from '../monitoring/metrics.js';
 import type { MonitorHistory } from '../monitoring/monitor-history.js';
 import type { InferenceService } from '../serving/service.js';
 import type { UrlFetchOptions } from '../sources/fetch-url.js';
+import type { StorageAccess } from '../storage/index.js';
 import { defaultServerLimits, splitLimits } from './settings.js';
 
 /**
@@ -75,6 +76,11 @@ export interface AppOptions {
   corsOrigins?: readonly string[];
   /** Folder `/predict/batch` may read `paths` from; without one, `paths` are refused. */
   batchRoot?: string;
+  /**
+   * The blob store and database (the server's, opened on first use): with them the app serves the dataset API
+   * (`/v1/datasets...`); without, those routes do not exist.
+   */
+  storage?: StorageAccess;
   /** false: no logs (tests, benchmarks); otherwise JSON lines with a request id. Default: info to stdout. */
   logger?: false | LoggerOptions;
 }

@@ -1,4 +1,5 @@
 /** The storage ports and how to open them; adapters are reached through open.ts. */
+export type { StorageAccess } from './access.js';
 export { type ContentKind, checkKey, contentKey, contentKeyOfHash, contentTypeOf } from './blob-keys.js';
 export type { BlobInfo, BlobStore, ContentPut, PutOptions } from './blob-store.js';
 export type { Database, Queryable, QueryResult, Row, SqlParam, SqlScalar } from './database.js';

@@ -16,10 +16,12 @@ export { type ChangedEntry, type DiffEntry, diffVersions, type VersionDiff } fro
 export {
   buildFormat,
   EXPORT_FORMATS,
+  type ExportDocument,
   type ExportFormat,
   type ExportOptions,
   type ExportRecord,
   type ExportResult,
+  exportDocument,
   exportVersion,
   loadVersion,
   parseExportFormat,
@@ -34,7 +36,17 @@ export {
   importMaskFolder,
   type MaskFolderImportOptions,
 } from './import/index.js';
+export {
+  type DatasetJson,
+  type DiffJson,
+  datasetJson,
+  diffJson,
+  type VersionDetailJson,
+  type VersionJson,
+  versionDetailJson,
+  versionJson,
+} from './json.js';
 export { type ManifestEntry, SPLITS, type Split, splitOf, VALIDATION_FRACTION } from './manifest.js';
 export type { Progress, ProgressFactory } from './progress.js';
 export { type Snapshot, snapshotDataset } from './snapshot.js';
-export { type ClassCount, type VersionSummary, versionSummary } from './summary.js';
+export { type ClassCount, describeVersion, type VersionSummary, versionSummary } from './summary.js';

@@ -5,9 +5,10 @@
  */
 
 import { rleArea, stringToCounts } from '../../masks/index.js';
-import type { BlobStore } from '../../storage/index.js';
+import type { BlobStore, Database } from '../../storage/index.js';
 import { decodeLabelDocument, type LabelDocument } from '../label-document.js';
-import { type DatasetVersion, readVersionEntries } from './catalog.js';
+import { type DatasetVersion, getDataset, readVersionEntries, resolveVersion } from './catalog.js';
+import { type VersionDetailJson, versionDetailJson } from './json.js';
 import { labelKeyOf, type ManifestEntry, SPLITS, type Split } from './manifest.js';
 
 export interface ClassCount {
@@ -91,4 +92,16 @@ export async function versionSummary(
   const summary = await summarize(blobs, await readVersionEntries(blobs, version), labels);
   await blobs.put(key, new TextEncoder().encode(JSON.stringify(summary)));
   return summary;
+}
+
+/** Version `ref` of dataset `name` with its summary, as `datasets show` and the API answer it. */
+export async function describeVersion(
+  db: Database,
+  blobs: BlobStore,
+  name: string,
+  ref: string,
+): Promise<VersionDetailJson> {
+  const version = await resolveVersion(db, name, ref);
+  const dataset = await getDataset(db, name);
+  return versionDetailJson(dataset, version, await versionSummary(blobs, version, dataset.labels));
 }

@@ -15,10 +15,10 @@ import {
 } from '../catalog.js';
 import { imageKeyOf, type Split } from '../manifest.js';
 import { noProgress, type ProgressFactory } from '../progress.js';
-import { cocoFiles } from './coco.js';
-import { cvatFiles } from './cvat.js';
+import { type CocoInstances, cocoDocuments, cocoFiles } from './coco.js';
+import { cvatFiles, cvatXml } from './cvat.js';
 import { type ExportFile, type ExportItem, jsonFile, loadExportItems } from './items.js';
-import { labelStudioFiles } from './label-studio.js';
+import { labelStudioFiles, labelStudioTasks } from './label-studio.js';
 import { maskFolderFiles } from './mask-folder.js';
 import { EXPORT_RECORD, type ExportTarget } from './target.js';
 
@@ -150,4 +150,47 @@ export async function exportVersion(
     await target.abort();
     throw error;
   }
+}
+
+export interface ExportDocument {
+  contentType: string;
+  body: string;
+}
+
+/**
+ * One format as a single document, for answering over HTTP without writing files: COCO instances JSON (one split,
+ * or both in one file), Label Studio tasks, CVAT XML, each referring to images by `<sha256>.<ext>`. A mask folder
+ * is many files: INVALID_ARGUMENT, export it to a prefix instead.
+ */
+export async function exportDocument(
+  db: Database,
+  blobs: BlobStore,
+  name: string,
+  ref: string,
+  format: ExportFormat,
+  options: { split?: Split; imageRoot?: string } = {},
+): Promise<ExportDocument> {
+  if (format === 'masks') {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason:
+        'a mask folder is many files: export it to a blob prefix (or with segserve datasets export --out)',
+    });
+  }
+  const { dataset, version, items: all } = await loadVersion(db, blobs, name, ref);
+  const { split } = options;
+  const items = split === undefined ? all : all.filter((item) => item.entry.split === split);
+  const json = (value: unknown) => ({ contentType: 'application/json', body: JSON.stringify(value) });
+  if (format === 'label-studio') return json(labelStudioTasks(items, options.imageRoot));
+  if (format === 'cvat') return { contentType: 'application/xml', body: cvatXml(dataset, version.id, items) };
+  const documents = cocoDocuments(dataset, version.id, items);
+  if (split !== undefined) return json(documents[split]);
+  const merged: CocoInstances = {
+    info: { description: `segserve dataset ${dataset.name}`, version: version.id },
+    images: [...documents.train.images, ...documents.validation.images].sort((a, b) => a.id - b.id),
+    annotations: [...documents.train.annotations, ...documents.validation.annotations].sort(
+      (a, b) => a.id - b.id,
+    ),
+    categories: documents.train.categories,
+  };
+  return json(merged);
 }
