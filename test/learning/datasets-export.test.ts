@@ -8,6 +8,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSegserveError } from '../../src/errors.js';
+import { ensureDataset, upsertDatasetItem } from '../../src/learning/dataset-items.js';
 import {
   blobTarget,
   EXPORT_FORMATS,
@@ -20,7 +21,7 @@ import {
   resolveVersion,
   snapshotDataset,
 } from '../../src/learning/datasets/index.js';
-import { decodeLabelDocument, makeDocument } from '../../src/learning/label-document.js';
+import { decodeLabelDocument, encodeLabelDocument, makeDocument } from '../../src/learning/label-document.js';
 import { decodeRle, toCompressedRle } from '../../src/masks/index.js';
 import { contentKeyOfHash } from '../../src/storage/index.js';
 import {
@@ -160,6 +161,37 @@ describe('exports to a folder', () => {
     expect(
       (await readdir(stores.dir)).filter((n) => n.startsWith('pets-masks') || n.includes('.partial-')),
     ).toEqual([]);
+  });
+});
+
+describe('an image stored without an extension', () => {
+  it('is listed with "-" and exported under its bare hash', async () => {
+    // The blob store names no extension for some formats (HEIF by content type): such keys must still work.
+    const image = tinyImage(400);
+    const label = classMapLabel('binary', ['background', 'person'], 4, 3, new Array(12).fill(1));
+    await ensureDataset(stores.db, { name: 'bare', task: 'binary', labels: label.labels });
+    const imageKey = (await stores.blobs.putContent(image)).key;
+    const labelKey = (await stores.blobs.putContent(encodeLabelDocument(label), { ext: 'json' })).key;
+    const sha = (key: string) => key.split('/').slice(1).join('').replace(/\..*$/, '');
+    await upsertDatasetItem(stores.db, {
+      dataset: 'bare',
+      imageSha256: sha(imageKey),
+      imageKey,
+      labelSha256: sha(labelKey),
+      labelKey,
+      width: 4,
+      height: 3,
+      source: 'test',
+    });
+    const { version } = await snapshotDataset(stores.db, stores.blobs, 'bare');
+    const manifest = new TextDecoder().decode(await stores.blobs.get(version.manifestKey));
+    expect(manifest.trimEnd().split('\n')[1]).toBe(
+      `${sha(imageKey)} ${sha(labelKey)} ${version.train ? 'train' : 'validation'} -`,
+    );
+    const dir = join(stores.dir, 'bare-coco');
+    await exportVersion(stores.db, stores.blobs, 'bare', 'latest', 'coco', await folderTarget(dir));
+    expect(await readdir(join(dir, 'images'))).toEqual([sha(imageKey)]);
+    expect(await readCocoExport(dir, label.labels)).toEqual(await storedLabels('bare', 'latest'));
   });
 });
 

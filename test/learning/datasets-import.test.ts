@@ -311,7 +311,23 @@ describe('bad imports are refused whole, storing nothing', () => {
       }),
     );
     expect(error.code).toBe('DATASET_MISMATCH');
+    // Masks into an instance dataset: class maps hold no instances.
+    await ensureDataset(stores.db, { name: 'instances', task: 'instance', labels: ['cat', 'dog'] });
+    const intoInstances = await refusal(
+      importMaskFolder(stores.db, stores.blobs, { dataset: 'instances', folder }),
+    );
+    expect(intoInstances.code).toBe('DATASET_MISMATCH');
+    const threeBinary = await refusal(
+      importMaskFolder(stores.db, stores.blobs, {
+        dataset: 'new',
+        folder,
+        task: 'binary',
+        labels: ['a', 'b', 'c'],
+      }),
+    );
+    expect(threeBinary.message).toContain('a binary dataset has 2 classes');
     expect(await blobCount()).toBe(before);
     expect(await itemsOf('people-only')).toEqual([]);
+    expect(await itemsOf('instances')).toEqual([]);
   });
 });

@@ -8,7 +8,8 @@
  * The version id is the SHA-256 of these bytes, as DVC names a directory by the hash of its listing: the same
  * images with the same labels and splits are the same version wherever and whenever they are snapshotted, and
  * any change of an image, a label or a split is another version. The image's extension (its format, `jpg`,
- * `png`...) completes its content-addressed key (`sha256/ab/cd...jpg`); labels are always `.json`.
+ * `png`...) completes its content-addressed key (`sha256/ab/cd...jpg`), `-` for a key without one (a format
+ * the blob store names no extension for); labels are always `.json`.
  *
  * The split is decided by the image hash alone (splitOf), so adding images never moves another image between
  * train and validation, and every version agrees on where an image belongs.
@@ -28,12 +29,14 @@ export interface ManifestEntry {
   imageSha256: string;
   labelSha256: string;
   split: Split;
-  /** Extension of the image's content-addressed key, e.g. `jpg`. */
+  /** Extension of the image's content-addressed key, e.g. `jpg`; NO_EXTENSION when the key has none. */
   imageExt: string;
 }
 
+export const NO_EXTENSION = '-';
+
 const HASH = /^[0-9a-f]{64}$/;
-const EXTENSION = /^[a-z0-9]{1,10}$/;
+const EXTENSION = /^([a-z0-9]{1,10}|-)$/;
 
 /**
  * The split of an image: its hash's first 32 bits as a fraction of 2^32, validation below `validationFraction`.
@@ -79,7 +82,12 @@ export function parseManifest(bytes: Uint8Array): ManifestEntry[] {
 }
 
 export function imageKeyOf(entry: Pick<ManifestEntry, 'imageSha256' | 'imageExt'>): string {
-  return contentKeyOfHash(entry.imageSha256, entry.imageExt);
+  return contentKeyOfHash(entry.imageSha256, entry.imageExt === NO_EXTENSION ? undefined : entry.imageExt);
+}
+
+/** The image's file name in every export: `<sha256>.<ext>`, unique and the same in every version. */
+export function imageFileOf(entry: Pick<ManifestEntry, 'imageSha256' | 'imageExt'>): string {
+  return entry.imageExt === NO_EXTENSION ? entry.imageSha256 : `${entry.imageSha256}.${entry.imageExt}`;
 }
 
 /** Labels are label documents, stored as JSON under their hash. */

@@ -14,6 +14,7 @@ import {
   imageKeyOf,
   labelKeyOf,
   type ManifestEntry,
+  NO_EXTENSION,
   splitOf,
   versionIdOf,
 } from './manifest.js';
@@ -34,7 +35,7 @@ interface ItemRow extends Record<string, unknown> {
 /** The extension of a content-addressed key (`sha256/ab/cd...jpg` gives `jpg`), checked against its hash. */
 function entryOf(dataset: string, row: ItemRow): ManifestEntry {
   const name = row.image_key.slice(row.image_key.lastIndexOf('/') + 1);
-  const imageExt = name.includes('.') ? name.slice(name.lastIndexOf('.') + 1) : '';
+  const imageExt = name.includes('.') ? name.slice(name.lastIndexOf('.') + 1) : NO_EXTENSION;
   const entry: ManifestEntry = {
     imageSha256: row.image_sha256,
     labelSha256: row.label_sha256,
@@ -43,8 +44,7 @@ function entryOf(dataset: string, row: ItemRow): ManifestEntry {
   };
   // A manifest lists hashes only, so an export finds blobs by their content-addressed keys. An item stored any
   // other way (a bug in what added it) would make a version that cannot be exported: refuse it now, by name.
-  const expected = imageExt === '' ? undefined : { image: imageKeyOf(entry), label: labelKeyOf(entry) };
-  if (!expected || expected.image !== row.image_key || expected.label !== row.label_key) {
+  if (imageKeyOf(entry) !== row.image_key || labelKeyOf(entry) !== row.label_key) {
     throw new Error(
       `dataset "${dataset}" item ${row.image_sha256}: keys ${row.image_key} and ${row.label_key} are not the ` +
         'content-addressed keys of its hashes (images by putContent with their extension, labels with "json")',

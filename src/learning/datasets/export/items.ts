@@ -1,7 +1,7 @@
 /** What every export format reads: the version's entries with their label documents, in manifest order. */
 import type { BlobStore } from '../../../storage/index.js';
 import type { LabelDocument } from '../../label-document.js';
-import type { ManifestEntry } from '../manifest.js';
+import { imageFileOf, type ManifestEntry } from '../manifest.js';
 import type { ProgressFactory } from '../progress.js';
 import { forEachLabel } from '../summary.js';
 
@@ -21,7 +21,7 @@ export async function loadExportItems(
   const bar = progress(entries.length, 'labels');
   try {
     await forEachLabel(blobs, entries, (entry, label) => {
-      items.push({ entry, label, fileName: `${entry.imageSha256}.${entry.imageExt}` });
+      items.push({ entry, label, fileName: imageFileOf(entry) });
       bar.tick();
     });
   } finally {

@@ -163,13 +163,16 @@ export async function planMaskFolderImport(
   else if (labels.length < 2 || labels.length > 256) {
     problems.add(`${labels.length} classes; a class map holds 2 to 256 (class 0 is the background)`);
   }
+  // An instance dataset has no task a class map can give: the definition below differs, and is refused.
+  const existingTask = existing?.task === 'instance' ? undefined : existing?.task;
+  const task = options.task ?? existingTask ?? (labels?.length === 2 ? 'binary' : 'semantic');
+  // A dataset that exists says what it takes: a mismatch is its refusal, whatever else is wrong.
+  const definition: DatasetDefinition = { name: options.dataset, task, labels: [...(labels ?? [])] };
+  if (existing && labels) await checkDefinition(db, definition);
+  if (task === 'binary' && labels && labels.length !== 2) {
+    problems.add(`a binary dataset has 2 classes (background and one other), not ${labels.length}`);
+  }
   problems.throwIfAny();
-  const task =
-    options.task ??
-    (existing?.task as 'semantic' | 'binary' | undefined) ??
-    (labels!.length === 2 ? 'binary' : 'semantic');
-  const definition: DatasetDefinition = { name: options.dataset, task, labels: [...labels!] };
-  await checkDefinition(db, definition);
 
   const rows = parseMaskManifest(manifestText!, problems);
   const items: PlannedItem[] = [];
