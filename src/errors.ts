@@ -73,6 +73,18 @@ export const ERROR_CATALOGUE = {
     status: 422,
     message: 'The import from {source} was refused and nothing was stored: {reason}',
   },
+  // The annotation queue: items are samples (a kept prediction), held by an annotator's claim while labelled.
+  SAMPLE_NOT_FOUND: { status: 404, message: 'No annotation item "{id}".' },
+  SAMPLE_CLAIMED: {
+    status: 409,
+    message: 'Annotation item "{id}" is claimed by "{claimed_by}" until {until}.',
+  },
+  SAMPLE_NOT_CLAIMED: {
+    status: 409,
+    message: 'Annotation item "{id}" is not claimed by "{annotator}": {reason}',
+  },
+  SAMPLE_NOT_QUEUED: { status: 409, message: 'Annotation item "{id}" is {state}, no longer in the queue.' },
+  LABEL_NOT_FOUND: { status: 404, message: 'Annotation item "{id}" has no label ({state}).' },
   // Generic input validation (CLI arguments, request fields)
   INVALID_ARGUMENT: { status: 400, message: '{reason}' },
   // HTTP requests: what arrives and how it is framed

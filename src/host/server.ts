@@ -15,7 +15,7 @@ import { openService, type ServiceSetup, startupLogger } from './open-service.js
 import { LazyStorage } from './storage.js';
 
 export interface ServeOptions
-  extends Omit<AppOptions, 'service' | 'metrics' | 'logger' | 'storage'>,
+  extends Omit<AppOptions, 'service' | 'metrics' | 'logger' | 'stores'>,
     Omit<ServiceSetup, 'decodedPixelBudget'> {
   port: number;
   host: string;
@@ -55,7 +55,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   // The pixel budget is one of the server's limits (settings.ts) but the serving core enforces it.
   const decodedPixelBudget = options.limits?.decodedPixelBudget;
   const service = await openService({ modelsDir, provisionEmpty, defaultModel, decodedPixelBudget }, log);
-  // Before the app: its dataset routes use the stores (each still opened on first use only).
+  // Opens nothing yet: the stores open on their first use (see storage.ts).
   const stores = new LazyStorage(storage);
   let app: FastifyInstance;
   let monitor: MonitorHistory | undefined;
@@ -65,7 +65,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // history asks through a closure that answers none until the watch exists (a few lines below).
     let drift: DriftWatch | undefined;
     monitor = metrics && new MonitorHistory(service, { driftStates: () => drift?.states() ?? [] });
-    app = await buildApp({ ...appOptions, service, metrics, monitor, storage: stores });
+    app = await buildApp({ ...appOptions, service, metrics, monitor, stores });
     if (metrics) {
       drift = new DriftWatch(service, {
         registry: metrics.registry,

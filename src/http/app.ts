@@ -12,6 +12,7 @@ import type { IncomingMessage } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import { AnnotationQueue } from '../learning/annotations/index.js';
 import type { RequestRecord } from '../monitoring/metrics.js';
 import { UrlFetcher } from '../sources/fetch-url.js';
 import { realBatchRoot } from '../sources/files.js';
@@ -26,12 +27,14 @@ import {
 import { installGracefulClose } from './graceful-close.js';
 import { type AppOptions, DEFAULT_LIMITS, type HttpLimits, type LoggerOptions } from './options.js';
 import { wasRefused } from './refusal-log.js';
+import { annotationRoutes } from './routes/annotations.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/image.js';
 import { jsonRoutes } from './routes/json.js';
 import { modelRoutes } from './routes/models.js';
 import { monitorRoutes } from './routes/monitor.js';
+import { retrainingRoutes } from './routes/retraining.js';
 import { addSharedSchemas } from './schemas.js';
 import { normalizeCorsOrigins } from './settings.js';
 import { uiRoutes } from './ui.js';
@@ -66,7 +69,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     bodyLimit: limits.jsonBodyBytes,
     requestTimeout: limits.requestTimeoutMs,
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: frameworkErrorHandler(limits),
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     // Node refuses a headers timeout longer than the request timeout; the request deadline covers headers anyway.
@@ -136,6 +139,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         { name: 'compatible', description: 'Routes of the common Flask/FastAPI segmentation services' },
         { name: 'health', description: 'Liveness' },
         { name: 'monitoring', description: 'Recent history for the built-in monitor page' },
+        { name: 'learning', description: 'Active learning: retraining triggers' },
+        {
+          name: 'annotations',
+          description: 'The annotation queue: uncertain predictions kept for labelling',
+        },
         { name: 'datasets', description: 'Versioned datasets: snapshots, diffs, exports' },
       ],
     },
@@ -172,7 +180,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: limits.v2BodyBytes,
   });
   if (monitor) await app.register(monitorRoutes, { service: options.service, monitor });
-  if (options.storage) await app.register(datasetRoutes, { storage: options.storage });
+  if (options.retraining) await app.register(retrainingRoutes, { retraining: options.retraining });
+  if (options.stores) {
+    const queue = new AnnotationQueue(options.stores, {
+      claimMs: limits.annotationClaimMs,
+      now: options.now,
+    });
+    await app.register(annotationRoutes, { queue, labelBodyBytes: limits.imageBodyBytes });
+    await app.register(datasetRoutes, { storage: options.stores });
+  }
   await app.register(uiRoutes);
   return app;
 }

@@ -78,6 +78,13 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   BLOB_NOT_FOUND: 'A stored image or file (blob) asked for by key does not exist.',
   LABEL_INVALID:
     'A label (submitted, imported or stored) does not fit its image or its classes: wrong size, unknown class id, malformed RLE or polygons, overlapping semantic segments.',
+  SAMPLE_NOT_FOUND: 'An annotation route names an item id that no kept sample has.',
+  SAMPLE_CLAIMED:
+    'Claiming, labelling, skipping or rejecting an annotation item another annotator holds a live claim on; says until when.',
+  SAMPLE_NOT_CLAIMED:
+    'Labelling, skipping, rejecting or releasing an annotation item without a live claim on it (never claimed, or the claim expired): claim it first.',
+  SAMPLE_NOT_QUEUED: 'Claiming or labelling an annotation item that is already labelled or rejected.',
+  LABEL_NOT_FOUND: 'Asking for the label of an annotation item that has none yet.',
   DATASET_MISMATCH:
     'Labels of one task and class list were added to a dataset made for another (its class ids would mean other things).',
   DATASET_NOT_FOUND: 'No dataset of that name (`segserve datasets list`, `GET /v1/datasets`).',

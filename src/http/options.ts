@@ -1,4 +1,5 @@
 /** What an operator can tune about the HTTP server, with the defaults it runs with. */
+import type { RetrainingTriggers } from '../learning/retraining/triggers.js';
 import type { ServingMetrics } from '../monitoring/metrics.js';
 import type { MonitorHistory } from '../monitoring/monitor-history.js';
 import type { InferenceService } from '../serving/service.js';
@@ -46,6 +47,8 @@ export interface HttpLimits {
   headersTimeoutMs: number;
   /** Idle keep-alive connections are closed after this long. */
   keepAliveTimeoutMs: number;
+  /** Annotation queue: how long a claim holds an item before the item returns to the queue. */
+  annotationClaimMs: number;
 }
 
 export const DEFAULT_LIMITS: HttpLimits = splitLimits(defaultServerLimits()).http;
@@ -63,6 +66,8 @@ export interface AppOptions {
   metrics?: ServingMetrics;
   /** The monitor page's history: with it the app feeds it every request and serves `GET /v1/monitor`. */
   monitor?: MonitorHistory;
+  /** Retraining triggers: with them the app serves `GET /v1/retraining/triggers`. */
+  retraining?: RetrainingTriggers;
   limits?: Partial<HttpLimits>;
   /**
    * URL downloads: allow-listed addresses. Timeouts and redirects default to `limits.url*`; given here they win.
@@ -77,10 +82,12 @@ export interface AppOptions {
   /** Folder `/predict/batch` may read `paths` from; without one, `paths` are refused. */
   batchRoot?: string;
   /**
-   * The blob store and database (the server's, opened on first use): with them the app serves the dataset API
-   * (`/v1/datasets...`); without, those routes do not exist.
+   * The blob store and database (opened on first use by the server): with them the app serves the annotation
+   * queue (`/v1/annotations`) and the dataset API (`/v1/datasets...`).
    */
-  storage?: StorageAccess;
+  stores?: StorageAccess;
+  /** Epoch milliseconds now, for claims' expiry; tests inject a clock (default Date.now). */
+  now?: () => number;
   /** false: no logs (tests, benchmarks); otherwise JSON lines with a request id. Default: info to stdout. */
   logger?: false | LoggerOptions;
 }

@@ -13,6 +13,7 @@
  */
 
 import { SegserveError } from '../errors.js';
+import { DEFAULT_CLAIM_MS } from '../learning/annotations/index.js';
 import { ModelConfigSchema } from '../models/config.js';
 import { DEFAULT_DECODED_PIXEL_BUDGET } from '../serving/service.js';
 import type { HttpLimits } from './options.js';
@@ -214,6 +215,17 @@ const TABLE: { [K in LimitKey]: LimitSpec } = {
     min: 1,
     max: HOUR_MS,
     description: 'How long an idle keep-alive connection stays open.',
+  },
+  annotationClaimMs: {
+    flag: '--annotation-claim-timeout',
+    env: 'SEGSERVE_ANNOTATION_CLAIM_TIMEOUT',
+    default: DEFAULT_CLAIM_MS,
+    unit: 'ms',
+    // Under a second no one could finish a label; past a day an abandoned item is lost to the queue too long.
+    min: 1_000,
+    max: 24 * HOUR_MS,
+    description:
+      'Annotation queue: how long a claim holds an item; an item whose claim expires returns to the queue.',
   },
   shutdownTimeoutMs: {
     flag: '--shutdown-timeout',

@@ -81,36 +81,30 @@ export function labelFromResult(result: SegmentationResult, labels: readonly str
       })),
     );
   }
-  const present = result.areas.map((area) => area.classId);
-  return documentFromClassMap(result.task, width, height, labels, result.classMap, present);
+  return documentFromClassMap(result.task, width, height, labels, result.classMap);
 }
 
 /**
- * The semantic or binary document of a class map (row-major class ids): one segment per class present other than
- * 0, in class order. `present` lists the classes to look for when the caller knows them (a prediction's areas);
- * otherwise the map is scanned for them.
+ * The semantic or binary document of a class map (the class id of every pixel, row-major): one segment per
+ * class present other than 0, in class order. Every form a semantic label arrives in goes through here, so the
+ * same map always gives the same document, and the same hash.
  */
 export function documentFromClassMap(
   task: 'semantic' | 'binary',
   width: number,
   height: number,
   labels: readonly string[],
-  classMap: Uint8Array,
-  present?: readonly number[],
+  map: ArrayLike<number>,
 ): LabelDocument {
-  let classes = present;
-  if (!classes) {
-    const seen = new Uint8Array(256);
-    for (let i = 0; i < classMap.length; i++) seen[classMap[i]] = 1;
-    classes = [...seen.keys()].filter((id) => seen[id]);
-  }
-  const segments: LabelSegment[] = [];
-  for (const classId of [...classes].sort((a, b) => a - b)) {
-    if (classId === 0) continue;
-    const data = new Uint8Array(width * height);
-    for (let i = 0; i < data.length; i++) data[i] = classMap[i] === classId ? 1 : 0;
-    segments.push({ class_id: classId, rle: toCompressedRle({ width, height, data }) });
-  }
+  const present = new Set<number>();
+  for (let i = 0; i < map.length; i++) if (map[i] !== 0) present.add(map[i]);
+  const segments: LabelSegment[] = [...present]
+    .sort((a, b) => a - b)
+    .map((classId) => {
+      const data = new Uint8Array(width * height);
+      for (let i = 0; i < data.length; i++) data[i] = map[i] === classId ? 1 : 0;
+      return { class_id: classId, rle: toCompressedRle({ width, height, data }) };
+    });
   return makeDocument(task, width, height, labels, segments);
 }
 

@@ -13,6 +13,7 @@ export { type CvatMask, cvatToMask, formatCvatRle, maskToCvat, parseCvatRle } fr
 export { type OverlayInput, type OverlayInstance, type OverlayOptions, renderOverlay } from './overlay.js';
 export { classPalette, colorForIndex, type Rgb } from './palette.js';
 export { encodeBinaryMaskPng, encodeClassMapPng, encodeGreyPng } from './png.js';
+export { decodeMaskPng, type MaskPng, type PngHeader, readPngHeader } from './png-read.js';
 export {
   maskToPolygons,
   type Polygon,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RetrainingConfigSchema } from './retraining-config.js';
 import { SamplingConfigSchema } from './sampling-config.js';
 
 /**
@@ -173,6 +174,8 @@ export const ModelConfigSchema = z
     monitoring: MonitoringConfigSchema.default({ drift: driftDefaults }),
     /** Active learning: which predictions to keep for labelling (see sampling-config.ts); none without it. */
     sampling: SamplingConfigSchema.optional(),
+    /** Active learning: when to snapshot the dataset and call retraining hooks (see retraining-config.ts). */
+    retraining: RetrainingConfigSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -20,7 +20,7 @@ export function parseDuration(text: string): number | undefined {
 }
 
 /** Kept as written (`1h`), so what a user reads in the file is what the config holds. */
-const duration = z.string().refine((text) => parseDuration(text) !== undefined, DURATION_RULE);
+export const duration = z.string().refine((text) => parseDuration(text) !== undefined, DURATION_RULE);
 
 /**
  * A quota is a ring of the last N keep times (8 bytes each, see learning/sampler/quota.ts): a million per day

@@ -38,6 +38,7 @@ import { runCli } from '../helpers/cli.js';
 import { buildModel } from '../helpers/onnx-builder.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { freshDatabase } from '../helpers/postgres.js';
+import { boxPrediction, insertSample, openedStores, testImage } from '../helpers/samples.js';
 import { segment, serviceFor } from '../helpers/serving.js';
 import { semanticScene, tinySoftmaxModel } from '../helpers/tiny-models.js';
 import {
@@ -132,10 +133,7 @@ async function withDatasetApp(action: (base: string) => Promise<Outcome>): Promi
   return inFreshDatabase(async (url) => {
     const db = await openDatabase({ kind: 'postgres', url });
     const blobs = await FsBlobStore.open(join(work, 'dataset-blobs'));
-    const app = await listen({
-      repository: repo.repository,
-      storage: { database: async () => db, blobs: async () => blobs },
-    });
+    const app = await listen({ repository: repo.repository, stores: openedStores(db, blobs) });
     try {
       await ensureDataset(db, { name: 'people', task: 'binary', labels: ['background', 'person'] });
       return await action(app.base);
@@ -241,6 +239,40 @@ async function withApp<T>(app: FastifyInstance, action: (base: string) => Promis
     await app.close();
   }
 }
+
+/**
+ * Runs `action` against an app serving the annotation queue over a fresh PostgreSQL database and a blob folder,
+ * with one queued item (its id given) of a binary model.
+ */
+async function withAnnotationItem(action: (base: string, id: string) => Promise<Outcome>): Promise<Outcome> {
+  return inFreshDatabase(async (url) => {
+    const db = await openDatabase({ kind: 'postgres', url });
+    const blobs = await FsBlobStore.open(join(work, 'annotation-blobs'));
+    const stores = openedStores(db, blobs);
+    const prediction = boxPrediction(
+      'binary',
+      4,
+      3,
+      ['background', 'person'],
+      [{ classId: 1, x: 0, y: 0, w: 2, h: 2 }],
+    );
+    const id = await insertSample(stores, {
+      model: 'people',
+      image: await testImage(4, 3, 1),
+      prediction,
+      uncertainty: 0.5,
+    });
+    const app = await buildApp({ service: serviceFor(repo.repository), stores, logger: false });
+    try {
+      return await withApp(app, (base) => action(base, id));
+    } finally {
+      await db.close();
+    }
+  });
+}
+
+const claimAs = (base: string, id: string, annotator: string, act = 'claim') =>
+  postJson(`/v1/annotations/${id}/${act}`, { annotator }, base);
 
 async function importTfliteBytes(bytes: Uint8Array, name: string): Promise<Outcome> {
   const file = join(work, `${name}.tflite`);
@@ -537,6 +569,25 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
         }
       }),
     ),
+  SAMPLE_NOT_FOUND: () =>
+    withAnnotationItem((base) => answered(fetch(`${base}/v1/annotations/${'0'.repeat(64)}`))),
+  SAMPLE_CLAIMED: () =>
+    withAnnotationItem(async (base, id) => {
+      expect((await claimAs(base, id, 'ada')).status).toBe(200);
+      return answered(claimAs(base, id, 'bob'));
+    }),
+  SAMPLE_NOT_CLAIMED: () =>
+    withAnnotationItem((base, id) =>
+      answered(postJson(`/v1/annotations/${id}/label`, { annotator: 'ada', format: 'accept' }, base)),
+    ),
+  SAMPLE_NOT_QUEUED: () =>
+    withAnnotationItem(async (base, id) => {
+      expect((await claimAs(base, id, 'ada')).status).toBe(200);
+      expect((await claimAs(base, id, 'ada', 'reject')).status).toBe(200);
+      return answered(claimAs(base, id, 'ada'));
+    }),
+  LABEL_NOT_FOUND: () =>
+    withAnnotationItem((base, id) => answered(fetch(`${base}/v1/annotations/${id}/label`))),
   BLOB_KEY_INVALID: () =>
     thrown(async () => (await FsBlobStore.open(join(work, 'blobs'))).put('../escape', new Uint8Array(1))),
   DATABASE_QUERY_FAILED: () =>

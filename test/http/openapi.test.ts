@@ -1,11 +1,13 @@
 /**
  * /openapi.json is generated from the route schemas: every documented operation exists, every route of the
- * segmentation API and the compatible routes is documented with its answers and the one error shape, and the
- * docs page is served from the package without any other host.
+ * segmentation API, the annotation queue and the compatible routes is documented with its answers and the one
+ * error shape, and the docs page is served from the package without any other host.
  */
 import type { FastifyInstance, HTTPMethods } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE } from '../../src/errors.js';
+import { LazyStorage } from '../../src/host/storage.js';
+import { testStorage } from '../helpers/storage.js';
 import { semanticScene, tinySoftmaxModel } from '../helpers/tiny-models.js';
 import { listen, png, type RunningApp, type TinyRepository, tinyRepository } from './helpers.js';
 
@@ -35,11 +37,32 @@ const OURS: Array<[string, string]> = [
   ['post', '/predict/url'],
   ['post', '/predict/batch'],
   ['post', '/api/detect'],
+  ['get', '/v1/annotations'],
+  ['get', '/v1/annotations/summary'],
+  ['post', '/v1/annotations/claim-next'],
+  ['get', '/v1/annotations/{id}'],
+  ['get', '/v1/annotations/{id}/image'],
+  ['get', '/v1/annotations/{id}/prediction'],
+  ['get', '/v1/annotations/{id}/label'],
+  ['post', '/v1/annotations/{id}/label'],
+  ['post', '/v1/annotations/{id}/claim'],
+  ['post', '/v1/annotations/{id}/release'],
+  ['post', '/v1/annotations/{id}/skip'],
+  ['post', '/v1/annotations/{id}/reject'],
+  ['get', '/v1/datasets'],
+  ['get', '/v1/datasets/{name}'],
+  ['get', '/v1/datasets/{name}/versions'],
+  ['post', '/v1/datasets/{name}/versions'],
+  ['get', '/v1/datasets/{name}/versions/{version}'],
+  ['get', '/v1/datasets/{name}/diff'],
+  ['get', '/v1/datasets/{name}/versions/{version}/export/{format}'],
+  ['post', '/v1/datasets/{name}/versions/{version}/exports'],
 ];
 
 let repo: TinyRepository;
 let server: RunningApp;
 let doc: OpenApi;
+let stores: LazyStorage;
 
 function hasRoute(app: FastifyInstance, method: string, path: string): boolean {
   return app.hasRoute({
@@ -50,7 +73,9 @@ function hasRoute(app: FastifyInstance, method: string, path: string): boolean {
 
 beforeAll(async () => {
   repo = await tinyRepository({ softmax: tinySoftmaxModel() });
-  server = await listen({ repository: repo.repository });
+  // With stores, as `segserve serve` runs, so the annotation and dataset routes are served; nothing opens them.
+  stores = new LazyStorage(testStorage(repo.dir));
+  server = await listen({ repository: repo.repository, stores });
   const response = await fetch(`${server.base}/openapi.json`);
   expect(response.status).toBe(200);
   doc = (await response.json()) as OpenApi;
@@ -58,6 +83,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.app.close();
+  await stores?.close();
   await repo?.close();
 });
 
@@ -120,6 +146,20 @@ describe('/openapi.json', () => {
     expect(Object.keys(doc.paths['/predict/upload'].post.responses['200'].content ?? {})).toEqual([
       'image/png',
     ]);
+  });
+
+  it('documents the annotation queue: label formats, the X-Annotator header, image bytes', () => {
+    const submit = doc.paths['/v1/annotations/{id}/label'].post;
+    const body = submit.requestBody?.content['application/json'] as {
+      schema: { properties: Record<string, { enum?: string[] }> };
+    };
+    expect(body.schema.properties.format.enum).toEqual(['accept', 'png', 'rle', 'polygons']);
+    for (const [method, path] of OURS.filter(([m, p]) => m === 'post' && p.startsWith('/v1/annotations'))) {
+      const header = doc.paths[path][method].parameters?.find((p) => p.in === 'header');
+      expect(header?.name, path).toBe('x-annotator');
+    }
+    const image = doc.paths['/v1/annotations/{id}/image'].get.responses['200'].content ?? {};
+    expect(Object.keys(image)).toEqual(['image/*']);
   });
 
   it('names its shared schemas and lists every stable error code', () => {

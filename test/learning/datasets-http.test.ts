@@ -26,7 +26,7 @@ beforeAll(async () => {
   repo = await tinyRepository({});
   app = await buildTestApp({
     repository: repo.repository,
-    storage: { database: async () => stores.db, blobs: async () => stores.blobs },
+    stores: { database: async () => stores.db, blobs: async () => stores.blobs },
   });
   for (let seed = 0; seed < 8; seed++) {
     const map = Array.from({ length: 12 }, (_, i) => (i <= seed ? 1 : 0));

@@ -282,7 +282,7 @@ describe('bad imports are refused whole, storing nothing', () => {
     for (const problem of [
       'mask masks/1.png is 3x2, its image images/1.png 4x3',
       'mask masks/2.png holds value 7 at pixel 0; expected class ids 0..2',
-      'mask masks/3.png is not an 8-bit grey image',
+      'mask masks/3.png: not a mask PNG segserve reads',
       'mask masks/4.png is missing',
     ]) {
       expect(error.message).toContain(problem);

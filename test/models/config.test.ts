@@ -157,3 +157,29 @@ describe('monitoring.drift', () => {
     expect(parseModelConfig({ ...minimal, monitoring: { drift: { baseline: 'b.json' } } }).ok).toBe(true);
   });
 });
+
+describe('retraining', () => {
+  it('takes triggers and hooks, and refuses a block that could never fire or a malformed hook with its path', () => {
+    const hooks = [
+      { webhook: { url: 'https://api.github.com/repos/o/r/dispatches', token_env: 'GITHUB_TOKEN' } },
+    ];
+    const parsed = parseModelConfig({ ...minimal, retraining: { min_new_labels: 100, hooks } });
+    expect(parsed.ok && parsed.config.retraining).toEqual({
+      min_new_labels: 100,
+      on_drift: false,
+      cooldown: '1h',
+      hooks: [{ webhook: { ...hooks[0].webhook, event_type: 'segserve-retrain' } }],
+    });
+    expect(issuesOf({ ...minimal, retraining: { hooks } })[0]).toMatchObject({
+      path: 'retraining',
+      message: expect.stringContaining('min_new_labels or on_drift'),
+    });
+    expect(
+      issuesOf({ ...minimal, retraining: { on_drift: true, hooks: [{ webhook: { url: 'ftp://x' } }] } })[0]
+        .path,
+    ).toBe('retraining.hooks.0.webhook.url');
+    expect(
+      issuesOf({ ...minimal, retraining: { on_drift: true, hooks: [], cooldown: '1y' } }).map((i) => i.path),
+    ).toEqual(expect.arrayContaining(['retraining.hooks', 'retraining.cooldown']));
+  });
+});

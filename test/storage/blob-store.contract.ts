@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSegserveError, type SegserveError } from '../../src/errors.js';
 import type { BlobInfo, BlobStore } from '../../src/storage/index.js';
+import { caught } from '../helpers/caught.js';
 
 export interface BlobStoreTarget {
   store: BlobStore;
@@ -20,16 +20,6 @@ export interface BlobStoreTarget {
 let prefixes = 0;
 /** A prefix no other test of this run uses. */
 const fresh = () => `t${++prefixes}-${randomBytes(3).toString('hex')}/`;
-
-async function caught(action: () => Promise<unknown>): Promise<SegserveError> {
-  try {
-    await action();
-  } catch (error) {
-    if (isSegserveError(error)) return error;
-    throw error;
-  }
-  throw new Error('no error was raised');
-}
 
 async function all(listing: AsyncIterable<BlobInfo>): Promise<BlobInfo[]> {
   const found: BlobInfo[] = [];

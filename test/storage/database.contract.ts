@@ -5,9 +5,10 @@
  * applied at open exactly once. Each test makes tables of its own names, so the tests share the database.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSegserveError, type SegserveError } from '../../src/errors.js';
+import { isSegserveError } from '../../src/errors.js';
 import type { Database, Migration } from '../../src/storage/index.js';
 import { MIGRATIONS } from '../../src/storage/migrations.js';
+import { caught } from '../helpers/caught.js';
 
 export interface DatabaseTarget {
   /**
@@ -16,16 +17,6 @@ export interface DatabaseTarget {
    */
   open(migrations?: readonly Migration[]): Promise<Database>;
   cleanup(): Promise<void>;
-}
-
-async function caught(action: () => Promise<unknown>): Promise<SegserveError> {
-  try {
-    await action();
-  } catch (error) {
-    if (isSegserveError(error)) return error;
-    throw error;
-  }
-  throw new Error('no error was raised');
 }
 
 /** A migration appended to the product's list, as the next feature's would be. */

@@ -1,7 +1,8 @@
 /**
  * The browser UI keeps no copy of the wire format: every answer type it reads (segmentation, COCO results, the
- * model list, load states and error summaries) is imported from src/serving/types.ts, and the monitor page's data
- * from src/monitoring/monitor-types.ts, which the server's routes are typed with. A local declaration of one of
+ * model list, load states and error summaries) is imported from src/serving/types.ts, the monitor page's data
+ * from src/monitoring/monitor-types.ts and the annotation queue's from src/learning/annotations/types.ts, which the
+ * server's routes are typed with. A local declaration of one of
  * them would drift from the server unnoticed.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -13,6 +14,8 @@ const WEB = join(PROJECT_ROOT, 'web', 'src');
 const SERVER_TYPES = [
   join(PROJECT_ROOT, 'src', 'serving', 'types.ts'),
   join(PROJECT_ROOT, 'src', 'monitoring', 'monitor-types.ts'),
+  join(PROJECT_ROOT, 'src', 'learning', 'wire-types.ts'),
+  join(PROJECT_ROOT, 'src', 'learning', 'annotations', 'types.ts'),
 ];
 
 function webSources(): Array<[string, string]> {
@@ -42,6 +45,8 @@ describe('web UI wire types', () => {
         'SegmentationJson',
         'MonitorJson',
         'MonitorVersion',
+        'AnnotationItemJson',
+        'LabelBodyJson',
       ]),
     );
   });

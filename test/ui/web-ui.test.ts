@@ -37,6 +37,7 @@ import {
   tinyRepository,
   writeRepository,
 } from '../http/helpers.js';
+import { describeAnnotatePage } from './annotate-check.js';
 import {
   buildWebUi,
   canvasPixels,
@@ -258,7 +259,7 @@ describeWithChromium('web UI in Chromium', () => {
     });
 
     it('serves the pages as index.html and the hashed assets with a year-long immutable cache', async () => {
-      for (const path of ['/', '/models', '/monitor']) {
+      for (const path of ['/', '/models', '/monitor', '/annotate']) {
         const response = await fetch(`${server.base}${path}`);
         expect(response.status).toBe(200);
         expect(response.headers.get('content-type')).toMatch(/^text\/html/);
@@ -418,6 +419,8 @@ describeWithChromium('web UI in Chromium', () => {
       await page.context().close();
     });
   });
+
+  describeAnnotatePage(() => browser);
 
   describeWithShared('shipped models on real photos', ['models', 'yolov8n-seg-coco'], () => {
     let repository: ModelRepository;

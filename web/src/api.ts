@@ -2,6 +2,7 @@
  * Calls to the segserve API. Every failure becomes an ApiError carrying the API's stable code and message
  * (`{"error": {"code", "message", "details"}}`), so the UI shows what the server said, not a generic failure.
  */
+import type { RetrainingTriggerListJson } from '../../src/learning/wire-types.js';
 import type { MonitorJson } from '../../src/monitoring/monitor-types.js';
 import type { ModelListJson, SegmentationJson } from '../../src/serving/types.js';
 
@@ -49,7 +50,8 @@ async function failure(response: Response): Promise<ApiError> {
   return new ApiError(`HTTP_${response.status}`, summary || response.statusText, response.status);
 }
 
-async function call(path: string, init?: RequestInit): Promise<Response> {
+/** `fetch` of an API path; a failure (no answer, or an error status) becomes an ApiError. */
+export async function call(path: string, init?: RequestInit): Promise<Response> {
   let response: Response;
   try {
     response = await fetch(path, init);
@@ -70,6 +72,20 @@ export async function listModels(): Promise<ModelListJson> {
 export async function monitor(windowSeconds: number, signal?: AbortSignal): Promise<MonitorJson> {
   const response = await call(`/v1/monitor?window=${windowSeconds}`, { signal });
   return (await response.json()) as MonitorJson;
+}
+
+/**
+ * The latest retraining triggers of every model; null when the server runs without retraining (the route is
+ * absent), so the page shows nothing rather than an error.
+ */
+export async function retrainingTriggers(): Promise<RetrainingTriggerListJson | null> {
+  try {
+    const response = await call('/v1/retraining/triggers?limit=100');
+    return (await response.json()) as RetrainingTriggerListJson;
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'ROUTE_NOT_FOUND') return null;
+    throw error;
+  }
 }
 
 export type AnswerFormat = 'json' | 'mask' | 'overlay';

@@ -1,8 +1,10 @@
 /**
- * Entry point: the app's pages (segment at `/`, models at `/models`, monitor at `/monitor`) with history-based
- * navigation. Pages are built once and kept, so going to the models page and back keeps the images and results
- * of the session; a page left is unmounted (the monitor stops polling).
+ * Entry point: the app's pages (segment at `/`, models at `/models`, monitor at `/monitor`, annotate at
+ * `/annotate`) with history-based navigation. Pages are built once and kept, so going to the models page and back
+ * keeps the images and results of the session; a page left is unmounted (the monitor stops polling, the annotate
+ * page gives back the items it holds).
  */
+import { AnnotatePage } from './annotate-page';
 import { ModelsPage } from './models-page';
 import { MonitorPage } from './monitor-page';
 import { SegmentPage } from './segment-page';
@@ -17,6 +19,7 @@ const ROUTES: Record<string, { title: string; create: () => Page }> = {
   '/': { title: 'Segment', create: () => new SegmentPage() },
   '/models': { title: 'Models', create: () => new ModelsPage() },
   '/monitor': { title: 'Monitor', create: () => new MonitorPage() },
+  '/annotate': { title: 'Annotate', create: () => new AnnotatePage() },
 };
 
 const main = document.getElementById('main');

@@ -1,6 +1,8 @@
 /** The models page: every model of the repository with its state, task, input, versions, labels and load errors. */
 
+import type { RetrainingTriggerJson } from '../../src/learning/wire-types.js';
 import type { LoadState, ModelJson, ModelListJson } from '../../src/serving/types.js';
+import { retrainingTriggers } from './api';
 import { h, replace, uniqueId } from './dom';
 import { models } from './model-store';
 import { problem } from './problem';
@@ -30,7 +32,56 @@ function inputSummary(input: ModelJson['input']): Array<[string, string]> {
   ];
 }
 
-function modelCard(model: ModelJson, isDefault: boolean): HTMLElement {
+/** Triggers shown per model: the latest few say whether retraining runs and why it last did. */
+const SHOWN_TRIGGERS = 5;
+
+function triggerItem(trigger: RetrainingTriggerJson): HTMLElement {
+  const when = new Date(trigger.created_at).toLocaleString();
+  const hooks = trigger.hooks.map((hook) =>
+    h(
+      'li',
+      { class: hook.ok ? 'hook-ok' : 'hook-failed' },
+      `${hook.kind} ${hook.target}: ${hook.ok ? 'ok' : (hook.error ?? 'failed')}` +
+        (hook.attempts > 1 ? ` (${hook.attempts} attempts)` : ''),
+    ),
+  );
+  return h(
+    'li',
+    { class: 'trigger' },
+    h(
+      'div',
+      { class: 'trigger-head' },
+      h(
+        'span',
+        {
+          class: `badge state-${trigger.state === 'succeeded' ? 'ready' : trigger.state === 'failed' ? 'failed' : 'loading'}`,
+        },
+        trigger.state,
+      ),
+      h('span', {}, `${when} · ${trigger.reason}`),
+    ),
+    h(
+      'p',
+      { class: 'hint' },
+      trigger.dataset_version
+        ? `dataset ${trigger.dataset} version ${trigger.dataset_version.slice(0, 12)}`
+        : (trigger.error ?? `dataset ${trigger.dataset}`),
+    ),
+    hooks.length > 0 ? h('ul', { class: 'hooks' }, ...hooks) : null,
+  );
+}
+
+function retrainingSection(triggers: RetrainingTriggerJson[]): HTMLElement | null {
+  if (triggers.length === 0) return null;
+  return h(
+    'section',
+    { class: 'retraining' },
+    h('h3', {}, 'Retraining triggers'),
+    h('ul', { class: 'triggers' }, ...triggers.slice(0, SHOWN_TRIGGERS).map(triggerItem)),
+  );
+}
+
+function modelCard(model: ModelJson, isDefault: boolean, triggers: RetrainingTriggerJson[]): HTMLElement {
   const titleId = uniqueId('model-title');
   const facts: Array<[string, string]> = [
     ['Task', model.task ?? 'unknown'],
@@ -82,6 +133,7 @@ function modelCard(model: ModelJson, isDefault: boolean): HTMLElement {
     model.error && !model.versions.some((v) => v.error?.message === model.error?.message)
       ? problem(model.error, 'Load error', false)
       : null,
+    retrainingSection(triggers),
     model.state === 'ready'
       ? h(
           'a',
@@ -120,14 +172,19 @@ export class ModelsPage {
   private async load(refresh: boolean): Promise<void> {
     this.status.textContent = 'Loading models…';
     try {
-      this.show(await models(refresh));
+      const [list, retraining] = await Promise.all([
+        models(refresh),
+        // The triggers are extra: a failure to read them leaves the model list as it is.
+        retrainingTriggers().catch(() => null),
+      ]);
+      this.show(list, retraining?.triggers ?? []);
     } catch (error) {
       this.status.textContent = 'The model list could not be loaded.';
       replace(this.list, problem(error));
     }
   }
 
-  private show(list: ModelListJson): void {
+  private show(list: ModelListJson, triggers: RetrainingTriggerJson[]): void {
     const ready = list.models.filter((m) => m.state === 'ready').length;
     const failed = list.models.filter((m) => m.state === 'failed').length;
     this.status.textContent = [
@@ -138,6 +195,15 @@ export class ModelsPage {
     ]
       .filter(Boolean)
       .join(' · ');
-    replace(this.list, ...list.models.map((m) => modelCard(m, m.name === list.default_model)));
+    replace(
+      this.list,
+      ...list.models.map((m) =>
+        modelCard(
+          m,
+          m.name === list.default_model,
+          triggers.filter((t) => t.model === m.name),
+        ),
+      ),
+    );
   }
 }

@@ -161,6 +161,15 @@ const exportResult = {
   },
 } as const;
 
+const snapshotAnswer = {
+  type: 'object',
+  required: ['created', 'version'],
+  properties: {
+    created: { type: 'boolean', description: 'False when the working set already was this version (200).' },
+    version,
+  },
+} as const;
+
 const nameParam = { type: 'object', required: ['name'], properties: { name: string } } as const;
 const VERSION_REF = {
   ...string,
@@ -252,14 +261,7 @@ export const datasetRoutes: FastifyPluginAsync<DatasetRouteOptions> = async (app
           nullable: true,
           properties: { note: { type: 'string', maxLength: 1000, description: 'Kept with a new version.' } },
         },
-        response: {
-          '2xx': {
-            type: 'object',
-            required: ['created', 'version'],
-            properties: { created: { type: 'boolean' }, version },
-          },
-          ...errorResponses,
-        },
+        response: { 200: snapshotAnswer, 201: snapshotAnswer, ...errorResponses },
       },
     },
     async (request, reply) => {
@@ -387,7 +389,7 @@ export const datasetRoutes: FastifyPluginAsync<DatasetRouteOptions> = async (app
             image_root: IMAGE_ROOT,
           },
         },
-        response: { '2xx': exportResult, ...errorResponses },
+        response: { 200: exportResult, 201: exportResult, ...errorResponses },
       },
     },
     async (request, reply) => {

@@ -1,8 +1,9 @@
 /**
  * Importing a mask folder, the layout the `masks` export writes (export/mask-folder.ts): `manifest.csv` with at
  * least the columns `image` and `mask` (paths relative to the folder; other columns, such as `split`, are
- * ignored: splits follow from the image hash), optional `labels.txt`, and masks as 8-bit grey PNGs whose pixel
- * values are class ids. It makes semantic and binary datasets (a class map holds no instances).
+ * ignored: splits follow from the image hash), optional `labels.txt`, and masks as greyscale or indexed PNGs
+ * (1-8 bits) whose pixel values, or palette indices, are class ids (src/masks/png-read.ts). It makes semantic
+ * and binary datasets (a class map holds no instances).
  *
  * - Classes: `labels` when given, else `labels.txt`, else those of the dataset when it exists. Task: `task` when
  *   given, else the dataset's, else binary for two classes and semantic for more.
@@ -15,6 +16,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { decodeMaskPng } from '../../../masks/index.js';
 import type { Queryable } from '../../../storage/index.js';
 import type { DatasetDefinition } from '../../dataset-items.js';
 import { documentFromClassMap } from '../../label-document.js';
@@ -100,38 +102,35 @@ async function classMapOf(
     );
     return undefined;
   }
-  let pixels: { data: Buffer; info: sharp.OutputInfo };
+  let values: Uint8Array;
   try {
-    const input = sharp(bytes, { limitInputPixels: MAX_IMPORT_PIXELS });
-    const { width, height, channels, space, depth } = await input.metadata();
-    // A colour or palette mask comes back from the decoder as colours, not class ids.
-    if ((channels !== 1 && !(channels === 2 && space === 'b-w')) || depth !== 'uchar') {
-      problems.add(
-        `mask ${row.mask} is not an 8-bit grey image (class ids as pixel values): ${channels} channel(s) of ${depth}`,
-      );
-      return undefined;
+    // Read directly, not through an image library: an indexed (VOC-style) mask would come back as colours.
+    const png = decodeMaskPng(bytes, MAX_IMPORT_PIXELS);
+    values = png.values;
+    if (png.width !== image.width || png.height !== image.height) {
+      if (!resize) {
+        problems.add(
+          `mask ${row.mask} is ${png.width}x${png.height}, its image ${row.image} ${image.width}x${image.height}`,
+        );
+        return undefined;
+      }
+      const raw = { width: png.width, height: png.height, channels: 1 as const };
+      const resized = await sharp(png.values, { raw })
+        .resize(image.width, image.height, { fit: 'fill', kernel: 'nearest' })
+        .extractChannel(0)
+        .raw()
+        .toBuffer();
+      values = new Uint8Array(resized);
     }
-    const sameSize = width === image.width && height === image.height;
-    if (!sameSize && !resize) {
-      problems.add(
-        `mask ${row.mask} is ${width}x${height}, its image ${row.image} ${image.width}x${image.height}`,
-      );
-      return undefined;
-    }
-    const grey = input.extractChannel(0);
-    const sized = sameSize
-      ? grey
-      : grey.resize(image.width, image.height, { fit: 'fill', kernel: 'nearest' });
-    pixels = await sized.raw().toBuffer({ resolveWithObject: true });
   } catch (error) {
     problems.add(`mask ${row.mask}: ${error instanceof Error ? error.message : String(error)}`);
     return undefined;
   }
   const classes = definition.labels.length;
   const binary = definition.task === 'binary';
-  const map = new Uint8Array(pixels.data.length);
+  const map = new Uint8Array(values.length);
   for (let i = 0; i < map.length; i++) {
-    const value = pixels.data[i];
+    const value = values[i];
     if (value < classes) map[i] = value;
     else if (binary && value === 255) map[i] = 1;
     else {
