@@ -64,6 +64,15 @@ export const ERROR_CATALOGUE = {
   // Active learning (src/learning): labels, the annotation queue, datasets
   LABEL_INVALID: { status: 422, message: 'The label cannot be used: {reason}' },
   DATASET_MISMATCH: { status: 409, message: 'Dataset "{dataset}" cannot take these labels: {reason}' },
+  DATASET_NOT_FOUND: { status: 404, message: 'No dataset named "{dataset}".' },
+  DATASET_VERSION_NOT_FOUND: { status: 404, message: 'Dataset "{dataset}" has no version "{version}".' },
+  // A version of nothing would be a version id that names no data: refused rather than recorded.
+  DATASET_EMPTY: { status: 409, message: 'Dataset "{dataset}" has no labelled images to snapshot.' },
+  // Imports are validated whole before anything is stored, so a refusal leaves the dataset as it was.
+  DATASET_IMPORT_INVALID: {
+    status: 422,
+    message: 'The import from {source} was refused and nothing was stored: {reason}',
+  },
   // The annotation queue: items are samples (a kept prediction), held by an annotator's claim while labelled.
   SAMPLE_NOT_FOUND: { status: 404, message: 'No annotation item "{id}".' },
   SAMPLE_CLAIMED: {

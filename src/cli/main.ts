@@ -6,6 +6,7 @@ import { SegserveError } from '../errors.js';
 import { ModelRepository } from '../models/index.js';
 import { importTflite } from '../models/tflite/index.js';
 import { InferenceService } from '../serving/service.js';
+import { addDatasetCommands } from './datasets.js';
 import { describeFailure, EXIT_FAILURES } from './errors.js';
 import { formatModelDetails, formatModelList } from './models.js';
 import { formatBaselineSummary, monitorBaseline } from './monitor.js';
@@ -215,6 +216,8 @@ monitor
       await service.close();
     }
   });
+
+addDatasetCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const failure = describeFailure(error);

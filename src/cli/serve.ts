@@ -18,12 +18,8 @@ import {
   splitLimits,
 } from '../http/settings.js';
 import { PREDICTION_LOG_LEVELS, type PredictionLogLevel } from '../monitoring/prediction-log.js';
-import {
-  resolveStorageSettings,
-  STORAGE_SETTINGS,
-  type StorageSettingKey,
-  summarizeStorage,
-} from '../storage/settings.js';
+import { summarizeStorage } from '../storage/settings.js';
+import { addStorageOptions, storageSettingsOf } from './storage-options.js';
 
 export interface ServeCommandOptions {
   models: string;
@@ -46,11 +42,6 @@ const LIMIT_ATTRIBUTES = new Map<string, LimitKey>(
   SERVER_LIMITS.map((row) => [new Option(row.flag).attributeName(), row.key]),
 );
 
-/** Storage setting key by commander attribute name (`--data-dir` is `dataDir`). */
-const STORAGE_ATTRIBUTES = new Map<string, StorageSettingKey>(
-  STORAGE_SETTINGS.map((row) => [new Option(row.flag).attributeName(), row.key]),
-);
-
 function collectOrigins(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), ...value.split(',')];
 }
@@ -69,9 +60,7 @@ export function addServeSettingOptions(command: Command): Command {
       ),
     );
   }
-  for (const row of STORAGE_SETTINGS) {
-    command.addOption(new Option(`${row.flag} ${row.value}`, `${row.description} (env ${row.env})`));
-  }
+  addStorageOptions(command);
   command.addOption(
     new Option('--prediction-log <level>', 'one log line per prediction at this level, or off')
       .choices(PREDICTION_LOG_LEVELS)
@@ -105,12 +94,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
   // Both throw INVALID_ARGUMENT naming the flag or variable: refused before anything starts.
   const limits = splitLimits(resolveLimits(flags, process.env));
   const corsOrigins = resolveCorsOrigins(options.corsOrigin, process.env);
-  const storageFlags: Partial<Record<StorageSettingKey, string>> = {};
-  for (const [attribute, key] of STORAGE_ATTRIBUTES) {
-    const value = options[attribute];
-    if (typeof value === 'string') storageFlags[key] = value;
-  }
-  const storage = resolveStorageSettings(storageFlags, process.env);
+  const storage = storageSettingsOf(options);
   const { shutdownTimeoutMs } = limits.process;
   const server = await startServer({
     modelsDir: options.models,

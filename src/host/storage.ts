@@ -8,7 +8,7 @@
  * An open that fails is forgotten, so the next call tries again: a PostgreSQL or S3 server that was down at the
  * first use is picked up once it is back.
  */
-import type { BlobStore, Database, StorageSettings } from '../storage/index.js';
+import type { BlobStore, Database, StorageAccess, StorageSettings } from '../storage/index.js';
 import { openBlobStore, openDatabase } from '../storage/index.js';
 
 /** A store opened on its first use; an open that fails is forgotten, so the next use tries again. */
@@ -32,7 +32,7 @@ class OnFirstUse<T extends { close(): Promise<void> }> {
   }
 }
 
-export class LazyStorage {
+export class LazyStorage implements StorageAccess {
   private readonly db: OnFirstUse<Database>;
   private readonly blobStore: OnFirstUse<BlobStore>;
   private closed = false;

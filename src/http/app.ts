@@ -28,6 +28,7 @@ import { installGracefulClose } from './graceful-close.js';
 import { type AppOptions, DEFAULT_LIMITS, type HttpLimits, type LoggerOptions } from './options.js';
 import { wasRefused } from './refusal-log.js';
 import { annotationRoutes } from './routes/annotations.js';
+import { datasetRoutes } from './routes/datasets.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/image.js';
 import { jsonRoutes } from './routes/json.js';
@@ -143,6 +144,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           name: 'annotations',
           description: 'The annotation queue: uncertain predictions kept for labelling',
         },
+        { name: 'datasets', description: 'Versioned datasets: snapshots, diffs, exports' },
       ],
     },
     // Shared schemas become named components (Segmentation, Rle, Error...) instead of def-0, def-1...
@@ -185,6 +187,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       now: options.now,
     });
     await app.register(annotationRoutes, { queue, labelBodyBytes: limits.imageBodyBytes });
+    await app.register(datasetRoutes, { storage: options.stores });
   }
   await app.register(uiRoutes);
   return app;

@@ -87,6 +87,12 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   LABEL_NOT_FOUND: 'Asking for the label of an annotation item that has none yet.',
   DATASET_MISMATCH:
     'Labels of one task and class list were added to a dataset made for another (its class ids would mean other things).',
+  DATASET_NOT_FOUND: 'No dataset of that name (`segserve datasets list`, `GET /v1/datasets`).',
+  DATASET_VERSION_NOT_FOUND:
+    'The dataset has no version with that id, unique id prefix, or `latest` (it has no version yet).',
+  DATASET_EMPTY: 'A snapshot was asked of a dataset whose working set holds no labelled image.',
+  DATASET_IMPORT_INVALID:
+    'A COCO or mask-folder import is malformed: missing images, unknown categories or mask values, masks of the wrong size; nothing was stored.',
   BLOB_KEY_INVALID:
     'A blob key is empty, too long, absolute, has `.`/`..`/empty segments, backslashes or control characters.',
   DATABASE_QUERY_FAILED:

@@ -83,7 +83,7 @@ export interface AppOptions {
   batchRoot?: string;
   /**
    * The blob store and database (opened on first use by the server): with them the app serves the annotation
-   * queue (`/v1/annotations`).
+   * queue (`/v1/annotations`) and the dataset API (`/v1/datasets...`).
    */
   stores?: StorageAccess;
   /** Epoch milliseconds now, for claims' expiry; tests inject a clock (default Date.now). */

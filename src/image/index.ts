@@ -14,7 +14,7 @@ export {
   preprocessRaw,
   tensorFromContent,
 } from './preprocess.js';
-export { IMAGE_FORMATS, type ImageFormat, sniffImageFormat } from './sniff.js';
+export { IMAGE_EXTENSIONS, IMAGE_FORMATS, type ImageFormat, sniffImageFormat } from './sniff.js';
 export { type PixelStatistics, pixelStatistics } from './statistics.js';
 export { rawToTensor, tensorDims } from './tensor.js';
 export type { InputSpec, InputTransform, RawImage } from './types.js';

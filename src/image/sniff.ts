@@ -5,6 +5,17 @@
 export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
+/** The file extension of each format, as stored blobs and exported files are named (`<sha256>.jpg`). */
+export const IMAGE_EXTENSIONS: Readonly<Record<ImageFormat, string>> = {
+  jpeg: 'jpg',
+  png: 'png',
+  webp: 'webp',
+  gif: 'gif',
+  tiff: 'tif',
+  avif: 'avif',
+  heif: 'heic',
+};
+
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** ISO-BMFF brands (ftyp box) of AV1 still images and sequences. */

@@ -43,17 +43,28 @@ export async function ensureDataset(db: Queryable, definition: DatasetDefinition
     'SELECT task, labels FROM datasets WHERE name = $1',
     [name],
   );
-  const existing = rows[0];
+  const mismatch = datasetMismatch(rows[0], definition);
+  if (mismatch) throw mismatch;
+}
+
+/**
+ * DATASET_MISMATCH when a dataset defined as `existing` cannot take labels of `definition` (another task or
+ * other classes); undefined when it can. Imports check this before they store anything.
+ */
+export function datasetMismatch(
+  existing: { task: string; labels: readonly string[] },
+  definition: DatasetDefinition,
+): SegserveError | undefined {
+  const { name, task, labels } = definition;
   const same =
     existing.task === task &&
     existing.labels.length === labels.length &&
     existing.labels.every((label, i) => label === labels[i]);
-  if (!same) {
-    throw new SegserveError('DATASET_MISMATCH', {
-      dataset: name,
-      reason: `it holds ${existing.task} labels of [${existing.labels.join(', ')}], not ${task} labels of [${labels.join(', ')}]`,
-    });
-  }
+  if (same) return undefined;
+  return new SegserveError('DATASET_MISMATCH', {
+    dataset: name,
+    reason: `it holds ${existing.task} labels of [${existing.labels.join(', ')}], not ${task} labels of [${labels.join(', ')}]`,
+  });
 }
 
 /** Adds an image with its label to a dataset's working set, replacing the label an earlier item of it had. */

@@ -1,4 +1,5 @@
 /** Public API of the mask layer: pure functions over masks (RLE, polygons, PNG, palette, overlay). */
+export { brushRleToMask, decodeBrushRle, encodeBrushRle, maskToBrushRle } from './brush-rle.js';
 export {
   asCroppedMask,
   cropToContent,
@@ -8,6 +9,7 @@ export {
   maskArea,
   maskBbox,
 } from './crop.js';
+export { type CvatMask, cvatToMask, formatCvatRle, maskToCvat, parseCvatRle } from './cvat-rle.js';
 export { type OverlayInput, type OverlayInstance, type OverlayOptions, renderOverlay } from './overlay.js';
 export { classPalette, colorForIndex, type Rgb } from './palette.js';
 export { encodeBinaryMaskPng, encodeClassMapPng, encodeGreyPng } from './png.js';

@@ -98,12 +98,22 @@ export interface ContentKind {
  */
 export function contentKey(bytes: Uint8Array, kind: ContentKind = {}): string {
   const ext = kind.ext ?? (kind.contentType === undefined ? undefined : extensionOf(kind.contentType));
+  return contentKeyOfHash(createHash('sha256').update(bytes).digest('hex'), ext);
+}
+
+/**
+ * The content-addressed key of bytes whose hex SHA-256 is `hash`, without the bytes: what a dataset manifest,
+ * which lists hashes, needs to find its images and labels again.
+ */
+export function contentKeyOfHash(hash: string, ext?: string): string {
+  if (!/^[0-9a-f]{64}$/.test(hash)) {
+    throw new SegserveError('INVALID_ARGUMENT', { reason: `${JSON.stringify(hash)} is not a hex SHA-256` });
+  }
   if (ext !== undefined && !/^[a-z0-9]{1,10}$/.test(ext)) {
     throw new SegserveError('INVALID_ARGUMENT', {
       reason: `blob extension ${JSON.stringify(ext)}: expected 1 to 10 lower-case letters or digits`,
     });
   }
-  const hash = createHash('sha256').update(bytes).digest('hex');
   return `sha256/${hash.slice(0, 2)}/${hash.slice(2)}${ext === undefined ? '' : `.${ext}`}`;
 }
 

@@ -1,6 +1,13 @@
 /** The storage ports and how to open them; adapters are reached through open.ts. */
 export type { StorageAccess } from './access.js';
-export { type ContentKind, checkKey, contentHashOf, contentKey, contentTypeOf } from './blob-keys.js';
+export {
+  type ContentKind,
+  checkKey,
+  contentHashOf,
+  contentKey,
+  contentKeyOfHash,
+  contentTypeOf,
+} from './blob-keys.js';
 export type { BlobInfo, BlobStore, ContentPut, PutOptions } from './blob-store.js';
 export type { Database, Queryable, QueryResult, Row, SqlParam, SqlScalar } from './database.js';
 export { syncFolder, writeNewFileSynced } from './durable-files.js';

@@ -26,6 +26,7 @@ import { ERROR_CATALOGUE, type ErrorCode, isSegserveError } from '../../src/erro
 import { buildApp } from '../../src/http/app.js';
 import { renderErrorsTable, withErrorsTable } from '../../src/http/error-docs.js';
 import { ensureDataset } from '../../src/learning/dataset-items.js';
+import { importMaskFolder } from '../../src/learning/datasets/index.js';
 import { parseLabelDocument } from '../../src/learning/label-document.js';
 import { importTflite } from '../../src/models/tflite/index.js';
 import { makeBaseline, readBaseline, writeBaseline } from '../../src/monitoring/drift/index.js';
@@ -122,6 +123,26 @@ async function inFreshDatabase<T>(action: (url: string) => Promise<T>): Promise<
   } finally {
     await database.drop();
   }
+}
+
+/**
+ * `action` against an app serving the dataset API over a new PostgreSQL database and a blob folder, holding the
+ * dataset "people" (binary, no items yet).
+ */
+async function withDatasetApp(action: (base: string) => Promise<Outcome>): Promise<Outcome> {
+  return inFreshDatabase(async (url) => {
+    const db = await openDatabase({ kind: 'postgres', url });
+    const blobs = await FsBlobStore.open(join(work, 'dataset-blobs'));
+    const app = await listen({ repository: repo.repository, stores: openedStores(db, blobs) });
+    try {
+      await ensureDataset(db, { name: 'people', task: 'binary', labels: ['background', 'person'] });
+      return await action(app.base);
+    } finally {
+      await app.app.close();
+      await blobs.close();
+      await db.close();
+    }
+  });
 }
 
 /** The outcome of an error thrown by product code called in-process. */
@@ -525,6 +546,25 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
           await ensureDataset(db, { name: 'people', task: 'binary', labels: ['background', 'person'] });
           await ensureDataset(db, { name: 'people', task: 'binary', labels: ['background', 'cat'] });
         } finally {
+          await db.close();
+        }
+      }),
+    ),
+  DATASET_NOT_FOUND: () => withDatasetApp((base) => answered(fetch(`${base}/v1/datasets/nobody`))),
+  DATASET_VERSION_NOT_FOUND: () =>
+    withDatasetApp((base) => answered(fetch(`${base}/v1/datasets/people/versions/latest`))),
+  DATASET_EMPTY: () =>
+    withDatasetApp((base) => answered(fetch(`${base}/v1/datasets/people/versions`, { method: 'POST' }))),
+  // Imports run from the command line; called in-process here (a folder without manifest.csv or labels.txt).
+  DATASET_IMPORT_INVALID: () =>
+    inFreshDatabase((url) =>
+      thrown(async () => {
+        const db = await openDatabase({ kind: 'postgres', url });
+        const blobs = await FsBlobStore.open(join(work, 'dataset-blobs'));
+        try {
+          await importMaskFolder(db, blobs, { dataset: 'people', folder: join(work, 'batch') });
+        } finally {
+          await blobs.close();
           await db.close();
         }
       }),

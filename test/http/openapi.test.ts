@@ -49,6 +49,14 @@ const OURS: Array<[string, string]> = [
   ['post', '/v1/annotations/{id}/release'],
   ['post', '/v1/annotations/{id}/skip'],
   ['post', '/v1/annotations/{id}/reject'],
+  ['get', '/v1/datasets'],
+  ['get', '/v1/datasets/{name}'],
+  ['get', '/v1/datasets/{name}/versions'],
+  ['post', '/v1/datasets/{name}/versions'],
+  ['get', '/v1/datasets/{name}/versions/{version}'],
+  ['get', '/v1/datasets/{name}/diff'],
+  ['get', '/v1/datasets/{name}/versions/{version}/export/{format}'],
+  ['post', '/v1/datasets/{name}/versions/{version}/exports'],
 ];
 
 let repo: TinyRepository;
@@ -65,7 +73,7 @@ function hasRoute(app: FastifyInstance, method: string, path: string): boolean {
 
 beforeAll(async () => {
   repo = await tinyRepository({ softmax: tinySoftmaxModel() });
-  // With stores, as `segserve serve` runs, so the annotation routes are served; nothing opens them here.
+  // With stores, as `segserve serve` runs, so the annotation and dataset routes are served; nothing opens them.
   stores = new LazyStorage(testStorage(repo.dir));
   server = await listen({ repository: repo.repository, stores });
   const response = await fetch(`${server.base}/openapi.json`);
