@@ -15,10 +15,11 @@ import { logPredictions, type PredictionLogLevel } from '../monitoring/predictio
 import type { InferenceService } from '../serving/service.js';
 import type { StorageSettings } from '../storage/index.js';
 import { openService, type ServiceSetup, startupLogger } from './open-service.js';
+import { startRetraining } from './retraining.js';
 import { LazyStorage } from './storage.js';
 
 export interface ServeOptions
-  extends Omit<AppOptions, 'service' | 'metrics' | 'logger' | 'stores'>,
+  extends Omit<AppOptions, 'service' | 'metrics' | 'logger' | 'stores' | 'retraining'>,
     Omit<ServiceSetup, 'decodedPixelBudget'> {
   port: number;
   host: string;
@@ -31,6 +32,8 @@ export interface ServeOptions
   storage: StorageSettings;
   /** Most bytes of samples spooled while the store is down (`--max-sample-spool-bytes`; default the table's). */
   sampleSpoolBytes?: number;
+  /** How often retraining triggers count new labels (default 30 s); for tests and embedding, not a flag. */
+  retrainingPollMs?: number;
 }
 
 export interface RunningServer {
@@ -55,6 +58,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     monitoring,
     storage,
     sampleSpoolBytes,
+    retrainingPollMs,
     ...appOptions
   } = options;
   const log = startupLogger(options.logger === false ? false : (options.logger?.stream ?? process.stdout));
@@ -66,13 +70,20 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let app: FastifyInstance;
   let monitor: MonitorHistory | undefined;
   let capture: SampleCapture | undefined;
+  // Logs through the app built below; it logs nothing before its first poll or drift event.
+  const retraining = startRetraining(
+    service,
+    stores,
+    (level, fields, message) => app.log[level](fields, message),
+    retrainingPollMs,
+  );
   try {
     const metrics = (monitoring ?? true) ? new ServingMetrics(service) : undefined;
     // DriftWatch logs through the app, which needs the monitor history, which reads the drift states: the
     // history asks through a closure that answers none until the watch exists (a few lines below).
     let drift: DriftWatch | undefined;
     monitor = metrics && new MonitorHistory(service, { driftStates: () => drift?.states() ?? [] });
-    app = await buildApp({ ...appOptions, service, metrics, monitor, stores });
+    app = await buildApp({ ...appOptions, service, metrics, monitor, stores, retraining });
     if (metrics) {
       drift = new DriftWatch(service, {
         registry: metrics.registry,
@@ -97,6 +108,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     monitor?.close();
     await service.close();
     await capture?.close();
+    await retraining?.close();
     await stores.close();
     throw error;
   }
@@ -115,6 +127,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         .close()
         .finally(() => service.close())
         .finally(() => sampling.close())
+        .finally(() => retraining?.close())
         .finally(() => stores.close());
       return closing;
     },

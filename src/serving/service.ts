@@ -106,7 +106,17 @@ export function parseVersion(version: number | string | undefined): number | und
 }
 
 /** The prediction a ticket made, published when the ticket is released (after the answer is sent). */
-type Pending = Omit<PredictionCompleted, 'type' | 'predictionId' | 'at' | 'variant' | 'source' | 'requestId'>;
+/**
+ * What a prediction's event will carry, gathered when it is made. The result is read from the segmentation at
+ * release: an answer encoded in the encoder worker lends it the result's arrays and puts back new ones, which
+ * leaves the arrays of the result as it was first made detached (empty).
+ */
+type Pending = Omit<
+  PredictionCompleted,
+  'type' | 'predictionId' | 'at' | 'variant' | 'source' | 'requestId' | 'result'
+> & {
+  segmentation?: Segmentation;
+};
 
 export class InferenceService {
   readonly repository: ModelRepository;
@@ -175,6 +185,7 @@ export class InferenceService {
         const pending = this.#pending.get(ticket);
         if (!pending) return;
         this.#pending.delete(ticket);
+        const { segmentation, ...carried } = pending;
         this.events.emit({
           type: 'prediction.completed',
           predictionId: randomUUID(),
@@ -182,7 +193,8 @@ export class InferenceService {
           source: origin.source,
           variant: 'default',
           at: Date.now(),
-          ...pending,
+          ...carried,
+          result: segmentation?.result,
         });
       },
     };
@@ -206,7 +218,7 @@ export class InferenceService {
       imageStatistics: seg.statistics,
       imageHash: seg.hash,
       imageBytes: bytes,
-      result: seg.result,
+      segmentation: seg,
     });
     return seg;
   }

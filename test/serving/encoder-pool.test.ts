@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ModelRepository } from '../../src/models/index.js';
 import { EncoderPool } from '../../src/serving/encoder-pool.js';
+import type { PredictionCompleted } from '../../src/serving/events.js';
 import type { Segmentation } from '../../src/serving/pipeline.js';
 import { type EncodeJob, InferenceService } from '../../src/serving/service.js';
 import type { SegmentationJson } from '../../src/serving/types.js';
@@ -59,6 +60,27 @@ const JOBS: EncodeJob[] = [
   { kind: 'overlay' },
   { kind: 'coco', imageId: 7, fileName: 'a.png', categoryId: (_label, classId) => 100 + classId },
 ];
+
+it('publishes the result with its masks whole after an answer encoded in the worker', async () => {
+  // The worker lends the result's arrays and gives back new ones: the event must carry those, not the detached.
+  const published: PredictionCompleted[] = [];
+  const off = pooled.events.on('prediction.completed', 'test', (event) => {
+    published.push(event);
+  });
+  try {
+    const ticket = pooled.admit({ model: 'softmax' }, { source: 'cli' });
+    const seg = await pooled.segment(ticket, await png(semanticScene()));
+    await pooled.encode(seg, { kind: 'json' });
+    ticket.release();
+    await vi.waitFor(() => expect(published).toHaveLength(1));
+    const result = published[0].result;
+    if (result?.task !== 'semantic') throw new Error('expected a semantic result');
+    expect(result.classMap.length).toBe(result.width * result.height);
+    expect(result).toBe(seg.result);
+  } finally {
+    off();
+  }
+});
 
 describe.each([
   ['semantic (tiny softmax)', 'softmax', () => png(semanticScene())],
