@@ -5,8 +5,8 @@
 
 /** What one retraining hook did. */
 export interface HookOutcomeJson {
-  kind: 'webhook' | 'command';
-  /** The URL without its query, or the program: enough to tell hooks apart, never a secret. */
+  kind: 'webhook' | 'command' | 'job';
+  /** The URL without its query, the program, or the queue: enough to tell hooks apart, never a secret. */
   target: string;
   ok: boolean;
   attempts: number;

@@ -27,8 +27,25 @@ export const RetrainingHookSchema = z.union(
      * SEGSERVE_DATASET, SEGSERVE_DATASET_VERSION, SEGSERVE_TRIGGER_ID and SEGSERVE_TRIGGER_REASON set.
      */
     z.object({ command: z.array(z.string().min(1)).min(1) }).strict(),
+    /**
+     * A job on a BullMQ queue in the Redis of SEGSERVE_REDIS_URL, for a training worker that consumes it; its
+     * id is the trigger's, so a retried add never queues the same trigger twice.
+     */
+    z
+      .object({
+        job: z
+          .object({
+            queue: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, ".", "_" and "-"'),
+            name: z.string().min(1).max(100).default('retrain'),
+          })
+          .strict(),
+      })
+      .strict(),
   ],
-  { error: 'a hook is { webhook: { url, token_env?, event_type? } } or { command: [program, args...] }' },
+  {
+    error:
+      'a hook is { webhook: { url, token_env?, event_type? } }, { command: [program, args...] } or { job: { queue, name? } }',
+  },
 );
 
 export const RetrainingConfigSchema = z

@@ -6,10 +6,13 @@
 
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SegserveError } from '../../src/errors.js';
 import { ensureDataset, upsertDatasetItem } from '../../src/learning/dataset-items.js';
+import { runHook } from '../../src/learning/retraining/hooks.js';
 import { RetrainingTriggers, type Snapshot } from '../../src/learning/retraining/triggers.js';
 import type { InferenceService } from '../../src/serving/service.js';
 import type { Database } from '../../src/storage/index.js';
@@ -203,5 +206,80 @@ describe.skipIf(problem !== undefined)('retraining triggers', () => {
       hooks: [{ kind: 'webhook', ok: false, attempts: 1, status: 401 }],
     });
     await watch.close();
+  });
+});
+
+/** Whether the machine's Redis answers (`.ci/run` starts it); the job hook's suite says SKIPPED otherwise. */
+const redisUp = await new Promise<boolean>((resolve) => {
+  const socket = connect(6379, '127.0.0.1', () => {
+    socket.end();
+    resolve(true);
+  });
+  socket.on('error', () => resolve(false));
+});
+if (!redisUp) console.log('SKIPPED the job hook: no Redis at 127.0.0.1:6379');
+
+describe.skipIf(!redisUp)('the job hook', () => {
+  const context = {
+    triggerId: `trigger-${process.pid}-${Date.now()}`,
+    model: 'm',
+    dataset: 'm',
+    datasetVersion: 'abc123',
+    reason: 'drift',
+    modelDir: '.',
+  };
+  const queueName = `segserve-test-retrain-${process.pid}`;
+
+  it('queues one BullMQ job per trigger in the Redis of SEGSERVE_REDIS_URL, however often it is retried', async () => {
+    const env = { SEGSERVE_REDIS_URL: 'redis://127.0.0.1:6379' };
+    const hook = { job: { queue: queueName, name: 'retrain' } };
+    const queue = new Queue(queueName, { connection: { url: env.SEGSERVE_REDIS_URL } });
+    try {
+      expect(await runHook(hook, context, { env })).toEqual({
+        kind: 'job',
+        target: queueName,
+        ok: true,
+        attempts: 1,
+      });
+      // The same trigger again (a retry after a lost answer): its id is taken, nothing new is queued.
+      expect((await runHook(hook, context, { env })).ok).toBe(true);
+      const jobs = await queue.getJobs(['waiting']);
+      expect(jobs.map((job) => [job.id, job.name, job.data])).toEqual([
+        [
+          context.triggerId,
+          'retrain',
+          {
+            trigger_id: context.triggerId,
+            model: 'm',
+            dataset: 'm',
+            dataset_version: 'abc123',
+            reason: 'drift',
+          },
+        ],
+      ]);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+
+  it('fails with the reason when Redis is not configured or cannot be reached, after its retries', async () => {
+    const hook = { job: { queue: queueName, name: 'retrain' } };
+    expect(await runHook(hook, context, { env: {} })).toMatchObject({
+      ok: false,
+      attempts: 0,
+      error: expect.stringContaining('SEGSERVE_REDIS_URL is not set'),
+    });
+    const down = await runHook(hook, context, {
+      env: { SEGSERVE_REDIS_URL: 'redis://127.0.0.1:1' },
+      attempts: 3,
+      backoffMs: 10,
+    });
+    expect(down).toMatchObject({
+      kind: 'job',
+      ok: false,
+      attempts: 3,
+      error: expect.stringMatching(/ECONNREFUSED|Connection/i),
+    });
   });
 });

@@ -17,8 +17,8 @@ const hookOutcome = {
   type: 'object',
   required: ['kind', 'target', 'ok', 'attempts'],
   properties: {
-    kind: { type: 'string', enum: ['webhook', 'command'] },
-    target: { type: 'string', description: 'The URL without its query, or the program.' },
+    kind: { type: 'string', enum: ['webhook', 'command', 'job'] },
+    target: { type: 'string', description: 'The URL without its query, the program, or the queue.' },
     ok: { type: 'boolean' },
     attempts: { type: 'integer' },
     status: { type: 'integer', description: 'HTTP status or exit code of the last attempt.' },
