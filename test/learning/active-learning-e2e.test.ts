@@ -7,20 +7,19 @@
  * that version, exported to COCO and to mask PNGs, decodes back to the submitted masks pixel for pixel.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { type RunningServer, startServer } from '../../src/host/server.js';
 import type { AnnotationListJson } from '../../src/learning/annotations/types.js';
 import type { RetrainingTriggerListJson } from '../../src/learning/wire-types.js';
 import { encodeGreyPng } from '../../src/masks/index.js';
 import { exportAndDecodeClassMaps } from '../helpers/dataset-exports.js';
 import { readHumanManifest, readPersonMask } from '../helpers/datasets.js';
-import { REPOSITORY_DIR } from '../helpers/paths.js';
-import { describeWithShared, SHARED_DIR } from '../helpers/shared.js';
+import { writeSelfieFolder } from '../helpers/selfie-folder.js';
+import { describeWithShared } from '../helpers/shared.js';
 import { testStorage } from '../helpers/storage.js';
 
 const MODEL = 'selfie';
@@ -52,18 +51,14 @@ describeWithShared(
       const address = hooks.address();
       if (!address || typeof address === 'string') throw new Error('the webhook server has no port');
       photos = (await readHumanManifest()).filter((_, i) => i % EVERY === 0);
-      const config = parse(await readFile(join(REPOSITORY_DIR, 'mediapipe-selfie', 'config.yaml'), 'utf8'));
-      config.versions = {
-        1: join(SHARED_DIR, 'models/mediapipe-selfie-segmentation/selfie_segmentation.onnx'),
-      };
-      config.sampling = { random: { fraction: 1 } };
-      config.retraining = {
-        min_new_labels: photos.length,
-        hooks: [{ webhook: { url: `http://127.0.0.1:${address.port}/dispatches` } }],
-      };
       dir = await mkdtemp(join(tmpdir(), 'segserve-loop-'));
-      await mkdir(join(dir, MODEL));
-      await writeFile(join(dir, MODEL, 'config.yaml'), stringify(config));
+      await writeSelfieFolder(dir, MODEL, {
+        sampling: { random: { fraction: 1 } },
+        retraining: {
+          min_new_labels: photos.length,
+          hooks: [{ webhook: { url: `http://127.0.0.1:${address.port}/dispatches` } }],
+        },
+      });
       server = await startServer({
         modelsDir: dir,
         port: 0,

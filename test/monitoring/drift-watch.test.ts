@@ -4,17 +4,16 @@
  * the slices, sets the gauge that /metrics exports, logs a warning and publishes `drift.detected`. (The monitor's own behaviour, photos staying
  * under the threshold included, is tested in drift-real.test.ts.)
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { startServer } from '../../src/host/server.js';
 import type { DriftDetected } from '../../src/serving/events.js';
 import { readHumanManifest } from '../helpers/datasets.js';
-import { REPOSITORY_DIR } from '../helpers/paths.js';
-import { describeWithShared, SHARED_DIR, sharedPath } from '../helpers/shared.js';
+import { writeSelfieFolder } from '../helpers/selfie-folder.js';
+import { describeWithShared, sharedPath } from '../helpers/shared.js';
 import { testStorage } from '../helpers/storage.js';
 
 describeWithShared('drift watch on the serving events (real data)', ['datasets', 'isbi2012-membrane'], () => {
@@ -22,14 +21,10 @@ describeWithShared('drift watch on the serving events (real data)', ['datasets',
 
   beforeAll(async () => {
     // The shipped selfie config with a reference and window the 232 photos of the dataset can fill.
-    const config = parse(await readFile(join(REPOSITORY_DIR, 'mediapipe-selfie', 'config.yaml'), 'utf8'));
-    config.versions = {
-      1: join(SHARED_DIR, 'models/mediapipe-selfie-segmentation/selfie_segmentation.onnx'),
-    };
-    config.monitoring = { drift: { reference_size: 100, window: 60, threshold: 0.25 } };
     dir = await mkdtemp(join(tmpdir(), 'segserve-drift-watch-'));
-    await mkdir(join(dir, 'selfie'));
-    await writeFile(join(dir, 'selfie', 'config.yaml'), stringify(config));
+    await writeSelfieFolder(dir, 'selfie', {
+      monitoring: { drift: { reference_size: 100, window: 60, threshold: 0.25 } },
+    });
   });
 
   afterAll(async () => {

@@ -4,12 +4,10 @@
  * ../shared is present. The overlay is checked from the canvas pixels against the API's own answer, decoded here
  * with the server's RLE decoder and palette; downloads are compared with what the server computes.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { type RunningServer, startServer } from '../../src/host/server.js';
 import type { RawImage } from '../../src/image/types.js';
 import { ModelRepository } from '../../src/models/index.js';
@@ -25,8 +23,9 @@ import {
 } from '../../web/src/monitor-colors.js';
 import { readHumanManifest } from '../helpers/datasets.js';
 import { REPOSITORY_DIR } from '../helpers/paths.js';
+import { writeSelfieFolder } from '../helpers/selfie-folder.js';
 import { segment } from '../helpers/serving.js';
-import { describeWithShared, SHARED_DIR, sharedPath } from '../helpers/shared.js';
+import { describeWithShared, sharedPath } from '../helpers/shared.js';
 import { testStorage } from '../helpers/storage.js';
 import { semanticScene, tinySoftmaxModel, tinyYoloSegModel, yoloScene } from '../helpers/tiny-models.js';
 import {
@@ -521,15 +520,11 @@ describeWithChromium('web UI in Chromium', () => {
 
       beforeAll(async () => {
         // The shipped selfie config, reading the shared ONNX file, with drift over a reference the test fills.
-        const config = parse(await readFile(join(REPOSITORY_DIR, 'mediapipe-selfie', 'config.yaml'), 'utf8'));
-        config.versions = {
-          1: join(SHARED_DIR, 'models/mediapipe-selfie-segmentation/selfie_segmentation.onnx'),
-        };
-        config.monitoring = { drift: { reference_size: DRIFT_SIZE, window: DRIFT_SIZE, threshold: 0.25 } };
         // The tiny YOLO beside it: an instance model, for the score chart.
         dir = await writeRepository({ yolo: tinyYoloSegModel() });
-        await mkdir(join(dir, 'selfie'));
-        await writeFile(join(dir, 'selfie', 'config.yaml'), stringify(config));
+        await writeSelfieFolder(dir, 'selfie', {
+          monitoring: { drift: { reference_size: DRIFT_SIZE, window: DRIFT_SIZE, threshold: 0.25 } },
+        });
         // The composition root itself: metrics, drift watch and monitor history wired as `segserve serve` does.
         server = await startServer({
           modelsDir: dir,

@@ -11,7 +11,7 @@ import type { AnnotationItemJson, AnnotationSummaryJson } from '../../src/learni
 import type { LabelDocument } from '../../src/learning/label-document.js';
 import * as api from './annotate-api';
 import { ApiError } from './api';
-import { h, replace, uniqueId } from './dom';
+import { h, loadImage, replace, uniqueId } from './dom';
 import * as fmt from './format';
 import { type Brush, LabelCanvas } from './label-canvas';
 import { LabelState } from './label-state';
@@ -66,17 +66,6 @@ function store(key: string, value: string): void {
     localStorage.setItem(key, value);
   } catch {
     // Private modes may refuse storage: the value then lasts as long as the page.
-  }
-}
-
-async function loadImage(address: string): Promise<HTMLImageElement | null> {
-  const image = new Image();
-  image.src = address;
-  try {
-    await image.decode();
-    return image;
-  } catch {
-    return null;
   }
 }
 

@@ -38,3 +38,15 @@ export function uniqueId(prefix: string): string {
   nextId += 1;
   return `${prefix}-${nextId}`;
 }
+
+/** The browser's own decoding of an image for display; null when it cannot (what is drawn over it still shows). */
+export async function loadImage(address: string): Promise<HTMLImageElement | null> {
+  const image = new Image();
+  image.src = address;
+  try {
+    await image.decode();
+    return image;
+  } catch {
+    return null;
+  }
+}

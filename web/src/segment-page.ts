@@ -5,7 +5,7 @@
  */
 import { type Answer, type ImageSource, segment } from './api';
 import { imageIdFor } from './coco';
-import { h, replace } from './dom';
+import { h, loadImage, replace } from './dom';
 import { dropZone } from './drop-zone';
 import { type Card, Gallery } from './gallery';
 import { type Choice, ModelPicker } from './model-picker';
@@ -37,18 +37,6 @@ function nameOfUrl(url: string): string {
     return last || parsed.host || url;
   } catch {
     return url;
-  }
-}
-
-/** The browser's own decoding of the image for display; null when it cannot (the masks still show). */
-async function loadImage(address: string): Promise<HTMLImageElement | null> {
-  const image = new Image();
-  image.src = address;
-  try {
-    await image.decode();
-    return image;
-  } catch {
-    return null;
   }
 }
 
