@@ -41,6 +41,7 @@ describeBlobStoreContract(
       store,
       pageSize: PAGE,
       outage: { stop: () => server.stop(), start: () => server.start() },
+      atomicReplace: false,
       cleanup: async () => {
         await store.close();
         await server.stop();
