@@ -10,3 +10,8 @@ export async function caught(action: () => Promise<unknown>): Promise<SegserveEr
   }
   throw new Error('no error was raised');
 }
+
+/** The catalogue code `promise` rejects with; fails the test when it resolves or rejects with anything else. */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  return (await caught(() => promise)).code;
+}

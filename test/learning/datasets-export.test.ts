@@ -7,7 +7,6 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSegserveError } from '../../src/errors.js';
 import { ensureDataset, upsertDatasetItem } from '../../src/learning/dataset-items.js';
 import {
   blobTarget,
@@ -24,6 +23,7 @@ import {
 import { decodeLabelDocument, encodeLabelDocument, makeDocument } from '../../src/learning/label-document.js';
 import { decodeRle, toCompressedRle } from '../../src/masks/index.js';
 import { contentKeyOfHash } from '../../src/storage/index.js';
+import { codeOf } from '../helpers/caught.js';
 import {
   type DecodedExport,
   readCocoExport,
@@ -94,14 +94,6 @@ const READERS: Record<ExportFormat, (dir: string, labels: readonly string[]) => 
   'label-studio': readLabelStudioExport,
   cvat: readCvatExport,
 };
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  return isSegserveError(error) ? error.code : `not a SegserveError: ${String(error)}`;
-}
 
 describe('exports to a folder', () => {
   for (const format of EXPORT_FORMATS) {

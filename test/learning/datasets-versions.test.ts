@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSegserveError } from '../../src/errors.js';
 import { ensureDataset } from '../../src/learning/dataset-items.js';
 import {
   diffVersions,
@@ -18,6 +17,7 @@ import {
   splitOf,
   versionSummary,
 } from '../../src/learning/datasets/index.js';
+import { codeOf } from '../helpers/caught.js';
 import {
   addItem,
   classMapLabel,
@@ -36,14 +36,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stores?.close();
 });
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  return isSegserveError(error) ? error.code : `not a SegserveError: ${String(error)}`;
-}
 
 /** A binary label of a 4x3 image whose foreground is the first `n` pixels. */
 const firstPixels = (n: number) =>
