@@ -22,6 +22,20 @@ export const ERROR_CATALOGUE = {
   ALIAS_NOT_FOUND: { status: 404, message: 'Model "{model}" has no alias "{alias}".' },
   MODEL_NOT_READY: { status: 503, message: 'Model "{model}" version {version} is not ready: {reason}' },
   MODEL_LOAD_FAILED: { status: 500, message: 'Model "{model}" version {version} failed to load: {reason}' },
+  // Registry operations (load, unload, reload, the watch, the model repository extension of /v2).
+  MODEL_UNLOADED: {
+    status: 404,
+    message: 'Model "{model}" is in the repository but unloaded; an administrator can load it again.',
+  },
+  // An operator's load or reload that left a version or the model unable to serve (what was loaded before keeps
+  // serving); {reason} lists each failure.
+  REPOSITORY_LOAD_FAILED: { status: 422, message: 'Loading model "{model}" did not succeed: {reason}' },
+  REPOSITORY_PARAMETER_UNSUPPORTED: {
+    status: 400,
+    message: 'The {operation} parameter "{parameter}" is not supported: {reason}',
+  },
+  // The repository mirrored from an object store prefix (`serve --models-sync`): a pass that could not finish.
+  MODEL_SYNC_FAILED: { status: 500, message: 'Syncing the model repository from {source} failed: {reason}' },
   MODEL_OUTPUT_MISMATCH: {
     status: 500,
     message: 'Model "{model}" returned outputs that decoder "{decoder}" cannot read: {reason}',

@@ -19,7 +19,12 @@ import {
   splitLimits,
 } from '../http/settings.js';
 import { PREDICTION_LOG_LEVELS, type PredictionLogLevel } from '../monitoring/prediction-log.js';
-import { summarizeStorage } from '../storage/settings.js';
+import {
+  MODELS_SYNC_SETTINGS,
+  type ModelsSyncSettingKey,
+  resolveModelsSyncSettings,
+  summarizeStorage,
+} from '../storage/settings.js';
 import { addStorageOptions, storageSettingsOf } from './storage-options.js';
 
 export interface ServeCommandOptions {
@@ -35,6 +40,7 @@ export interface ServeCommandOptions {
   /** Given flags only; undefined when absent, so the environment can fill in. */
   corsOrigin?: string[];
   adminKeyFile?: string;
+  watch: 'on' | 'off';
   /** The limit and storage flags, raw text by commander attribute name (see `addServeSettingOptions`). */
   [settingFlag: string]: unknown;
 }
@@ -80,6 +86,20 @@ export function addServeSettingOptions(command: Command): Command {
   );
   command.addOption(
     new Option(
+      '--watch [state]',
+      'apply changes of the model folder by themselves: new, removed and changed models and versions load and ' +
+        'unload without a restart, each once its files stop changing (off: only the admin routes change what is served)',
+    )
+      .choices(['on', 'off'])
+      .preset('on')
+      .env('SEGSERVE_WATCH')
+      .default('on'),
+  );
+  for (const row of MODELS_SYNC_SETTINGS) {
+    command.addOption(new Option(`${row.flag} ${row.value}`, `${row.description} (env ${row.env})`));
+  }
+  command.addOption(
+    new Option(
       '--admin-key-file <file>',
       `admin keys, one per line, plain or as sha256:<hex> from \`segserve admin hash-key\` (env ${ADMIN_KEY_FILE_ENV}; ` +
         `also ${ADMIN_KEYS_ENV}, comma-separated; default: none, the admin API is off)`,
@@ -105,6 +125,12 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
   const corsOrigins = resolveCorsOrigins(options.corsOrigin, process.env);
   const storage = storageSettingsOf(options);
   const adminKeys = AdminKeys.fromSettings({ keyFile: options.adminKeyFile }, process.env);
+  const syncFlags: Partial<Record<ModelsSyncSettingKey, string>> = {};
+  for (const row of MODELS_SYNC_SETTINGS) {
+    const value = options[new Option(row.flag).attributeName()];
+    if (typeof value === 'string') syncFlags[row.key] = value;
+  }
+  const modelsSync = resolveModelsSyncSettings(syncFlags, process.env, storage);
   const { shutdownTimeoutMs } = limits.process;
   const server = await startServer({
     modelsDir: options.models,
@@ -122,6 +148,9 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     monitoring: options.monitoring === 'on',
     storage,
     sampleSpoolBytes: limits.process.sampleSpoolBytes,
+    watch: options.watch === 'on' ? { intervalMs: limits.process.watchIntervalMs } : undefined,
+    modelsSync: modelsSync && { settings: modelsSync, intervalMs: limits.process.modelsSyncIntervalMs },
+    unloadTimeoutMs: limits.process.unloadTimeoutMs,
   });
   const { log } = server.app;
   // The values in effect, once, so an operator can check what flags and environment amounted to.
@@ -130,6 +159,10 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
       limits: { ...limits.http, ...limits.process },
       cors_origins: corsOrigins,
       admin_api: adminKeys ? `on, ${adminKeys.size} key(s)` : 'off',
+      watch: options.watch === 'on' || modelsSync !== undefined ? 'on' : 'off',
+      models_sync: modelsSync
+        ? `${modelsSync.url} at ${modelsSync.endpoint ?? `AWS ${modelsSync.region}`}`
+        : 'off',
       storage: summarizeStorage(storage),
     },
     'settings',

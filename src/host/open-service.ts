@@ -6,6 +6,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { SegserveError } from '../errors.js';
+import type { SyncEvent } from '../lifecycle/repository-sync.js';
+import type { WatchEvent } from '../lifecycle/repository-watch.js';
 import { ModelRepository, type RepositoryEvent } from '../models/index.js';
 import { provisionEmptyRepository } from '../models/provision.js';
 import { InferenceService } from '../serving/service.js';
@@ -18,6 +20,10 @@ export interface ServiceSetup {
   defaultModel?: string;
   /** Pixels of decoded images in flight across the server (see serving/admission.ts). */
   decodedPixelBudget?: number;
+  /** Versions kept loaded whatever the version policy says (those aliases point at): see RepositoryOptions. */
+  keepVersions?: (model: string) => Iterable<number>;
+  /** After a version is unloaded or replaced, longest wait for its requests (default 120 s). */
+  unloadTimeoutMs?: number;
 }
 
 export type StartupEvent =
@@ -26,24 +32,37 @@ export type StartupEvent =
   | { type: 'default-model'; route: string; model: string; reason: string }
   | { type: 'no-default-model'; note: string }
   | { type: 'subscriber-failed'; event: string; subscriber: string; error: string }
-  | { type: 'aliases-unread'; error: string; note: string };
+  | { type: 'aliases-unread'; error: string; note: string }
+  | WatchEvent
+  | SyncEvent;
 
 /** pino's numeric levels, so start-up lines written before the app exists read like the app's own. */
 const LEVELS = { info: 30, warn: 40, error: 50 } as const;
 
 export type StartupLog = (event: StartupEvent) => void;
 
+/**
+ * Logged as warnings: what the operator should know of but that changed nothing served (a failed reload keeps
+ * the version before serving; a failed sync pass is tried again), and failures that are not the server's.
+ */
+const WARNINGS = new Set<StartupEvent['type']>([
+  'no-default-model',
+  'subscriber-failed',
+  'aliases-unread',
+  'watch-unreadable',
+  'version-reload-failed',
+  'model-reload-failed',
+  'models-sync-failed',
+]);
+
 export function startupLogger(stream: NodeJS.WritableStream | false): StartupLog {
   if (stream === false) return () => {};
   return (event) => {
-    const level =
-      event.type.endsWith('failed') && event.type !== 'subscriber-failed'
+    const level = WARNINGS.has(event.type)
+      ? LEVELS.warn
+      : event.type.endsWith('failed')
         ? LEVELS.error
-        : event.type === 'no-default-model' ||
-            event.type === 'subscriber-failed' ||
-            event.type === 'aliases-unread'
-          ? LEVELS.warn
-          : LEVELS.info;
+        : LEVELS.info;
     stream.write(
       `${JSON.stringify({ level, time: Date.now(), pid: process.pid, hostname: hostname(), msg: event.type, ...event })}\n`,
     );
@@ -81,7 +100,11 @@ export async function openService(setup: ServiceSetup, log: StartupLog): Promise
       });
     }
   }
-  const repository = await ModelRepository.open(modelsDir, { log });
+  const repository = await ModelRepository.open(modelsDir, {
+    log,
+    keepVersions: setup.keepVersions,
+    retireTimeoutMs: setup.unloadTimeoutMs,
+  });
   const service = new InferenceService(repository, {
     defaultModel: setup.defaultModel,
     decodedPixelBudget: setup.decodedPixelBudget,

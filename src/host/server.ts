@@ -8,14 +8,17 @@ import { buildApp } from '../http/app.js';
 import type { AppOptions, LoggerOptions } from '../http/options.js';
 import { defaultServerLimits } from '../http/settings.js';
 import { SampleCapture } from '../learning/capture/index.js';
+import { RepositorySync } from '../lifecycle/repository-sync.js';
+import { RepositoryWatch } from '../lifecycle/repository-watch.js';
 import { DriftWatch } from '../monitoring/drift-watch.js';
 import { ServingMetrics } from '../monitoring/metrics.js';
 import { MonitorHistory } from '../monitoring/monitor-history.js';
 import { logPredictions, type PredictionLogLevel } from '../monitoring/prediction-log.js';
 import type { InferenceService } from '../serving/service.js';
-import type { StorageSettings } from '../storage/index.js';
+import { type BlobStore, openBlobStore, type StorageSettings } from '../storage/index.js';
+import type { ModelsSyncSettings } from '../storage/settings.js';
 import { startLifecycle } from './lifecycle.js';
-import { openService, type ServiceSetup, startupLogger } from './open-service.js';
+import { openService, type ServiceSetup, type StartupLog, startupLogger } from './open-service.js';
 import { startRetraining } from './retraining.js';
 import { LazyStorage } from './storage.js';
 
@@ -37,6 +40,16 @@ export interface ServeOptions
   retrainingPollMs?: number;
   /** How often aliases are read again to follow other replicas (default 5 s); for tests, not a flag. */
   aliasRefreshMs?: number;
+  /**
+   * Watch the model folder and apply its changes (`--watch`, on by default for `segserve serve`); off when
+   * absent. `settleMs` (how soon a hinted look comes) is for tests, not a flag.
+   */
+  watch?: { intervalMs?: number; settleMs?: number };
+  /**
+   * Mirror a bucket prefix into the model folder (`--models-sync`): the settings, or (tests) a store whose keys
+   * are the prefix's. Turns the watch on, which applies what each pass changed.
+   */
+  modelsSync?: { settings?: ModelsSyncSettings; store?: BlobStore; source?: string; intervalMs?: number };
 }
 
 export interface RunningServer {
@@ -63,12 +76,35 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     sampleSpoolBytes,
     retrainingPollMs,
     aliasRefreshMs,
+    watch: watchOptions,
+    modelsSync,
+    keepVersions: _keep,
+    unloadTimeoutMs,
     ...appOptions
   } = options;
   const log = startupLogger(options.logger === false ? false : (options.logger?.stream ?? process.stdout));
   // The pixel budget is one of the server's limits (settings.ts) but the serving core enforces it.
   const decodedPixelBudget = options.limits?.decodedPixelBudget;
-  const service = await openService({ modelsDir, provisionEmpty, defaultModel, decodedPixelBudget }, log);
+  let watch: RepositoryWatch | undefined;
+  // A mirrored repository: its first pass runs before the models load, so the server starts with the bucket's.
+  const sync = modelsSync && (await startSync(modelsDir, modelsSync, log, () => watch));
+  // The versions aliases point at stay loaded; the alias table is known once the lifecycle has started below.
+  let aliases: { versionsOf(model: string): number[] } | undefined;
+  const service = await openService(
+    {
+      modelsDir,
+      // A mirrored repository holds what the bucket holds, nothing imported beside it.
+      provisionEmpty: provisionEmpty && !sync,
+      defaultModel,
+      decodedPixelBudget,
+      keepVersions: (model) => aliases?.versionsOf(model) ?? [],
+      unloadTimeoutMs,
+    },
+    log,
+  ).catch(async (error: unknown) => {
+    await sync?.close();
+    throw error;
+  });
   // Opens nothing yet: the stores open on their first use (see storage.ts), or at start when a model samples.
   const stores = new LazyStorage(storage);
   let app: FastifyInstance;
@@ -83,6 +119,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     },
     aliasRefreshMs,
   );
+  aliases = lifecycle.aliases;
   let monitor: MonitorHistory | undefined;
   let capture: SampleCapture | undefined;
   // Logs through the app built below; it logs nothing before its first poll or drift event.
@@ -118,8 +155,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       service,
       level === 'off' ? undefined : (fields, message) => app.log[level](fields, message),
     );
+    // Versions that aliases point at but the version policy left out load now, before the first request.
+    // (A rescan that finds nothing else changed reads each config and stats each model file: milliseconds.)
+    await service.repository.rescan();
+    if (watchOptions || sync) {
+      watch = RepositoryWatch.start(service.repository, { ...watchOptions, log });
+    }
     await app.listen({ port, host });
   } catch (error) {
+    await watch?.close();
+    await sync?.close();
     lifecycle.close();
     monitor?.close();
     await service.close();
@@ -140,8 +185,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       monitor?.close();
       // Storage last: requests in flight and the runtimes' last events may still write to it. The capture
       // stops taking predictions once no more can come, and writes what it holds (to the store, or the spool).
-      closing ??= app
-        .close()
+      closing ??= Promise.all([watch?.close(), sync?.close()])
+        .then(() => app.close())
         .finally(() => service.close())
         .finally(() => sampling.close())
         .finally(() => retraining?.close())
@@ -149,4 +194,43 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       return closing;
     },
   };
+}
+
+/** Starts mirroring the bucket prefix into the model folder; each pass pauses the watch, then hints it. */
+async function startSync(
+  dir: string,
+  options: NonNullable<ServeOptions['modelsSync']>,
+  log: StartupLog,
+  watch: () => RepositoryWatch | undefined,
+): Promise<RepositorySync> {
+  const { settings } = options;
+  const store =
+    options.store ??
+    (settings &&
+      (await openBlobStore({
+        kind: 's3',
+        bucket: settings.bucket,
+        prefix: settings.prefix,
+        endpoint: settings.endpoint,
+        region: settings.region,
+      })));
+  if (!store) throw new Error('modelsSync needs its settings or a store');
+  // The watch is held by the passes that run while it exists: each pass's end releases its own hold.
+  let held: RepositoryWatch | undefined;
+  return RepositorySync.start({
+    store,
+    dir,
+    source: options.source ?? settings?.url ?? store.description,
+    intervalMs: options.intervalMs,
+    log,
+    onPassStart: () => {
+      held = watch();
+      held?.pause();
+    },
+    onPassEnd: (changed) => {
+      held?.resume();
+      held = undefined;
+      if (changed) watch()?.poke();
+    },
+  });
 }

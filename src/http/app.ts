@@ -28,6 +28,7 @@ import { installGracefulClose } from './graceful-close.js';
 import { type AppOptions, DEFAULT_LIMITS, type HttpLimits, type LoggerOptions } from './options.js';
 import { wasRefused } from './refusal-log.js';
 import { adminModelRoutes } from './routes/admin-models.js';
+import { adminRepositoryRoutes } from './routes/admin-repository.js';
 import { annotationRoutes } from './routes/annotations.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { healthRoutes } from './routes/health.js';
@@ -194,7 +195,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     statistics: options.metrics?.inferenceStats,
     queueTimeoutMs: limits.inferenceTimeoutMs,
     bodyLimit: limits.v2BodyBytes,
+    repository: { adminKeys: options.adminKeys },
   });
+  await app.register(adminRepositoryRoutes, { service: options.service, adminKeys: options.adminKeys });
   if (monitor) await app.register(monitorRoutes, { service: options.service, monitor });
   if (options.retraining) await app.register(retrainingRoutes, { retraining: options.retraining });
   if (options.stores) {

@@ -28,6 +28,14 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   MODEL_NOT_READY: 'The model or version failed to load, or has no running worker.',
   MODEL_LOAD_FAILED:
     "A version's ONNX file cannot be loaded or does not fit its config; shown in the model's status.",
+  MODEL_UNLOADED:
+    'The model was unloaded by an administrator (`POST /v2/repository/models/{m}/unload` or the admin API); load it again to serve it.',
+  REPOSITORY_LOAD_FAILED:
+    'An admin load or reload (or `/v2/repository/models/{m}/load`) could not load a version or the model; what served before keeps serving.',
+  REPOSITORY_PARAMETER_UNSUPPORTED:
+    'A model repository load or unload request carries a parameter segserve does not apply (`config`, `file:...`), or a bad value.',
+  MODEL_SYNC_FAILED:
+    '`--models-sync`: a pass could not mirror the bucket prefix into the repository folder (a local write, or an object key that is not a file path); the next pass tries again.',
   MODEL_OUTPUT_MISMATCH: "The model's outputs do not have the roles or shapes its decoder reads.",
   DRIFT_BASELINE_INVALID:
     "A model's `monitoring.drift.baseline` file is unreadable or was made for another model, labels or input size; the model serves without drift monitoring.",

@@ -14,7 +14,10 @@
 
 import { SegserveError } from '../errors.js';
 import { DEFAULT_CLAIM_MS } from '../learning/annotations/index.js';
+import { DEFAULT_MODELS_SYNC_INTERVAL_MS } from '../lifecycle/repository-sync.js';
+import { DEFAULT_WATCH_INTERVAL_MS } from '../lifecycle/repository-watch.js';
 import { ModelConfigSchema } from '../models/config.js';
+import { DEFAULT_RETIRE_TIMEOUT_MS } from '../models/index.js';
 import { DEFAULT_DECODED_PIXEL_BUDGET } from '../serving/service.js';
 import type { HttpLimits } from './options.js';
 import { replaceReadmeSection } from './readme-section.js';
@@ -27,6 +30,12 @@ export interface ProcessLimits {
   shutdownTimeoutMs: number;
   /** Most bytes of samples spooled on the local disk while the store is down (learning/capture/spool.ts). */
   sampleSpoolBytes: number;
+  /** The repository watch: time between two looks at the model folder's files (lifecycle/repository-watch.ts). */
+  watchIntervalMs: number;
+  /** `--models-sync`: time between two passes over the bucket prefix (lifecycle/repository-sync.ts). */
+  modelsSyncIntervalMs: number;
+  /** After a version is unloaded or replaced, longest wait for the requests holding it before it closes. */
+  unloadTimeoutMs: number;
 }
 
 export type ServerLimits = HttpLimits & ProcessLimits;
@@ -250,6 +259,38 @@ const TABLE: { [K in LimitKey]: LimitSpec } = {
     description:
       'Sampled predictions kept in `<data dir>/spool` while the blob store or database is down, replayed when it is back; beyond, they are dropped (0: no spool).',
   },
+  watchIntervalMs: {
+    flag: '--watch-interval',
+    env: 'SEGSERVE_WATCH_INTERVAL',
+    default: DEFAULT_WATCH_INTERVAL_MS,
+    unit: 'ms',
+    // Each look stats every file of every model folder: a few per model, cheap even at 100 ms.
+    min: 100,
+    max: HOUR_MS,
+    description:
+      'With `--watch`: time between two looks at the model folder; a change applies once two looks agree (fs.watch events bring the next look forward).',
+  },
+  modelsSyncIntervalMs: {
+    flag: '--models-sync-interval',
+    env: 'SEGSERVE_MODELS_SYNC_INTERVAL',
+    default: DEFAULT_MODELS_SYNC_INTERVAL_MS,
+    unit: 'ms',
+    // Each pass lists the whole prefix: one request per 1000 objects.
+    min: 1_000,
+    max: 24 * HOUR_MS,
+    description:
+      'With `--models-sync`: time between two passes that mirror the bucket prefix into the model folder.',
+  },
+  unloadTimeoutMs: {
+    flag: '--unload-timeout',
+    env: 'SEGSERVE_UNLOAD_TIMEOUT',
+    default: DEFAULT_RETIRE_TIMEOUT_MS,
+    unit: 'ms',
+    min: 1,
+    max: HOUR_MS,
+    description:
+      'After a model version is unloaded or replaced, longest wait for the requests holding it before its workers stop anyway.',
+  },
 };
 
 export const SERVER_LIMITS: readonly ServerLimit[] = (Object.keys(TABLE) as LimitKey[]).map((key) => ({
@@ -281,8 +322,18 @@ export function defaultServerLimits(): ServerLimits {
 
 /** Splits resolved limits into what the HTTP app gets and what only the process uses. */
 export function splitLimits(limits: ServerLimits): { http: HttpLimits; process: ProcessLimits } {
-  const { shutdownTimeoutMs, sampleSpoolBytes, ...http } = limits;
-  return { http, process: { shutdownTimeoutMs, sampleSpoolBytes } };
+  const {
+    shutdownTimeoutMs,
+    sampleSpoolBytes,
+    watchIntervalMs,
+    modelsSyncIntervalMs,
+    unloadTimeoutMs,
+    ...http
+  } = limits;
+  return {
+    http,
+    process: { shutdownTimeoutMs, sampleSpoolBytes, watchIntervalMs, modelsSyncIntervalMs, unloadTimeoutMs },
+  };
 }
 
 // ---- parsing and formatting values -------------------------------------------------------------------------

@@ -10,13 +10,18 @@ export {
   type VersionSource,
 } from './load-config.js';
 export {
+  DEFAULT_RETIRE_TIMEOUT_MS,
   type ErrorSummary,
+  type IndexEntry,
   type LoadedVersion,
   type LoadState,
   ModelRepository,
   type ModelStatus,
+  type RepositoryChange,
   type RepositoryEvent,
   type RepositoryOptions,
+  type RetireReason,
+  type VersionOutcome,
   type VersionStatus,
 } from './repository.js';
 export { parseDuration, type SamplingConfig } from './sampling-config.js';

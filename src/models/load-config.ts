@@ -152,7 +152,7 @@ async function resolveVersions(
   modelDir: string,
   env: Env,
   issues: ConfigIssue[],
-): Promise<VersionSource[]> {
+): Promise<{ chosen: VersionSource[]; available: VersionSource[] }> {
   const known = new Map<number, VersionSource>();
   const entries = await readdir(modelDir, { withFileTypes: true });
   for (const entry of entries) {
@@ -176,13 +176,13 @@ async function resolveVersions(
         message: `no versions: expected <n>/${DEFAULT_MODEL_FILE} folders in ${modelDir} or a versions map`,
       });
     }
-    return [];
+    return { chosen: [], available: [] };
   }
   const newestFirst = [...known.values()].sort((a, b) => b.version - a.version);
   const policy = config.version_policy;
-  if ('all' in policy) return newestFirst;
-  if ('latest' in policy) return newestFirst.slice(0, policy.latest);
-  return [...new Set(policy.specific)]
+  if ('all' in policy) return { chosen: newestFirst, available: newestFirst };
+  if ('latest' in policy) return { chosen: newestFirst.slice(0, policy.latest), available: newestFirst };
+  const chosen = [...new Set(policy.specific)]
     .sort((a, b) => b - a)
     .map(
       (version) =>
@@ -192,6 +192,7 @@ async function resolveVersions(
           problem: `version ${version} is listed in version_policy.specific, but there is no ${version}/${DEFAULT_MODEL_FILE} and no versions.${version} entry`,
         },
     );
+  return { chosen, available: newestFirst };
 }
 
 /** Everything read from a model folder before any session is created. */
@@ -201,7 +202,10 @@ export interface ModelDefinition {
   configFile: string;
   config: ModelConfig;
   labels: string[];
+  /** The versions the version policy picks, newest first. */
   versions: VersionSource[];
+  /** Every version on offer (folders and the `versions` map), newest first, whether the policy picks it or not. */
+  available: VersionSource[];
 }
 
 export async function loadModelDefinition(
@@ -212,7 +216,7 @@ export async function loadModelDefinition(
   const configFile = join(dir, CONFIG_FILE);
   const config = await readModelConfig(configFile);
   const issues: ConfigIssue[] = [];
-  const [labels, versions] = await Promise.all([
+  const [labels, { chosen, available }] = await Promise.all([
     readLabels(config, dir, env, issues),
     resolveVersions(config, dir, env, issues),
   ]);
@@ -220,5 +224,5 @@ export async function loadModelDefinition(
   if (labels.length > 0)
     issues.push(...samplingClassIssues(config.sampling, classLabels(config.decoder, labels)));
   if (issues.length > 0) throw configInvalid(configFile, issues);
-  return { name: config.name ?? basename(dir), dir, configFile, config, labels, versions };
+  return { name: config.name ?? basename(dir), dir, configFile, config, labels, versions: chosen, available };
 }

@@ -6,6 +6,7 @@
  * `segserve_drift_detected` are read from the monitors at scrape time.
  */
 import { Gauge, type Registry } from 'prom-client';
+import type { LoadedVersion } from '../models/index.js';
 import type { PredictionCompleted } from '../serving/events.js';
 import type { InferenceService } from '../serving/service.js';
 import {
@@ -22,7 +23,7 @@ export class DriftWatch {
   readonly #service: InferenceService;
   readonly #log: DriftLog;
   /** By `model version`; undefined where drift is disabled or the baseline was refused. */
-  readonly #monitors = new Map<string, Promise<DriftMonitor | undefined>>();
+  readonly #monitors = new Map<string, Promise<Watched | undefined>>();
   readonly #ready = new Map<string, DriftMonitor>();
 
   constructor(service: InferenceService, options: { registry?: Registry; log: DriftLog }) {
@@ -58,6 +59,18 @@ export class DriftWatch {
       },
     });
     service.events.on('prediction.completed', 'drift', (event) => this.observe(event));
+    // A version that went away takes its monitor with it; one reloaded (new file, new config) starts afresh.
+    service.events.on('model.unloaded', 'drift', (event) => this.forget(event.model, event.version));
+    service.events.on('model.loaded', 'drift', (event) => {
+      if (event.replaced) this.forget(event.model, event.version);
+    });
+  }
+
+  /** Drops the drift monitor of a model version (unloaded, or replaced by a reload). */
+  forget(model: string, version: number): void {
+    const key = `${model} ${version}`;
+    this.#monitors.delete(key);
+    this.#ready.delete(key);
   }
 
   /** The state of every drift-monitored model version (reference, window, scores, detected). */
@@ -68,10 +81,10 @@ export class DriftWatch {
   /** Feeds one prediction to its version's monitor (exposed for tests; the event subscription calls it). */
   async observe(event: PredictionCompleted): Promise<void> {
     if (event.summary.task === 'tensors') return;
-    const monitor = await this.#monitorFor(event.model, event.version);
-    if (!monitor) return;
-    const loaded = this.#service.repository.resolve(event.model, event.version);
-    const output = outputSignalsOf(event.summary, event.uncertainty, loaded.labels.length);
+    const watched = await this.#monitorFor(event.model, event.version);
+    if (!watched) return;
+    const { monitor, classes } = watched;
+    const output = outputSignalsOf(event.summary, event.uncertainty, classes);
     const { imageStatistics, image } = event;
     const input = imageStatistics && image && inputSignalsOf(imageStatistics, image.width, image.height);
     const change = monitor.observe({ input, output });
@@ -84,16 +97,23 @@ export class DriftWatch {
     this.#service.events.emit({ type: 'drift.detected', at: Date.now(), ...change });
   }
 
-  #monitorFor(model: string, version: number): Promise<DriftMonitor | undefined> {
+  #monitorFor(model: string, version: number): Promise<Watched | undefined> {
     const key = `${model} ${version}`;
     let monitor = this.#monitors.get(key);
     if (!monitor) {
-      const loaded = this.#service.repository.resolve(model, version);
+      let loaded: LoadedVersion;
+      try {
+        loaded = this.#service.repository.resolve(model, version);
+      } catch {
+        // Unloaded between the prediction and its event: nothing more of it will be predicted.
+        return Promise.resolve(undefined);
+      }
       const dir = this.#service.repository.get(model)?.dir ?? '.';
-      monitor = openDriftMonitor(loaded, dir).then(
+      const opening = openDriftMonitor(loaded, dir).then(
         (opened) => {
-          if (opened) this.#ready.set(key, opened);
-          return opened;
+          // Forgotten while opening (unloaded, reloaded): not kept.
+          if (opened && this.#monitors.get(key) === opening) this.#ready.set(key, opened);
+          return opened && { monitor: opened, classes: loaded.labels.length };
         },
         (error: unknown) => {
           // A baseline that does not fit: said once, and the model serves without drift monitoring.
@@ -105,8 +125,15 @@ export class DriftWatch {
           return undefined;
         },
       );
+      monitor = opening;
       this.#monitors.set(key, monitor);
     }
     return monitor;
   }
+}
+
+interface Watched {
+  monitor: DriftMonitor;
+  /** The version's class count, for the output signals. */
+  classes: number;
 }

@@ -77,6 +77,11 @@ export class InferenceStats {
     add(this.#entry(model, version).inference_stats.fail, seconds * 1000);
   }
 
+  /** Forgets a version that went away (unloaded): its statistics are no longer reported. */
+  forget(model: string, version: string): void {
+    this.#byVersion.delete(`${model}\u0000${version}`);
+  }
+
   /** The statistics of `model` (every version seen, or one), or of every model; zeros for one never used. */
   get(model?: string, version?: string): ModelStatistics[] {
     if (model !== undefined && version !== undefined) {

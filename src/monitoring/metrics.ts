@@ -41,6 +41,8 @@ export class ServingMetrics {
   readonly #areaRatio: Histogram<'model' | 'version' | 'class'>;
   readonly #predictions: Counter<'model' | 'version' | 'source'>;
   readonly #series = new Map<string, VersionSeries>();
+  /** The request label sets of each model version, so that its series can be removed when it goes away. */
+  readonly #requestLabels = new Map<string, Map<string, Record<RequestLabel, string>>>();
 
   constructor(service: InferenceService, options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -156,11 +158,25 @@ export class ServingMetrics {
       },
     });
     service.events.on('prediction.completed', 'metrics', (event) => this.#observe(event));
+    // A version that went away takes its series with it: versions come and go (uploads, reloads, the watch),
+    // and series kept for each one ever served would grow without end.
+    service.events.on('model.unloaded', 'metrics', (event) => this.forget(event.model, event.version));
+  }
+
+  /** Drops the prediction series of a model version (its version-state gauges go at the next scrape). */
+  forget(model: string, version: number): void {
+    const key = `${model}\u0000${version}`;
+    this.#series.get(key)?.remove();
+    this.#series.delete(key);
+    this.inferenceStats.forget(model, String(version));
+    for (const labels of this.#requestLabels.get(key)?.values() ?? []) this.#requests.remove(labels);
+    this.#requestLabels.delete(key);
   }
 
   recordRequest(record: RequestRecord): void {
     const { route, model, version, variant, code, seconds } = record;
     this.#requests.inc({ route, model, version, variant, code });
+    if (model !== '') this.#rememberRequest(record);
     this.#requestSeconds.observe({ route, model }, seconds);
     if (code !== 'OK' && model !== '') this.inferenceStats.fail(model, version, seconds);
   }
@@ -172,6 +188,17 @@ export class ServingMetrics {
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+
+  #rememberRequest({ model, version, route, variant, code }: RequestRecord): void {
+    const key = `${model}\u0000${version}`;
+    let seen = this.#requestLabels.get(key);
+    if (!seen) {
+      seen = new Map();
+      this.#requestLabels.set(key, seen);
+    }
+    const labels = `${route}\u0000${variant}\u0000${code}`;
+    if (!seen.has(labels)) seen.set(labels, { route, model, version, variant, code });
   }
 
   #observe(event: PredictionCompleted): void {
@@ -207,8 +234,12 @@ export class ServingMetrics {
     let series = this.#series.get(key);
     if (!series) {
       const labels = { model, version: String(version) };
-      const bound = <T>(make: (label: string) => T) => {
+      const removals: Array<() => void> = [];
+      const bound = <T>(make: (label: string) => T, remove: (label: string) => void) => {
         const children = new Map<string, T>();
+        removals.push(() => {
+          for (const label of children.keys()) remove(label);
+        });
         return (label: string) => {
           let child = children.get(label);
           if (!child) {
@@ -219,12 +250,27 @@ export class ServingMetrics {
         };
       };
       series = {
-        predictions: bound((source) => this.#predictions.labels({ ...labels, source })),
+        predictions: bound(
+          (source) => this.#predictions.labels({ ...labels, source }),
+          (source) => this.#predictions.remove({ ...labels, source }),
+        ),
         stages: STAGES.map((stage) => [stage, this.#stageSeconds.labels({ ...labels, stage })] as const),
         entropy: this.#entropy.labels(labels),
         scores: this.#scores.labels(labels),
-        classes: bound((label) => this.#classes.labels({ ...labels, class: label })),
-        areaRatio: bound((label) => this.#areaRatio.labels({ ...labels, class: label })),
+        classes: bound(
+          (label) => this.#classes.labels({ ...labels, class: label }),
+          (label) => this.#classes.remove({ ...labels, class: label }),
+        ),
+        areaRatio: bound(
+          (label) => this.#areaRatio.labels({ ...labels, class: label }),
+          (label) => this.#areaRatio.remove({ ...labels, class: label }),
+        ),
+        remove: () => {
+          for (const remove of removals) remove();
+          for (const stage of STAGES) this.#stageSeconds.remove({ ...labels, stage });
+          this.#entropy.remove(labels);
+          this.#scores.remove(labels);
+        },
       };
       this.#series.set(key, series);
     }
@@ -240,4 +286,8 @@ interface VersionSeries {
   scores: { observe(value: number): void };
   classes(label: string): { inc(): void };
   areaRatio(label: string): { observe(value: number): void };
+  /** Removes every child of this version from its metrics. */
+  remove(): void;
 }
+
+type RequestLabel = 'route' | 'model' | 'version' | 'variant' | 'code';

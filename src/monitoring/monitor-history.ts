@@ -74,7 +74,7 @@ export class MonitorHistory {
   /** Code -> outcome index, so a request costs a map lookup. */
   readonly #outcomeOfCode = new Map<string, number>();
   readonly #timer?: NodeJS.Timeout;
-  readonly #unsubscribe: () => void;
+  readonly #unsubscribe: Array<() => void>;
 
   constructor(service: InferenceService, options: MonitorHistoryOptions = {}) {
     this.bucketSeconds = options.bucketSeconds ?? DEFAULT_BUCKET_SECONDS;
@@ -87,7 +87,12 @@ export class MonitorHistory {
     this.#started = this.#clock();
     this.#unattributedRing = new BucketRing(this.#buckets);
     this.#unattributed = this.#unattributedRing.column((n) => new Uint32Array(n), OUTCOMES.length);
-    this.#unsubscribe = service.events.on('prediction.completed', 'monitor', (event) => this.observe(event));
+    this.#unsubscribe = [
+      service.events.on('prediction.completed', 'monitor', (event) => this.observe(event)),
+      // A version loaded after start whose classes differ from the history kept under its number (reloaded
+      // with new labels, or unloaded and loaded again) starts a new history: the columns are sized per class.
+      service.events.on('model.loaded', 'monitor', (event) => this.#renew(event.model, event.version)),
+    ];
     const sampleMs = options.sampleMs ?? 1000;
     if (sampleMs > 0) {
       this.#timer = setInterval(() => this.sample(), sampleMs);
@@ -99,7 +104,7 @@ export class MonitorHistory {
   /** Stops sampling and listening. */
   close(): void {
     clearInterval(this.#timer);
-    this.#unsubscribe();
+    for (const unsubscribe of this.#unsubscribe) unsubscribe();
   }
 
   /** Bytes of history held now (fixed per model version seen). */
@@ -342,6 +347,18 @@ export class MonitorHistory {
     const bucket = Math.floor(ms / this.#bucketMs);
     const current = Math.floor(this.#clock() / this.#bucketMs);
     return bucket > current || bucket <= current - this.#buckets ? -1 : bucket;
+  }
+
+  #renew(model: string, version: number): void {
+    const series = this.#series.get(model)?.get(version);
+    if (!series) return;
+    const status = this.#service.repository.get(model);
+    const labels = status?.labels ?? [];
+    const same =
+      series.task === status?.task &&
+      series.labels.length === labels.length &&
+      series.labels.every((label, i) => label === labels[i]);
+    if (!same) this.#series.get(model)?.delete(version);
   }
 
   #seriesFor(model: string, version: number): VersionSeries {

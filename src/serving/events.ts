@@ -5,6 +5,7 @@
  * they never slow or fail a request, and one that throws is logged and counted.
  */
 import type { ImageFormat, PixelStatistics } from '../image/index.js';
+import type { ErrorSummary, RepositoryEvent, RetireReason } from '../models/repository.js';
 import type { InstanceUncertainty, PixelUncertainty, SegmentationResult, Task } from '../tasks/types.js';
 import type { StageTimings } from './types.js';
 
@@ -87,7 +88,81 @@ export interface DriftDetected {
   at: number;
 }
 
-export type ServingEvent = PredictionCompleted | DriftDetected;
+/**
+ * A model version began serving after start: loaded by an operator, the watch or an upload, or swapped in by a
+ * reload (`replaced`: the version of that number before it is retiring). Versions loaded at start are in the
+ * repository's list before any subscriber exists, and are not announced.
+ */
+export interface ModelLoaded {
+  type: 'model.loaded';
+  model: string;
+  version: number;
+  replaced: boolean;
+  loadMs: number;
+  at: number;
+}
+
+/**
+ * A model version stopped serving and its runtime is closed: no prediction of it is made after this event.
+ * Subscribers drop what they keep per version (metric series, drift monitors, samplers).
+ */
+export interface ModelUnloaded {
+  type: 'model.unloaded';
+  model: string;
+  version: number;
+  reason: RetireReason;
+  at: number;
+}
+
+/**
+ * Loading a version after start failed. `serving`: a version of that number loaded before keeps serving (a
+ * failed reload).
+ */
+export interface ModelLoadFailed {
+  type: 'model.load_failed';
+  model: string;
+  version: number;
+  serving: boolean;
+  error: ErrorSummary;
+  at: number;
+}
+
+export type ServingEvent =
+  | PredictionCompleted
+  | DriftDetected
+  | ModelLoaded
+  | ModelUnloaded
+  | ModelLoadFailed;
+
+/** The serving event a repository event is published as, if any. */
+export function servingEventOf(event: RepositoryEvent, at = Date.now()): ServingEvent | undefined {
+  switch (event.type) {
+    case 'version-ready':
+    case 'version-reloaded':
+      return {
+        type: 'model.loaded',
+        model: event.model,
+        version: event.version,
+        replaced: event.type === 'version-reloaded',
+        loadMs: event.loadMs,
+        at,
+      };
+    case 'version-unloaded':
+      return { type: 'model.unloaded', model: event.model, version: event.version, reason: event.reason, at };
+    case 'version-failed':
+    case 'version-reload-failed':
+      return {
+        type: 'model.load_failed',
+        model: event.model,
+        version: event.version,
+        serving: event.type === 'version-reload-failed',
+        error: event.error,
+        at,
+      };
+    default:
+      return undefined;
+  }
+}
 export type ServingEventType = ServingEvent['type'];
 type EventOf<T extends ServingEventType> = Extract<ServingEvent, { type: T }>;
 export type Subscriber<T extends ServingEventType> = (event: EventOf<T>) => void | Promise<void>;

@@ -19,6 +19,7 @@ import {
   type PredictionCompleted,
   type RequestSource,
   ServingEvents,
+  servingEventOf,
   summarizeResult,
 } from './events.js';
 import { runPipeline, type Segmentation, type SegmentOptions } from './pipeline.js';
@@ -156,6 +157,7 @@ export class InferenceService {
   readonly #encoders: EncoderPool;
   readonly #encodeInlineMaxPixels: number;
   #aliases: VersionAliases | undefined;
+  readonly #unsubscribe: () => void;
 
   constructor(repository: ModelRepository, options: Partial<ServiceOptions> = {}) {
     this.repository = repository;
@@ -165,6 +167,11 @@ export class InferenceService {
     this.#encodeInlineMaxPixels = options.encodeInlineMaxPixels ?? DEFAULT_ENCODE_INLINE_MAX_PIXELS;
     this.#admission = new Admission({
       decodedPixelBudget: options.decodedPixelBudget ?? DEFAULT_DECODED_PIXEL_BUDGET,
+    });
+    // Model loads and unloads after start reach the subscribers as serving events (model.loaded...).
+    this.#unsubscribe = repository.subscribe((event) => {
+      const published = servingEventOf(event);
+      if (published) this.events.emit(published);
     });
   }
 
@@ -228,6 +235,14 @@ export class InferenceService {
   /** Resolves and admits a request, or throws at once (QUEUE_FULL with retry_after, MODEL_NOT_FOUND...). */
   admit(target: TargetRequest, origin: RequestOrigin): Ticket {
     const admitted = this.#admission.admit(this.resolve(target));
+    // Holds the version until release: one retired meanwhile (unload, reload) closes only after this request.
+    let unlease: () => void;
+    try {
+      unlease = this.repository.lease(admitted.loaded);
+    } catch (error) {
+      admitted.release();
+      throw error;
+    }
     const ticket: Ticket = {
       ...origin,
       loaded: admitted.loaded,
@@ -235,6 +250,7 @@ export class InferenceService {
       observeService: admitted.observeService,
       release: () => {
         admitted.release();
+        unlease();
         const pending = this.#pending.get(ticket);
         if (!pending) return;
         this.#pending.delete(ticket);
@@ -345,6 +361,7 @@ export class InferenceService {
 
   /** Closes every runtime and the encoder workers: requests in flight finish, new ones are refused. */
   async close(): Promise<void> {
+    this.#unsubscribe();
     await Promise.all([this.repository.close(), this.#encoders.close()]);
   }
 }

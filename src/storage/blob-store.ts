@@ -13,6 +13,11 @@ export interface BlobInfo {
   key: string;
   /** Bytes. */
   size: number;
+  /**
+   * An opaque tag of the object's bytes, given by listings: another tag means other bytes were stored (S3's
+   * ETag; the filesystem adapter's file identity, size and modification time). Compare for equality only.
+   */
+  etag?: string;
 }
 
 export interface PutOptions {

@@ -157,7 +157,9 @@ export class FsBlobStore implements BlobStore {
           if (ABSENT.has(codeOf(error) ?? '')) return undefined;
           throw this.failure(error, `cannot list ${JSON.stringify(entry.key)}`);
         });
-        if (stats) yield { key: entry.key, size: stats.size };
+        // Every put writes a new file and renames it in place: a new inode, so a new tag even at the same size.
+        if (stats)
+          yield { key: entry.key, size: stats.size, etag: `${stats.ino}-${stats.size}-${stats.mtimeMs}` };
       }
     }
   }

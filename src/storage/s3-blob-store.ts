@@ -161,7 +161,11 @@ export class S3BlobStore implements BlobStore {
         ),
       );
       for (const object of page.Contents ?? []) {
-        if (object.Key) yield { key: object.Key.slice(this.prefix.length), size: object.Size ?? 0 };
+        if (object.Key) {
+          const info: BlobInfo = { key: object.Key.slice(this.prefix.length), size: object.Size ?? 0 };
+          if (object.ETag) info.etag = object.ETag;
+          yield info;
+        }
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -210,3 +210,92 @@ export function summarizeStorage(settings: StorageSettings): Record<string, stri
         : `s3://${blobs.bucket}/${blobs.prefix} at ${blobs.endpoint ?? `AWS ${blobs.region}`}`,
   };
 }
+
+// ---- the model repository mirrored from a bucket (`serve --models-sync`) -----------------------------------
+
+export type ModelsSyncSettingKey = 'modelsSync' | 'modelsSyncEndpoint';
+
+export const MODELS_SYNC_SETTINGS: ReadonlyArray<
+  Omit<StorageSettingSpec, 'key'> & { key: ModelsSyncSettingKey }
+> = [
+  {
+    key: 'modelsSync',
+    flag: '--models-sync',
+    env: 'SEGSERVE_MODELS_SYNC',
+    value: '<url>',
+    description:
+      's3://bucket[/prefix] mirrored into the model folder now and then, the watch applying what changed (credentials from the AWS variables; default: none)',
+  },
+  {
+    key: 'modelsSyncEndpoint',
+    flag: '--models-sync-endpoint',
+    env: 'SEGSERVE_MODELS_SYNC_ENDPOINT',
+    value: '<url>',
+    description:
+      'S3-protocol server of --models-sync, e.g. http://minio:9000 (default: --s3-endpoint, else AWS)',
+  },
+];
+
+export interface ModelsSyncSettings {
+  bucket: string;
+  /** '' or ending in `/`. */
+  prefix: string;
+  endpoint?: string;
+  region: string;
+  /** As given, for logs: `s3://bucket/prefix`. */
+  url: string;
+}
+
+/**
+ * Where the model repository is mirrored from, or undefined when no URL is given. The endpoint is its own flag,
+ * else the blob store's S3 endpoint (one MinIO usually holds both), else AWS. INVALID_ARGUMENT names the flag or
+ * variable of every bad value.
+ */
+export function resolveModelsSyncSettings(
+  flags: Partial<Record<ModelsSyncSettingKey, string>>,
+  env: Environment = process.env,
+  storage?: StorageSettings,
+): ModelsSyncSettings | undefined {
+  const problems: string[] = [];
+  const given = (key: ModelsSyncSettingKey) => {
+    const spec = MODELS_SYNC_SETTINGS.find((row) => row.key === key)!;
+    const flagText = flags[key];
+    const envText = env[spec.env]?.trim() ? env[spec.env] : undefined;
+    const text = flagText ?? envText;
+    if (text === undefined) return undefined;
+    const fromFlag = flagText !== undefined;
+    return {
+      text,
+      refuse: (problem: string, expected: string) =>
+        problems.push(
+          `${fromFlag ? spec.flag : spec.env}${fromFlag ? ' ' : '='}${JSON.stringify(text)} is not accepted ` +
+            `(${fromFlag ? `env ${spec.env}` : `flag ${spec.flag}`}): ${problem}; expected ${expected}`,
+        ),
+    };
+  };
+  const url = given('modelsSync');
+  const endpoint = given('modelsSyncEndpoint');
+  const region = env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || 'us-east-1';
+  let settings: ModelsSyncSettings | undefined;
+  if (url) {
+    const parsed = url.text.startsWith('s3:') ? parseBlobUrl(url.text, region) : 'its scheme is not s3';
+    if (typeof parsed === 'string') url.refuse(parsed, 's3://bucket[/prefix]');
+    else if (parsed.kind === 's3') {
+      const { bucket, prefix } = parsed;
+      settings = { bucket, prefix, region, url: `s3://${bucket}/${prefix}` };
+      if (storage?.blobs.kind === 's3' && storage.blobs.endpoint) settings.endpoint = storage.blobs.endpoint;
+    }
+  }
+  if (endpoint) {
+    const problem = endpointProblem(endpoint.text);
+    if (problem) endpoint.refuse(problem, 'http(s)://host[:port]');
+    else if (!url) endpoint.refuse('no --models-sync URL is given', 'an s3:// URL (--models-sync) with it');
+    else if (settings) settings.endpoint = endpoint.text.replace(/\/$/, '');
+  }
+  if (problems.length > 0) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: `invalid model sync settings: ${problems.join('; ')}`,
+    });
+  }
+  return settings;
+}

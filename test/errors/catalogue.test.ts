@@ -23,11 +23,13 @@ import { Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ERROR_CATALOGUE, type ErrorCode, isSegserveError } from '../../src/errors.js';
+import { AdminKeys } from '../../src/http/admin-auth.js';
 import { buildApp } from '../../src/http/app.js';
 import { renderErrorsTable, withErrorsTable } from '../../src/http/error-docs.js';
 import { ensureDataset } from '../../src/learning/dataset-items.js';
 import { importMaskFolder } from '../../src/learning/datasets/index.js';
 import { parseLabelDocument } from '../../src/learning/label-document.js';
+import { RepositorySync } from '../../src/lifecycle/repository-sync.js';
 import { importTflite } from '../../src/models/tflite/index.js';
 import { makeBaseline, readBaseline, writeBaseline } from '../../src/monitoring/drift/index.js';
 import { EncoderPool } from '../../src/serving/encoder-pool.js';
@@ -35,7 +37,7 @@ import { readRegularFile } from '../../src/sources/files.js';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.js';
 import { openDatabase } from '../../src/storage/index.js';
 import { runCli } from '../helpers/cli.js';
-import { adminHeaders, lifecycleApp } from '../helpers/lifecycle.js';
+import { ADMIN_KEY, adminHeaders, lifecycleApp } from '../helpers/lifecycle.js';
 import { buildModel } from '../helpers/onnx-builder.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { freshDatabase } from '../helpers/postgres.js';
@@ -77,6 +79,7 @@ const NO_STATUS_ON_SURFACE = new Set<ErrorCode>([
   'FILE_NOT_FOUND',
   'OUTPUT_NOT_WRITABLE',
   'REQUEST_ABORTED',
+  'MODEL_SYNC_FAILED',
 ]);
 
 const SLOW = '/v1/models/slow/segment?mask_format=none';
@@ -678,6 +681,42 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
     });
     return withApp(app, (base) => answered(fetch(`${base}/test/bug`)));
   },
+  // A model an administrator unloaded: still in the repository, not served.
+  MODEL_UNLOADED: async () => {
+    const own = await tinyRepository({ softmax: tinySoftmaxModel() });
+    const app = await listen({ repository: own.repository });
+    try {
+      await own.repository.unload('softmax');
+      return await answered(post('/v1/models/softmax/segment', scene, {}, app.base));
+    } finally {
+      await app.app.close();
+      await own.close();
+    }
+  },
+  // The model repository extension's load with a config in the request, which segserve does not apply.
+  REPOSITORY_PARAMETER_UNSUPPORTED: () =>
+    v2Answered('/v2/repository/models/softmax/load', {
+      method: 'POST',
+      headers: adminHeaders(),
+      body: JSON.stringify({ parameters: { config: '{"max_batch_size": 8}' } }),
+    }),
+  // An admin load of a model whose only version is not an ONNX file.
+  REPOSITORY_LOAD_FAILED: () =>
+    answered(post('/v1/admin/models/broken/load', '', { authorization: adminHeaders().authorization })),
+  // A sync pass whose repository folder cannot be created (below a regular file); the pass reports, never throws.
+  MODEL_SYNC_FAILED: async () => {
+    const bucket = await FsBlobStore.open(join(work, 'sync-bucket'));
+    await bucket.put('m/config.yaml', new TextEncoder().encode('task: semantic\n'));
+    const sync = new RepositorySync({
+      store: bucket,
+      dir: join(work, 'batch', 'a.png', 'models'),
+      source: 'test',
+    });
+    const report = await sync.syncOnce();
+    await sync.close();
+    if (!report.error) throw new Error('the sync pass did not fail');
+    return { code: report.error.code, status: undefined, message: report.error.message };
+  },
   V2_BAD_REQUEST: () =>
     v2Answered('/v2/models/softmax/infer', {
       method: 'POST',
@@ -732,6 +771,7 @@ beforeAll(async () => {
     limits: { imageBodyBytes: IMAGE_LIMIT },
     urlFetch: { allow: ['127.0.0.1'], totalTimeoutMs: 200 },
     logger: { stream: logStream() },
+    adminKeys: AdminKeys.fromEntries([{ text: ADMIN_KEY, where: 'test' }]),
   });
   plain = await listen({ repository: repo.repository });
 });

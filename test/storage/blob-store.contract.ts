@@ -116,6 +116,19 @@ export function describeBlobStoreContract(
       await store.delete(key);
     });
 
+    it('lists a tag of each object that changes when other bytes are stored under its key', async () => {
+      const key = `${fresh()}tagged.bin`;
+      const tagOf = async () => (await all(store.list(key))).find((info) => info.key === key)?.etag;
+      await store.put(key, Buffer.alloc(12, 1));
+      const first = await tagOf();
+      expect(typeof first).toBe('string');
+      expect(await tagOf()).toBe(first);
+      await store.put(key, Buffer.alloc(12, 7));
+      const second = await tagOf();
+      expect(typeof second).toBe('string');
+      expect(second).not.toBe(first);
+    });
+
     it('deletes', async () => {
       const key = `${fresh()}gone.bin`;
       await store.put(key, bytes(9));
@@ -178,9 +191,11 @@ export function describeBlobStoreContract(
       const key = puts[0].key;
       expect(Buffer.compare(Buffer.from(await store.get(key)), image)).toBe(0);
       const hash = key.slice(0, key.lastIndexOf('/') + 1);
-      expect((await all(store.list(hash))).filter((info) => info.key.startsWith(key))).toEqual([
-        { key, size: image.byteLength },
-      ]);
+      expect(
+        (await all(store.list(hash)))
+          .filter((info) => info.key.startsWith(key))
+          .map(({ key, size }) => ({ key, size })),
+      ).toEqual([{ key, size: image.byteLength }]);
     });
 
     it('takes concurrent puts: distinct keys all land, one key ends with one writer’s bytes whole', async () => {

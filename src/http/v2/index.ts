@@ -11,11 +11,22 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastif
 import { DEFAULT_RETRY_AFTER_S, retryAfterSeconds, SegserveError } from '../../errors.js';
 import type { InferenceStats } from '../../monitoring/inference-stats.js';
 import { type InferenceService, parseVersion } from '../../serving/service.js';
+import { type AdminKeys, decorateAdminActor, requireAdmin } from '../admin-auth.js';
 import { abandonedSignal, admitBeforeBody, decorateTickets, namedTarget, ticketOf } from '../context.js';
 import { installErrorHandler, sendJsonBytes } from '../error-handler.js';
+import { checkLoaded } from '../repository-ops.js';
 import { decodeContent } from './content-encoding.js';
 import { buildFeeds, selectOutputs } from './feeds.js';
 import { EXTENSIONS, modelMetadata, type ServerMetadata } from './metadata.js';
+import {
+  CONFIG_EXTENSION,
+  parseIndexRequest,
+  parseLoadRequest,
+  parseUnloadRequest,
+  REPOSITORY_EXTENSIONS,
+  tritonIndex,
+  tritonModelConfig,
+} from './repository.js';
 import { parseInferRequest } from './request.js';
 import { encodeInferResponse } from './response.js';
 
@@ -34,6 +45,11 @@ export interface V2Options {
   bodyLimit?: number;
   /** Longest wait for a free worker before answering 504; default: wait as long as the queue holds the job. */
   queueTimeoutMs?: number;
+  /**
+   * Serves the model repository extension (`/v2/repository/...`), guarded by these admin keys: undefined keys
+   * answer ADMIN_API_DISABLED. Absent: no repository routes.
+   */
+  repository?: { adminKeys: AdminKeys | undefined };
 }
 
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
@@ -61,7 +77,12 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
   const server: ServerMetadata = {
     name: options.serverName ?? 'segserve',
     version: options.serverVersion ?? packageVersion(),
-    extensions: options.statistics ? [...EXTENSIONS, 'statistics'] : [...EXTENSIONS],
+    extensions: [
+      ...EXTENSIONS,
+      ...(options.statistics ? ['statistics'] : []),
+      CONFIG_EXTENSION,
+      ...(options.repository ? REPOSITORY_EXTENSIONS : []),
+    ],
   };
 
   // Every body is read as bytes whatever its Content-Type: Triton's Python client sends none, KServe's sends
@@ -113,6 +134,67 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
     }
   }
 
+  if (options.repository) {
+    decorateAdminActor(app);
+    const admin = requireAdmin(options.repository.adminKeys);
+    const security = [{ adminKey: [] }];
+    const body = (request: FastifyRequest) =>
+      Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    app.post(
+      '/repository/index',
+      {
+        onRequest: admin,
+        schema: {
+          tags,
+          security,
+          summary: 'Every model of the repository with its state, loaded or not (model repository extension)',
+        },
+      },
+      async (request, reply) => {
+        const { ready } = parseIndexRequest(body(request));
+        return sendJsonBytes(reply, 200, JSON.stringify(tritonIndex(await repository.index(), ready)));
+      },
+    );
+    app.post<{ Params: { model: string } }>(
+      '/repository/models/:model/load',
+      {
+        onRequest: admin,
+        schema: {
+          tags,
+          security,
+          summary:
+            'Load a model, or apply what changed in its folder when loaded (model repository extension)',
+        },
+      },
+      async (request, reply) => {
+        parseLoadRequest(body(request));
+        const { model } = request.params;
+        const changes = await repository.load(model);
+        request.log.info({ model, changes, actor: request.adminActor }, 'model loaded');
+        checkLoaded(repository, model);
+        return reply.code(200).send();
+      },
+    );
+    app.post<{ Params: { model: string } }>(
+      '/repository/models/:model/unload',
+      {
+        onRequest: admin,
+        schema: {
+          tags,
+          security,
+          summary: 'Unload every version of a model once its requests are done (model repository extension)',
+        },
+      },
+      async (request, reply) => {
+        parseUnloadRequest(body(request));
+        const { model } = request.params;
+        const changes = await repository.unload(model);
+        request.log.info({ model, changes, actor: request.adminActor }, 'model unloaded');
+        return reply.code(200).send();
+      },
+    );
+  }
+
   for (const base of ['/models/:model', '/models/:model/versions/:version']) {
     app.get<{ Params: ModelParams }>(
       base,
@@ -120,6 +202,16 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
       (request, reply) => {
         const loaded = service.resolve(namedTarget(request));
         return sendJsonBytes(reply, 200, JSON.stringify(modelMetadata(repository, loaded)));
+      },
+    );
+
+    app.get<{ Params: ModelParams }>(
+      `${base}/config`,
+      { schema: { tags, summary: "Model configuration in Triton's form (model configuration extension)" } },
+      (request, reply) => {
+        const loaded = service.resolve(namedTarget(request));
+        const config = tritonModelConfig(loaded, repository.config(loaded.name));
+        return sendJsonBytes(reply, 200, JSON.stringify(config));
       },
     );
 

@@ -169,6 +169,13 @@ export class SampleCapture {
       service.events.on('drift.detected', 'sample-capture', (event) =>
         this.#samplers.of(event.model, event.version)?.sampler.onDrift(event),
       ),
+      // A version loaded after start (or reloaded) gets its sampler from its own config at its next prediction.
+      service.events.on('model.loaded', 'sample-capture', (event) =>
+        this.#samplers.forget(event.model, event.version),
+      ),
+      service.events.on('model.unloaded', 'sample-capture', (event) =>
+        this.#samplers.forget(event.model, event.version),
+      ),
     ];
   }
 

@@ -49,6 +49,11 @@ export class VersionSamplers {
     return entry ?? undefined;
   }
 
+  /** Drops the sampler of a version (unloaded, or reloaded with a config that may sample otherwise). */
+  forget(model: string, version: number): void {
+    this.#versions.get(model)?.delete(version);
+  }
+
   *all(): Iterable<Sampler> {
     for (const versions of this.#versions.values()) {
       for (const entry of versions.values()) if (entry) yield entry.sampler;
