@@ -103,14 +103,15 @@ export interface ModelLoaded {
 }
 
 /**
- * A model version stopped serving and its runtime is closed: no prediction of it is made after this event.
- * Subscribers drop what they keep per version (metric series, drift monitors, samplers).
+ * A model version stopped serving and its runtime is closed: no prediction of it is made after this event (a
+ * request that outlived the unload timeout aside). Subscribers drop what they keep per version (metric series,
+ * drift monitors, samplers). Not published when a reload replaced the version's runtime: the version serves on.
  */
 export interface ModelUnloaded {
   type: 'model.unloaded';
   model: string;
   version: number;
-  reason: RetireReason;
+  reason: Exclude<RetireReason, 'replaced'>;
   at: number;
 }
 
@@ -148,6 +149,8 @@ export function servingEventOf(event: RepositoryEvent, at = Date.now()): Serving
         at,
       };
     case 'version-unloaded':
+      // A runtime replaced by a reload: the version itself still serves (model.loaded said `replaced`).
+      if (event.reason === 'replaced') return undefined;
       return { type: 'model.unloaded', model: event.model, version: event.version, reason: event.reason, at };
     case 'version-failed':
     case 'version-reload-failed':

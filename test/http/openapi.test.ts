@@ -57,6 +57,12 @@ const OURS: Array<[string, string]> = [
   ['get', '/v1/datasets/{name}/diff'],
   ['get', '/v1/datasets/{name}/versions/{version}/export/{format}'],
   ['post', '/v1/datasets/{name}/versions/{version}/exports'],
+  ['post', '/v1/admin/models/{model}/load'],
+  ['post', '/v1/admin/models/{model}/unload'],
+  ['post', '/v1/admin/models/{model}/reload'],
+  ['post', '/v1/admin/models/{model}/versions/{version}/load'],
+  ['post', '/v1/admin/models/{model}/versions/{version}/unload'],
+  ['post', '/v1/admin/repository/rescan'],
 ];
 
 let repo: TinyRepository;

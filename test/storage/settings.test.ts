@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSegserveError } from '../../src/errors.js';
 import { resolveStorageSettings, STORAGE_SETTINGS, summarizeStorage } from '../../src/storage/index.js';
+import { MODELS_SYNC_SETTINGS, resolveModelsSyncSettings } from '../../src/storage/settings.js';
 import { runCli } from '../helpers/cli.js';
 
 const CWD = '/srv/app';
@@ -132,6 +133,56 @@ describe('resolveStorageSettings', () => {
   });
 });
 
+describe('resolveModelsSyncSettings (serve --models-sync)', () => {
+  it('is off without a URL, and reads an s3 URL with its region and endpoint', () => {
+    expect(resolveModelsSyncSettings({}, {})).toBeUndefined();
+    expect(
+      resolveModelsSyncSettings({ modelsSync: 's3://models-bucket/prod/repo' }, { AWS_REGION: 'eu-west-3' }),
+    ).toEqual({
+      bucket: 'models-bucket',
+      prefix: 'prod/repo/',
+      region: 'eu-west-3',
+      url: 's3://models-bucket/prod/repo/',
+    });
+    expect(
+      resolveModelsSyncSettings(
+        {},
+        { SEGSERVE_MODELS_SYNC: 's3://models-bucket', SEGSERVE_MODELS_SYNC_ENDPOINT: 'http://minio:9000/' },
+      ),
+    ).toMatchObject({ bucket: 'models-bucket', prefix: '', endpoint: 'http://minio:9000' });
+  });
+
+  it("takes the blob store's S3 endpoint unless given its own", () => {
+    const storage = resolveStorageSettings(
+      { blobUrl: 's3://data-bucket', s3Endpoint: 'http://minio:9000' },
+      {},
+      CWD,
+    );
+    expect(resolveModelsSyncSettings({ modelsSync: 's3://models-bucket' }, {}, storage)?.endpoint).toBe(
+      'http://minio:9000',
+    );
+    expect(
+      resolveModelsSyncSettings(
+        { modelsSync: 's3://models-bucket', modelsSyncEndpoint: 'http://other:9000' },
+        {},
+        storage,
+      )?.endpoint,
+    ).toBe('http://other:9000');
+  });
+
+  it('refuses a URL that is not s3, a bad bucket, and an endpoint without a URL, naming each', () => {
+    expect(refusal(() => resolveModelsSyncSettings({ modelsSync: 'file:///models' }, {}))).toBe(
+      'invalid model sync settings: --models-sync "file:///models" is not accepted (env SEGSERVE_MODELS_SYNC): its scheme is not s3; expected s3://bucket[/prefix]',
+    );
+    expect(refusal(() => resolveModelsSyncSettings({}, { SEGSERVE_MODELS_SYNC: 's3://B' }))).toContain(
+      'SEGSERVE_MODELS_SYNC="s3://B" is not accepted (flag --models-sync): bucket "B" is not a valid S3 bucket name',
+    );
+    expect(
+      refusal(() => resolveModelsSyncSettings({ modelsSyncEndpoint: 'http://minio:9000' }, {})),
+    ).toContain('no --models-sync URL is given');
+  });
+});
+
 describe('segserve serve storage settings', () => {
   let scratch: string;
 
@@ -147,10 +198,27 @@ describe('segserve serve storage settings', () => {
     const run = await runCli(['serve', '--help']);
     expect(run.code).toBe(0);
     const help = run.stdout.replace(/\s+/g, ' ');
-    for (const row of STORAGE_SETTINGS) {
+    for (const row of [...STORAGE_SETTINGS, ...MODELS_SYNC_SETTINGS]) {
       expect(help).toContain(`${row.flag} ${row.value}`);
       expect(help).toContain(`env ${row.env}`);
     }
+    expect(help).toContain('--watch [state]');
+    expect(help).toContain('env: SEGSERVE_WATCH');
+  });
+
+  it('refuses a bad model sync URL before opening anything', async () => {
+    const models = join(scratch, 'models');
+    const run = await runCli(
+      ['serve', '--models', models, '--port', '0', '--data-dir', join(scratch, 'data')],
+      {
+        SEGSERVE_MODELS_SYNC: 'https://bucket.example/models',
+      },
+    );
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(
+      'error INVALID_ARGUMENT: invalid model sync settings: SEGSERVE_MODELS_SYNC=',
+    );
+    expect(existsSync(models)).toBe(false);
   });
 
   it('refuses a bad storage setting before opening anything', async () => {

@@ -33,11 +33,13 @@ const GOLDEN_BINARY_PAYLOAD =
 const GOLDEN_INPUT_HEX = '0000003f' + '00000040' + '0000803e' + '0000003f' + '0000803f' + '0000003f';
 
 describe('metadata and health', () => {
-  it('GET /v2 answers the server metadata, advertising binary_tensor_data', async () => {
+  it('GET /v2 answers the server metadata, advertising binary_tensor_data and model_configuration', async () => {
     const answer = await send(`${v2.server.url}/v2`);
     expect(answer.status).toBe(200);
     expect(answer.contentType).toBe('application/json');
-    expect(answer.text).toBe('{"name":"segserve","version":"1.2.3","extensions":["binary_tensor_data"]}');
+    expect(answer.text).toBe(
+      '{"name":"segserve","version":"1.2.3","extensions":["binary_tensor_data","model_configuration"]}',
+    );
   });
 
   it('GET /v2/health/live and /v2/health/ready answer 200 with JSON bodies', async () => {
@@ -61,6 +63,18 @@ describe('metadata and health', () => {
       const answer = await send(`${v2.server.url}${path}`);
       expect([answer.status, answer.contentType, answer.text]).toEqual([200, 'application/json', expected]);
     }
+  });
+
+  it('model configuration gives -1 for dynamic dimensions, with the full shape (max_batch_size 0)', async () => {
+    const answer = await send(`${v2.server.url}/v2/models/golden/versions/1/config`);
+    expect(answer.status).toBe(200);
+    const config = JSON.parse(answer.text) as { max_batch_size: number; input: unknown; output: unknown };
+    expect(config.max_batch_size).toBe(0);
+    expect(config.input).toEqual([{ name: 'image', data_type: 'TYPE_FP32', dims: [1, 3, -1, -1] }]);
+    expect(config.output).toEqual([
+      { name: 'scores', data_type: 'TYPE_FP32', dims: [1, 2, -1, -1] },
+      { name: 'classes', data_type: 'TYPE_INT64', dims: [1, -1, -1] },
+    ]);
   });
 
   it('model readiness answers 200 with a JSON body, for the model and for each version', async () => {
