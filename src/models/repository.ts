@@ -288,7 +288,7 @@ export class ModelRepository {
   readonly #byName = new Map<string, Entry>();
   readonly #held = new WeakMap<LoadedVersion, Held>();
   /** Versions retiring now, for the index and for close(). */
-  readonly #retiring = new Set<{ held: Held; done: Promise<void> }>();
+  readonly #retiring = new Set<{ held: Held; reason: RetireReason; done: Promise<void> }>();
   readonly #listeners = new Set<(event: RepositoryEvent) => void>();
   /** The tail of each model folder's operation queue. */
   readonly #queues = new Map<string, Promise<unknown>>();
@@ -454,11 +454,13 @@ export class ModelRepository {
         entries.push({ name, state: view.status.state, ...(reason ? { reason } : {}) });
       }
     }
-    for (const { held } of this.#retiring) {
-      entries.push({ name: held.model, version: held.version, state: 'unloading' });
+    for (const { held, reason } of this.#retiring) {
+      // A runtime replaced by a reload is not a version leaving: the version is listed once, as ready.
+      if (reason !== 'replaced') entries.push({ name: held.model, version: held.version, state: 'unloading' });
     }
     for (const dir of await this.#listFolders().catch(() => [])) {
-      if (!known.has(dir)) entries.push({ name: basename(dir), state: 'unloaded', reason: 'not loaded' });
+      if (known.has(dir) || !this.#wanted(basename(dir), dir)) continue;
+      entries.push({ name: basename(dir), state: 'unloaded', reason: 'not loaded' });
     }
     return entries.sort(
       (a, b) =>
@@ -973,9 +975,11 @@ export class ModelRepository {
     if (previousName !== undefined) {
       // Renamed: nothing loaded under the old name carries over.
       if (this.#byName.get(previousName) === entry) this.#byName.delete(previousName);
-      for (const old of previous.loaded.values()) retire.push([old, 'removed']);
-      this.#emit({ type: 'model-unloaded', model: previousName, dir: entry.dir, reason: 'removed' });
-      changes.push({ model: previousName, change: 'model-unloaded', reason: `renamed to ${name}` });
+      if (previous.loaded.size > 0) {
+        for (const old of previous.loaded.values()) retire.push([old, 'removed']);
+        this.#emit({ type: 'model-unloaded', model: previousName, dir: entry.dir, reason: 'removed' });
+        changes.push({ model: previousName, change: 'model-unloaded', reason: `renamed to ${name}` });
+      }
     }
     this.#byName.set(name, entry);
     for (const event of events) this.#emit(event);
@@ -1157,7 +1161,7 @@ export class ModelRepository {
       reason,
       inFlight: held.leases,
     });
-    const record = { held, done: Promise.resolve() };
+    const record = { held, reason, done: Promise.resolve() };
     held.retiring = (async () => {
       if (held.leases > 0 && !this.#closed) {
         await new Promise<void>((resolve) => {
