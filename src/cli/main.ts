@@ -8,6 +8,7 @@ import { importTflite } from '../models/tflite/index.js';
 import { InferenceService } from '../serving/service.js';
 import { addDatasetCommands } from './datasets.js';
 import { describeFailure, EXIT_FAILURES } from './errors.js';
+import { addEvalCommand } from './eval.js';
 import { formatModelDetails, formatModelList } from './models.js';
 import { formatBaselineSummary, monitorBaseline } from './monitor.js';
 import { defaultRepositoryDir, openModel } from './open-model.js';
@@ -218,6 +219,7 @@ monitor
   });
 
 addDatasetCommands(program);
+addEvalCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const failure = describeFailure(error);
