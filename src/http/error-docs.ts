@@ -110,6 +110,13 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   DATASET_EMPTY: 'A snapshot was asked of a dataset whose working set holds no labelled image.',
   DATASET_IMPORT_INVALID:
     'A COCO or mask-folder import is malformed: missing images, unknown categories or mask values, masks of the wrong size; nothing was stored.',
+  EVAL_INPUT_INVALID:
+    'A ground truth or results file given to `segserve eval` is malformed (not JSON, missing fields, bad boxes, masks or scores; the message names the field), or class maps differ in size or hold class ids beyond the labels.',
+  EVAL_CATEGORY_UNKNOWN:
+    "A result's category (its `category_name`, else its `category_id`) is not a category of the ground truth; categories are matched by name.",
+  EVAL_IMAGE_UNKNOWN: 'A result is for an image id the ground truth does not list.',
+  EVAL_DATASET_EMPTY:
+    'An evaluation against a ground truth with no images, or with no annotations (instance) or no labelled pixels (semantic).',
   BLOB_KEY_INVALID:
     'A blob key is empty, too long, absolute, has `.`/`..`/empty segments, backslashes or control characters.',
   DATABASE_QUERY_FAILED:
