@@ -85,6 +85,20 @@ export const ERROR_CATALOGUE = {
   },
   SAMPLE_NOT_QUEUED: { status: 409, message: 'Annotation item "{id}" is {state}, no longer in the queue.' },
   LABEL_NOT_FOUND: { status: 404, message: 'Annotation item "{id}" has no label ({state}).' },
+  // Evaluation (src/eval): a ground truth and the results or predictions scored against it.
+  EVAL_INPUT_INVALID: { status: 422, message: 'The {source} cannot be evaluated: {reason}' },
+  EVAL_DATASET_EMPTY: { status: 422, message: 'There is nothing to evaluate against: {reason}' },
+  // Evaluating a model (src/lifecycle/evaluation): a dataset whose classes or task the model does not share,
+  // refused before the first image is run. Classes are matched by name, never by position.
+  EVAL_CLASSES_MISMATCH: {
+    status: 422,
+    message:
+      'The classes of {source} [{dataset_classes}] do not match those of model "{model}" [{model_classes}]: {reason}',
+  },
+  EVAL_TASK_MISMATCH: {
+    status: 422,
+    message: 'Model "{model}" is a {task} model and {source} holds {ground_truth}: {reason}',
+  },
   // Generic input validation (CLI arguments, request fields)
   INVALID_ARGUMENT: { status: 400, message: '{reason}' },
   // HTTP requests: what arrives and how it is framed
