@@ -32,7 +32,7 @@ describe('evaluation config', () => {
     const coco = parseModelConfig({
       ...instance,
       evaluation: {
-        dataset: '${SEGSERVE_SHARED:-../../shared}/coco/instances.json',
+        dataset: '../data/coco/instances.json',
         metric: 'box_ap',
         tolerance: 0,
       },
