@@ -19,6 +19,7 @@ export const ERROR_CATALOGUE = {
   CONFIG_INVALID: { status: 500, message: 'Invalid model configuration {file}: {issues}' },
   MODEL_NOT_FOUND: { status: 404, message: 'No model named "{model}".' },
   MODEL_VERSION_NOT_FOUND: { status: 404, message: 'Model "{model}" has no loaded version {version}.' },
+  ALIAS_NOT_FOUND: { status: 404, message: 'Model "{model}" has no alias "{alias}".' },
   MODEL_NOT_READY: { status: 503, message: 'Model "{model}" version {version} is not ready: {reason}' },
   MODEL_LOAD_FAILED: { status: 500, message: 'Model "{model}" version {version} failed to load: {reason}' },
   MODEL_OUTPUT_MISMATCH: {
@@ -99,6 +100,26 @@ export const ERROR_CATALOGUE = {
     status: 422,
     message: 'Model "{model}" is a {task} model and {source} holds {ground_truth}: {reason}',
   },
+  // The model lifecycle (src/lifecycle): aliases, the promotion gate, rollback, uploads.
+  PROMOTION_REFUSED: {
+    status: 409,
+    message: 'Model "{model}" version {version} was not moved to "{alias}": {reason}',
+  },
+  ROLLBACK_UNAVAILABLE: {
+    status: 409,
+    message: 'Alias "{alias}" of model "{model}" has nothing to roll back to: {reason}',
+  },
+  // The admin API (src/http/admin-auth.ts): model lifecycle and repository routes. Off unless keys are configured.
+  ADMIN_API_DISABLED: {
+    status: 403,
+    message:
+      'The admin API is off: start the server with SEGSERVE_ADMIN_KEYS or --admin-key-file to turn it on.',
+  },
+  ADMIN_KEY_MISSING: {
+    status: 401,
+    message: 'This route needs an admin key: send it as "Authorization: Bearer <key>".',
+  },
+  ADMIN_KEY_INVALID: { status: 401, message: 'The admin key is not one this server accepts.' },
   // Generic input validation (CLI arguments, request fields)
   INVALID_ARGUMENT: { status: 400, message: '{reason}' },
   // HTTP requests: what arrives and how it is framed

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SegserveError } from '../errors.js';
+import { AdminKeys, hashAdminKey } from '../http/admin-auth.js';
 import { ModelRepository } from '../models/index.js';
 import { importTflite } from '../models/tflite/index.js';
 import { InferenceService } from '../serving/service.js';
@@ -218,6 +219,24 @@ monitor
   });
 
 addDatasetCommands(program);
+
+program
+  .command('admin')
+  .description('admin keys for the admin API')
+  .command('hash-key')
+  .description(
+    'read an admin key on stdin and print the sha256:<hex> line for --admin-key-file (the file then holds no usable secret)',
+  )
+  .action(async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    const key = Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
+    // Validated as the server validates a key, so a hash of a key it would refuse is never printed.
+    AdminKeys.fromEntries([{ text: key, where: 'stdin' }]);
+    process.stdout.write(`${hashAdminKey(key)}\n`);
+  });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const failure = describeFailure(error);

@@ -7,6 +7,7 @@
  */
 import { type Command, Option } from 'commander';
 import { startServer } from '../host/server.js';
+import { ADMIN_KEY_FILE_ENV, ADMIN_KEYS_ENV, AdminKeys } from '../http/admin-auth.js';
 import {
   CORS_ORIGINS_ENV,
   formatLimitValue,
@@ -33,6 +34,7 @@ export interface ServeCommandOptions {
   monitoring: 'on' | 'off';
   /** Given flags only; undefined when absent, so the environment can fill in. */
   corsOrigin?: string[];
+  adminKeyFile?: string;
   /** The limit and storage flags, raw text by commander attribute name (see `addServeSettingOptions`). */
   [settingFlag: string]: unknown;
 }
@@ -76,6 +78,13 @@ export function addServeSettingOptions(command: Command): Command {
       .env('SEGSERVE_MONITORING')
       .default('on'),
   );
+  command.addOption(
+    new Option(
+      '--admin-key-file <file>',
+      `admin keys, one per line, plain or as sha256:<hex> from \`segserve admin hash-key\` (env ${ADMIN_KEY_FILE_ENV}; ` +
+        `also ${ADMIN_KEYS_ENV}, comma-separated; default: none, the admin API is off)`,
+    ),
+  );
   command.option(
     '--cors-origin <origin>',
     `browser origin allowed to call the API cross-origin, e.g. https://app.example.com, or * for any ` +
@@ -95,6 +104,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
   const limits = splitLimits(resolveLimits(flags, process.env));
   const corsOrigins = resolveCorsOrigins(options.corsOrigin, process.env);
   const storage = storageSettingsOf(options);
+  const adminKeys = AdminKeys.fromSettings({ keyFile: options.adminKeyFile }, process.env);
   const { shutdownTimeoutMs } = limits.process;
   const server = await startServer({
     modelsDir: options.models,
@@ -106,6 +116,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     urlFetch: { allow: options.allowUrl },
     limits: limits.http,
     corsOrigins,
+    adminKeys,
     logger: { level: options.logLevel },
     predictionLog: options.predictionLog,
     monitoring: options.monitoring === 'on',
@@ -118,6 +129,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     {
       limits: { ...limits.http, ...limits.process },
       cors_origins: corsOrigins,
+      admin_api: adminKeys ? `on, ${adminKeys.size} key(s)` : 'off',
       storage: summarizeStorage(storage),
     },
     'settings',

@@ -25,7 +25,8 @@ export type StartupEvent =
   | { type: 'provisioned'; model: string; onnxPath: string; source: string; licence: string; note: string }
   | { type: 'default-model'; route: string; model: string; reason: string }
   | { type: 'no-default-model'; note: string }
-  | { type: 'subscriber-failed'; event: string; subscriber: string; error: string };
+  | { type: 'subscriber-failed'; event: string; subscriber: string; error: string }
+  | { type: 'aliases-unread'; error: string; note: string };
 
 /** pino's numeric levels, so start-up lines written before the app exists read like the app's own. */
 const LEVELS = { info: 30, warn: 40, error: 50 } as const;
@@ -38,7 +39,9 @@ export function startupLogger(stream: NodeJS.WritableStream | false): StartupLog
     const level =
       event.type.endsWith('failed') && event.type !== 'subscriber-failed'
         ? LEVELS.error
-        : event.type === 'no-default-model' || event.type === 'subscriber-failed'
+        : event.type === 'no-default-model' ||
+            event.type === 'subscriber-failed' ||
+            event.type === 'aliases-unread'
           ? LEVELS.warn
           : LEVELS.info;
     stream.write(

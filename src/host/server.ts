@@ -14,6 +14,7 @@ import { MonitorHistory } from '../monitoring/monitor-history.js';
 import { logPredictions, type PredictionLogLevel } from '../monitoring/prediction-log.js';
 import type { InferenceService } from '../serving/service.js';
 import type { StorageSettings } from '../storage/index.js';
+import { startLifecycle } from './lifecycle.js';
 import { openService, type ServiceSetup, startupLogger } from './open-service.js';
 import { startRetraining } from './retraining.js';
 import { LazyStorage } from './storage.js';
@@ -34,6 +35,8 @@ export interface ServeOptions
   sampleSpoolBytes?: number;
   /** How often retraining triggers count new labels (default 30 s); for tests and embedding, not a flag. */
   retrainingPollMs?: number;
+  /** How often aliases are read again to follow other replicas (default 5 s); for tests, not a flag. */
+  aliasRefreshMs?: number;
 }
 
 export interface RunningServer {
@@ -59,6 +62,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     storage,
     sampleSpoolBytes,
     retrainingPollMs,
+    aliasRefreshMs,
     ...appOptions
   } = options;
   const log = startupLogger(options.logger === false ? false : (options.logger?.stream ?? process.stdout));
@@ -68,6 +72,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   // Opens nothing yet: the stores open on their first use (see storage.ts), or at start when a model samples.
   const stores = new LazyStorage(storage);
   let app: FastifyInstance;
+  const lifecycle = await startLifecycle(
+    service,
+    stores,
+    // Until the evaluation gate is configured per model, promotions are recorded as not gated.
+    async () => undefined,
+    {
+      unread: (error) => log({ type: 'aliases-unread', error, note: 'not ready until they are read' }),
+      warn: (fields, message) => app.log.warn(fields, message),
+    },
+    aliasRefreshMs,
+  );
   let monitor: MonitorHistory | undefined;
   let capture: SampleCapture | undefined;
   // Logs through the app built below; it logs nothing before its first poll or drift event.
@@ -83,7 +98,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // history asks through a closure that answers none until the watch exists (a few lines below).
     let drift: DriftWatch | undefined;
     monitor = metrics && new MonitorHistory(service, { driftStates: () => drift?.states() ?? [] });
-    app = await buildApp({ ...appOptions, service, metrics, monitor, stores, retraining });
+    app = await buildApp({ ...appOptions, service, metrics, monitor, stores, retraining, lifecycle });
     if (metrics) {
       drift = new DriftWatch(service, {
         registry: metrics.registry,
@@ -105,6 +120,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     );
     await app.listen({ port, host });
   } catch (error) {
+    lifecycle.close();
     monitor?.close();
     await service.close();
     await capture?.close();
@@ -120,6 +136,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     storage: stores,
     url: app.listeningOrigin,
     close() {
+      lifecycle.close();
       monitor?.close();
       // Storage last: requests in flight and the runtimes' last events may still write to it. The capture
       // stops taking predictions once no more can come, and writes what it holds (to the store, or the spool).

@@ -8,6 +8,7 @@
  * An open that fails is forgotten, so the next call tries again: a PostgreSQL or S3 server that was down at the
  * first use is picked up once it is back.
  */
+import { existsSync } from 'node:fs';
 import type { BlobStore, Database, StorageAccess, StorageSettings } from '../storage/index.js';
 import { openBlobStore, openDatabase } from '../storage/index.js';
 
@@ -25,6 +26,10 @@ class OnFirstUse<T extends { close(): Promise<void> }> {
     return this.opened;
   }
 
+  isOpen(): boolean {
+    return this.opened !== undefined;
+  }
+
   /** Closes the store if it was opened (waiting for an open in flight); a failed open has nothing to close. */
   async close(): Promise<void> {
     const store = await this.opened?.catch(() => undefined);
@@ -40,6 +45,16 @@ export class LazyStorage implements StorageAccess {
   constructor(readonly settings: StorageSettings) {
     this.db = new OnFirstUse(() => openDatabase(settings.database));
     this.blobStore = new OnFirstUse(() => openBlobStore(settings.blobs));
+  }
+
+  /**
+   * Whether a database exists to read from without creating one: a PostgreSQL server always may hold data;
+   * an embedded one only once its folder exists. Start-up reads (aliases) ask first, so a server that never
+   * stored anything does not pay the embedded engine's first open.
+   */
+  databaseExists(): boolean {
+    const { database } = this.settings;
+    return database.kind === 'postgres' || existsSync(database.dir) || this.db.isOpen();
   }
 
   database(): Promise<Database> {

@@ -27,6 +27,7 @@ import {
 import { installGracefulClose } from './graceful-close.js';
 import { type AppOptions, DEFAULT_LIMITS, type HttpLimits, type LoggerOptions } from './options.js';
 import { wasRefused } from './refusal-log.js';
+import { adminModelRoutes } from './routes/admin-models.js';
 import { annotationRoutes } from './routes/annotations.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { healthRoutes } from './routes/health.js';
@@ -145,7 +146,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           description: 'The annotation queue: uncertain predictions kept for labelling',
         },
         { name: 'datasets', description: 'Versioned datasets: snapshots, diffs, exports' },
+        {
+          name: 'lifecycle',
+          description: 'Model versions: aliases, promotion through the evaluation gate, rollback, history',
+        },
       ],
+      components: {
+        securitySchemes: {
+          adminKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'An admin key (SEGSERVE_ADMIN_KEYS or --admin-key-file); without keys the admin API is off.',
+          },
+        },
+      },
     },
     // Shared schemas become named components (Segmentation, Rle, Error...) instead of def-0, def-1...
     refResolver: {
@@ -168,6 +183,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       maxBytes: limits.imageBodyBytes,
     }),
     batchRoot: options.batchRoot === undefined ? undefined : await realBatchRoot(options.batchRoot),
+    adminKeys: options.adminKeys,
   };
   await app.register(healthRoutes, context);
   await app.register(modelRoutes, context);
@@ -188,6 +204,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     await app.register(annotationRoutes, { queue, labelBodyBytes: limits.imageBodyBytes });
     await app.register(datasetRoutes, { storage: options.stores });
+    if (options.lifecycle) {
+      await app.register(adminModelRoutes, {
+        service: options.service,
+        stores: options.stores,
+        adminKeys: options.adminKeys,
+        ...options.lifecycle,
+      });
+    }
   }
   await app.register(uiRoutes);
   return app;

@@ -8,6 +8,7 @@ import { SegserveError } from '../errors.js';
 import type { Segmentation } from '../serving/pipeline.js';
 import type { InferenceService, RequestSource, TargetRequest, Ticket } from '../serving/service.js';
 import type { UrlFetcher } from '../sources/fetch-url.js';
+import type { AdminKeys } from './admin-auth.js';
 import type { HttpLimits } from './options.js';
 
 export interface HttpContext {
@@ -16,6 +17,8 @@ export interface HttpContext {
   fetcher: UrlFetcher;
   /** Real path of the folder `/predict/batch` reads `paths` from. */
   batchRoot?: string;
+  /** Who may call admin routes; undefined: the admin API is off (they answer ADMIN_API_DISABLED). */
+  adminKeys?: AdminKeys;
 }
 
 declare module 'fastify' {

@@ -23,6 +23,8 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
     "A model's `config.yaml` is invalid, or two folders serve the same name; shown in the model's status.",
   MODEL_NOT_FOUND: 'No model of that name is in the repository.',
   MODEL_VERSION_NOT_FOUND: 'The model has no loaded version of that number.',
+  ALIAS_NOT_FOUND:
+    'A request names an alias (`stable`, `canary`...) in place of a version that the model does not have.',
   MODEL_NOT_READY: 'The model or version failed to load, or has no running worker.',
   MODEL_LOAD_FAILED:
     "A version's ONNX file cannot be loaded or does not fit its config; shown in the model's status.",
@@ -85,6 +87,13 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
     'Labelling, skipping, rejecting or releasing an annotation item without a live claim on it (never claimed, or the claim expired): claim it first.',
   SAMPLE_NOT_QUEUED: 'Claiming or labelling an annotation item that is already labelled or rejected.',
   LABEL_NOT_FOUND: 'Asking for the label of an annotation item that has none yet.',
+  PROMOTION_REFUSED:
+    "Moving `stable` to a version whose evaluation is worse than the current stable version's by more than the model's `evaluation.tolerance` (or `stable` moved meanwhile).",
+  ROLLBACK_UNAVAILABLE: 'A rollback of an alias that does not exist or has never pointed elsewhere.',
+  ADMIN_API_DISABLED:
+    'An admin route (upload, aliases, load/unload, evaluation, `/v2/repository`) on a server started without admin keys.',
+  ADMIN_KEY_MISSING: 'An admin route called without `Authorization: Bearer <key>`.',
+  ADMIN_KEY_INVALID: 'An admin route called with a key that is not among the configured ones.',
   DATASET_MISMATCH:
     'Labels of one task and class list were added to a dataset made for another (its class ids would mean other things).',
   DATASET_NOT_FOUND: 'No dataset of that name (`segserve datasets list`, `GET /v1/datasets`).',

@@ -1,10 +1,13 @@
 /** What an operator can tune about the HTTP server, with the defaults it runs with. */
 import type { RetrainingTriggers } from '../learning/retraining/triggers.js';
+import type { AliasTable } from '../lifecycle/aliases.js';
+import type { ModelLifecycle } from '../lifecycle/lifecycle.js';
 import type { ServingMetrics } from '../monitoring/metrics.js';
 import type { MonitorHistory } from '../monitoring/monitor-history.js';
 import type { InferenceService } from '../serving/service.js';
 import type { UrlFetchOptions } from '../sources/fetch-url.js';
 import type { StorageAccess } from '../storage/index.js';
+import type { AdminKeys } from './admin-auth.js';
 import { defaultServerLimits, splitLimits } from './settings.js';
 
 /**
@@ -86,6 +89,13 @@ export interface AppOptions {
    * queue (`/v1/annotations`) and the dataset API (`/v1/datasets...`).
    */
   stores?: StorageAccess;
+  /**
+   * Aliases, promotion and rollback, with `stores`: with them the app serves the lifecycle's admin routes and
+   * `GET /v1/models/{m}/history`. `hasDatabase` says whether a database exists to read history from.
+   */
+  lifecycle?: { lifecycle: ModelLifecycle; aliases: AliasTable; hasDatabase: () => boolean };
+  /** Who may call the admin routes; none (the default) turns the admin API off (admin-auth.ts). */
+  adminKeys?: AdminKeys;
   /** Epoch milliseconds now, for claims' expiry; tests inject a clock (default Date.now). */
   now?: () => number;
   /** false: no logs (tests, benchmarks); otherwise JSON lines with a request id. Default: info to stdout. */

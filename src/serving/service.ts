@@ -93,6 +93,8 @@ export const DEFAULT_DECODED_PIXEL_BUDGET = 100_000_000;
 export const DEFAULT_ENCODE_INLINE_MAX_PIXELS = 1_000_000;
 
 const VERSION = /^[1-9][0-9]{0,8}$/;
+/** Alias names start with a letter, so they can never be read as a version number. */
+export const ALIAS_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 
 /** A version as clients write it: a positive integer in plain decimal, nothing else (`02`, `0x2`, `1e3`, ` 2`). */
 export function parseVersion(version: number | string | undefined): number | undefined {
@@ -105,6 +107,32 @@ export function parseVersion(version: number | string | undefined): number | und
   }
   return Number(text);
 }
+
+/** A version or an alias (`stable`, `canary`), as a request names it in place of a version. */
+export type VersionRef = { version: number } | { alias: string };
+
+export function parseVersionRef(version: number | string | undefined): VersionRef | undefined {
+  if (version === undefined) return undefined;
+  const text = String(version);
+  if (ALIAS_NAME.test(text)) return { alias: text };
+  if (VERSION.test(text)) return { version: Number(text) };
+  throw new SegserveError('INVALID_ARGUMENT', {
+    reason: `model version must be a positive integer or an alias name (a letter, then letters, digits, _ or -), not "${text.slice(0, 40)}"`,
+  });
+}
+
+/**
+ * Named versions of each model (`stable`, `canary`, any name): kept by the model lifecycle, read here on every
+ * request, so the lookup must be synchronous and cheap (an in-memory table the lifecycle keeps current).
+ */
+export interface VersionAliases {
+  lookup(model: string, alias: string): number | undefined;
+  /** Why the aliases are not known yet (the database could not be read at start); the server is not ready. */
+  notLoaded(): string | undefined;
+}
+
+/** Requests that name a model but no version go where this alias points, when the model has it. */
+export const DEFAULT_ALIAS = 'stable';
 
 /** The prediction a ticket made, published when the ticket is released (after the answer is sent). */
 /**
@@ -128,6 +156,7 @@ export class InferenceService {
   readonly #defaultModel?: string;
   readonly #encoders: EncoderPool;
   readonly #encodeInlineMaxPixels: number;
+  #aliases: VersionAliases | undefined;
 
   constructor(repository: ModelRepository, options: Partial<ServiceOptions> = {}) {
     this.repository = repository;
@@ -153,11 +182,22 @@ export class InferenceService {
     return first && { model: first.name, reason: 'first ready model by name' };
   }
 
-  /** The version a request names, refusing one that cannot take requests now (MODEL_NOT_READY). */
+  /**
+   * Where aliases come from (the lifecycle's table, set once it has read them). Until then, and without it,
+   * only version numbers resolve and a request naming no version gets the newest ready one.
+   */
+  useAliases(aliases: VersionAliases): void {
+    this.#aliases = aliases;
+  }
+
+  /**
+   * The version a request names: a number, an alias, or none (the model's `stable` alias when it has one, else
+   * the newest ready version). Refuses one that cannot take requests now (MODEL_NOT_READY).
+   */
   resolve(target: TargetRequest): LoadedVersion {
     const model = target.model ?? this.defaultModel(target.prefer)?.model;
     if (model === undefined) throw new SegserveError('NO_DEFAULT_MODEL');
-    const loaded = this.repository.resolve(model, parseVersion(target.version));
+    const loaded = this.repository.resolve(model, this.#versionOf(model, parseVersionRef(target.version)));
     if (loaded.runtime.stats().instances === 0) {
       throw new SegserveError('MODEL_NOT_READY', {
         model,
@@ -166,6 +206,19 @@ export class InferenceService {
       });
     }
     return loaded;
+  }
+
+  /** The number a reference names now; undefined asks the repository for the newest ready version. */
+  #versionOf(model: string, ref: VersionRef | undefined): number | undefined {
+    if (ref === undefined) return this.#aliases?.lookup(model, DEFAULT_ALIAS);
+    if ('version' in ref) return ref.version;
+    const version = this.#aliases?.lookup(model, ref.alias);
+    if (version === undefined) {
+      // A model that does not exist is the better answer than an alias it does not have.
+      if (!this.repository.get(model)) throw new SegserveError('MODEL_NOT_FOUND', { model });
+      throw new SegserveError('ALIAS_NOT_FOUND', { model, alias: ref.alias });
+    }
+    return version;
   }
 
   /** How many requests a version admits at once (its sessions plus its queue). */
@@ -263,6 +316,8 @@ export class InferenceService {
    */
   notReady(): string | undefined {
     const problems: string[] = [];
+    const aliases = this.#aliases?.notLoaded();
+    if (aliases) problems.push(`model aliases: ${aliases}`);
     for (const model of this.repository.list()) {
       if (model.versions.length === 0) {
         problems.push(`model "${model.name}" ${model.state}: ${model.error?.message ?? 'no version'}`);

@@ -123,4 +123,45 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX retrain_triggers_model ON retrain_triggers (model, created_at DESC);
     `,
   },
+  {
+    version: 3,
+    name: 'model-lifecycle',
+    // The model lifecycle of src/lifecycle: aliases that requests name in place of a version (every replica reads
+    // them here), and each model's history: uploads, evaluations, promotions, refusals and rollbacks.
+    sql: `
+      -- previous_version: where the alias pointed before its last change, so a rollback can put it back.
+      CREATE TABLE model_aliases (
+        model text NOT NULL,
+        alias text NOT NULL,
+        version integer NOT NULL,
+        previous_version integer,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        updated_by text NOT NULL,
+        PRIMARY KEY (model, alias)
+      );
+      -- One evaluation of a model version on a dataset; main_metric is what the promotion gate compares.
+      CREATE TABLE model_evaluations (
+        id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+        model text NOT NULL,
+        version integer NOT NULL,
+        dataset text NOT NULL,
+        metric text NOT NULL,
+        value double precision NOT NULL,
+        report jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX model_evaluations_version ON model_evaluations (model, version, created_at DESC);
+      -- What happened to a model's versions, newest last; details depend on the kind.
+      CREATE TABLE model_history (
+        id bigserial PRIMARY KEY,
+        model text NOT NULL,
+        version integer,
+        kind text NOT NULL,
+        actor text NOT NULL,
+        details jsonb NOT NULL DEFAULT '{}',
+        at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX model_history_model ON model_history (model, id);
+    `,
+  },
 ];

@@ -36,6 +36,7 @@ import { readRegularFile } from '../../src/sources/files.js';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.js';
 import { openDatabase } from '../../src/storage/index.js';
 import { runCli } from '../helpers/cli.js';
+import { adminHeaders, lifecycleApp } from '../helpers/lifecycle.js';
 import { buildModel } from '../helpers/onnx-builder.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { freshDatabase } from '../helpers/postgres.js';
@@ -280,6 +281,36 @@ async function evaluateOn(name: string, write: (folder: string) => Promise<unkno
   return thrown(async () => {
     const dataset = await openDatasetSource(folder, { files: DatasetFiles.unconfined() });
     await runEvaluation({ service: serviceFor(repo.repository), model: 'softmax', dataset });
+  });
+}
+
+/** Runs `action` against the lifecycle's app over a model with versions 1 and 2 and a fresh database. */
+async function withLifecycleApp(
+  options: { adminKeys?: null },
+  action: (base: string) => Promise<Outcome>,
+): Promise<Outcome> {
+  return inFreshDatabase(async (url) => {
+    const db = await openDatabase({ kind: 'postgres', url });
+    const versions = await tinyRepository({ softmax: { ...tinySoftmaxModel(), versions: [1, 2] } });
+    try {
+      const { app } = await lifecycleApp({
+        repository: versions.repository,
+        db,
+        blobs: await FsBlobStore.open(join(work, 'lifecycle-blobs')),
+        evaluate: async (_model, version) => ({
+          dataset: 'dataset:gate',
+          metric: 'miou',
+          value: version === 1 ? 0.9 : 0.5,
+          tolerance: 0.01,
+          report: {},
+        }),
+        ...options,
+      });
+      return await withApp(app, action);
+    } finally {
+      await versions.close();
+      await db.close();
+    }
   });
 }
 
@@ -613,6 +644,36 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
     }),
   LABEL_NOT_FOUND: () =>
     withAnnotationItem((base, id) => answered(fetch(`${base}/v1/annotations/${id}/label`))),
+  // The model lifecycle: an app with admin keys over a fresh database (test/helpers/lifecycle.ts).
+  ALIAS_NOT_FOUND: () => answered(post('/v1/models/softmax/segment?version=stable', scene)),
+  ADMIN_API_DISABLED: () =>
+    withLifecycleApp({ adminKeys: null }, (base) =>
+      answered(post('/v1/admin/models/softmax/rollback', '{}', { 'content-type': 'application/json' }, base)),
+    ),
+  ADMIN_KEY_MISSING: () =>
+    withLifecycleApp({}, (base) =>
+      answered(post('/v1/admin/models/softmax/rollback', '{}', { 'content-type': 'application/json' }, base)),
+    ),
+  ADMIN_KEY_INVALID: () =>
+    withLifecycleApp({}, (base) =>
+      answered(post('/v1/admin/models/softmax/rollback', '{}', adminHeaders('a-wrong-key-0123456789'), base)),
+    ),
+  ROLLBACK_UNAVAILABLE: () =>
+    withLifecycleApp({}, (base) =>
+      answered(post('/v1/admin/models/softmax/rollback', '{}', adminHeaders(), base)),
+    ),
+  // Version 2 evaluates worse than version 1 by more than the tolerance.
+  PROMOTION_REFUSED: () =>
+    withLifecycleApp({}, async (base) => {
+      const promote = (version: number) =>
+        fetch(`${base}/v1/admin/models/softmax/aliases/stable`, {
+          method: 'PUT',
+          headers: adminHeaders(),
+          body: JSON.stringify({ version }),
+        });
+      expect((await promote(1)).status).toBe(200);
+      return answered(promote(2));
+    }),
   BLOB_KEY_INVALID: () =>
     thrown(async () => (await FsBlobStore.open(join(work, 'blobs'))).put('../escape', new Uint8Array(1))),
   DATABASE_QUERY_FAILED: () =>

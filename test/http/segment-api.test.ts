@@ -356,9 +356,9 @@ describe('errors of the model routes', () => {
       'MODEL_NOT_READY',
     ],
     [
-      'a version that is not a number',
+      'a version that is neither a number nor an alias name',
       'POST',
-      () => post('/v1/models/versioned/versions/abc/segment', semanticPng),
+      () => post('/v1/models/versioned/versions/a.b/segment', semanticPng),
       400,
       'INVALID_ARGUMENT',
     ],

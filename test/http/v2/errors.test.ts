@@ -63,12 +63,21 @@ describe('unknown models, versions and routes: 404', () => {
 });
 
 describe('malformed versions: 400', () => {
-  for (const version of ['abc', '0', '1.5', '-1', '99999999999']) {
+  // `abc` would be an alias name (a 404 when the model has no such alias); `Abc` starts with a capital.
+  for (const version of ['Abc', '0', '1.5', '-1', '99999999999']) {
     it(`version "${version}"`, async () => {
       const answer = await send(`${v2.server.url}/v2/models/golden/versions/${version}`);
-      expectError(answer, 400, `model version must be a positive integer, not "${version}"`);
+      expectError(
+        answer,
+        400,
+        `model version must be a positive integer or an alias name (a letter, then letters, digits, _ or -), not "${version}"`,
+      );
     });
   }
+  it('an alias the model does not have: 404', async () => {
+    const answer = await send(`${v2.server.url}/v2/models/golden/versions/abc`);
+    expectError(answer, 404, 'Model "golden" has no alias "abc".');
+  });
 });
 
 describe('request bodies the protocol does not allow: 400', () => {

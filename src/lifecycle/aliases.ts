@@ -1,0 +1,90 @@
+/**
+ * The alias table the serving core reads on every request (VersionAliases): an in-memory copy of the
+ * `model_aliases` rows. A change made through this process applies at once (after its commit); one made
+ * through another replica applies at the next refresh (`refreshMs`, default 5 s). A refresh that fails (the
+ * database restarting) keeps the last table: requests keep resolving as they did.
+ */
+import type { VersionAliases } from '../serving/service.js';
+import type { Database } from '../storage/index.js';
+import { type AliasRecord, listAliases } from './store.js';
+
+export const DEFAULT_ALIAS_REFRESH_MS = 5_000;
+
+export class AliasTable implements VersionAliases {
+  #byModel = new Map<string, Map<string, number>>();
+  #timer: NodeJS.Timeout | undefined;
+  #notLoaded: string | undefined;
+
+  /**
+   * A table whose rows exist but could not be read yet: until a refresh succeeds the server is not ready,
+   * since requests naming no version would otherwise go to the newest version instead of `stable`.
+   */
+  static unread(reason: string): AliasTable {
+    const table = new AliasTable();
+    table.#notLoaded = reason;
+    return table;
+  }
+
+  /** Reads every alias; callers then `startRefreshing` to follow other replicas. */
+  async refresh(db: Database): Promise<void> {
+    this.replaceAll(await listAliases(db));
+    this.#notLoaded = undefined;
+  }
+
+  notLoaded(): string | undefined {
+    return this.#notLoaded;
+  }
+
+  startRefreshing(
+    db: () => Promise<Database>,
+    onError: (error: unknown) => void,
+    refreshMs = DEFAULT_ALIAS_REFRESH_MS,
+  ): void {
+    this.stop();
+    this.#timer = setInterval(() => {
+      db()
+        .then((opened) => this.refresh(opened))
+        .catch(onError);
+    }, refreshMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  replaceAll(records: readonly AliasRecord[]): void {
+    const next = new Map<string, Map<string, number>>();
+    for (const record of records) {
+      const aliases = next.get(record.model) ?? new Map<string, number>();
+      aliases.set(record.alias, record.version);
+      next.set(record.model, aliases);
+    }
+    // One assignment: a request resolving meanwhile sees the old table or the new one, never half of each.
+    this.#byModel = next;
+  }
+
+  /** Applies a change this process committed, without waiting for the next refresh. */
+  set(model: string, alias: string, version: number | undefined): void {
+    const next = new Map(this.#byModel);
+    const aliases = new Map(next.get(model));
+    if (version === undefined) aliases.delete(alias);
+    else aliases.set(alias, version);
+    next.set(model, aliases);
+    this.#byModel = next;
+  }
+
+  lookup(model: string, alias: string): number | undefined {
+    return this.#byModel.get(model)?.get(alias);
+  }
+
+  /** The versions some alias of `model` points at: they stay loaded whatever the version policy says. */
+  versionsOf(model: string): number[] {
+    return [...new Set(this.#byModel.get(model)?.values() ?? [])];
+  }
+
+  of(model: string): Record<string, number> {
+    return Object.fromEntries(this.#byModel.get(model) ?? []);
+  }
+}

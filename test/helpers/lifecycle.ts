@@ -1,0 +1,58 @@
+/**
+ * An app serving the model lifecycle (aliases, promotion, rollback, history) over a repository and a database,
+ * with admin keys, as the server wires it (host/lifecycle.ts) but with the gate's evaluator given by the test.
+ */
+import type { FastifyInstance } from 'fastify';
+import { AdminKeys } from '../../src/http/admin-auth.js';
+import { buildApp } from '../../src/http/app.js';
+import { AliasTable } from '../../src/lifecycle/aliases.js';
+import { type GateEvaluator, ModelLifecycle } from '../../src/lifecycle/lifecycle.js';
+import type { ModelRepository } from '../../src/models/index.js';
+import type { BlobStore, Database } from '../../src/storage/index.js';
+import { openedStores } from './samples.js';
+import { serviceFor } from './serving.js';
+
+export const ADMIN_KEY = 'test-admin-key-0123456789';
+
+export interface LifecycleApp {
+  app: FastifyInstance;
+  aliases: AliasTable;
+  lifecycle: ModelLifecycle;
+}
+
+export async function lifecycleApp(options: {
+  repository: ModelRepository;
+  db: Database;
+  blobs: BlobStore;
+  evaluate: GateEvaluator;
+  /** Default: one key named `alice`, ADMIN_KEY; null: none, the admin API off. */
+  adminKeys?: AdminKeys | null;
+}): Promise<LifecycleApp> {
+  const service = serviceFor(options.repository);
+  const aliases = new AliasTable();
+  await aliases.refresh(options.db);
+  service.useAliases(aliases);
+  const lifecycle = new ModelLifecycle({
+    service,
+    database: async () => options.db,
+    aliases,
+    evaluate: options.evaluate,
+  });
+  const adminKeys =
+    options.adminKeys === null
+      ? undefined
+      : (options.adminKeys ?? AdminKeys.fromEntries([{ text: `alice ${ADMIN_KEY}`, where: 'test' }]));
+  const app = await buildApp({
+    service,
+    logger: false,
+    stores: openedStores(options.db, options.blobs),
+    adminKeys,
+    lifecycle: { lifecycle, aliases, hasDatabase: () => true },
+  });
+  return { app, aliases, lifecycle };
+}
+
+export const adminHeaders = (key = ADMIN_KEY) => ({
+  authorization: `Bearer ${key}`,
+  'content-type': 'application/json',
+});
