@@ -86,8 +86,18 @@ export const ERROR_CATALOGUE = {
   },
   SAMPLE_NOT_QUEUED: { status: 409, message: 'Annotation item "{id}" is {state}, no longer in the queue.' },
   LABEL_NOT_FOUND: { status: 404, message: 'Annotation item "{id}" has no label ({state}).' },
-  // Evaluation (src/eval): a ground truth and the results or predictions scored against it.
+  // Evaluation (src/eval): a ground truth and the results or predictions scored against it. Categories are
+  // matched by name, so a model whose ids differ from the dataset's still scores; a name the dataset lacks is
+  // refused rather than silently dropped (pycocotools drops it, which hides a wrong label list).
   EVAL_INPUT_INVALID: { status: 422, message: 'The {source} cannot be evaluated: {reason}' },
+  EVAL_CATEGORY_UNKNOWN: {
+    status: 422,
+    message: 'Result {index} has category {category}, which the ground truth lacks (it has {known}).',
+  },
+  EVAL_IMAGE_UNKNOWN: {
+    status: 422,
+    message: 'Result {index} is for image {image_id}, which the ground truth does not have.',
+  },
   EVAL_DATASET_EMPTY: { status: 422, message: 'There is nothing to evaluate against: {reason}' },
   // Evaluating a model (src/lifecycle/evaluation): a dataset whose classes or task the model does not share,
   // refused before the first image is run. Classes are matched by name, never by position.

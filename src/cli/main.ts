@@ -9,6 +9,7 @@ import { importTflite } from '../models/tflite/index.js';
 import { InferenceService } from '../serving/service.js';
 import { addDatasetCommands } from './datasets.js';
 import { describeFailure, EXIT_FAILURES } from './errors.js';
+import { addEvalCommand } from './eval.js';
 import { formatModelDetails, formatModelList } from './models.js';
 import { formatBaselineSummary, monitorBaseline } from './monitor.js';
 import { defaultRepositoryDir, openModel } from './open-model.js';
@@ -219,6 +220,7 @@ monitor
   });
 
 addDatasetCommands(program);
+addEvalCommand(program);
 
 program
   .command('admin')

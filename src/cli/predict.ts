@@ -90,8 +90,8 @@ function imageIds(files: string[]): number[] {
   return numeric.map((id) => id ?? next++);
 }
 
-/** OUTPUT_NOT_WRITABLE for a file system error while writing under the output folder. */
-function notWritable(path: string, error: unknown): SegserveError {
+/** OUTPUT_NOT_WRITABLE for a file system error while writing an output (a file, or one under the output folder). */
+export function notWritable(path: string, error: unknown): SegserveError {
   const code = (error as NodeJS.ErrnoException).code;
   const reason =
     code === 'EACCES' || code === 'EPERM'

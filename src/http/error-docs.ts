@@ -103,7 +103,10 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   DATASET_IMPORT_INVALID:
     'A COCO or mask-folder import is malformed: missing images, unknown categories or mask values, masks of the wrong size; nothing was stored.',
   EVAL_INPUT_INVALID:
-    'A ground truth or results file given to `segserve eval` is malformed (not JSON, missing fields, bad boxes, masks or scores); the message names the field.',
+    'A ground truth or results file given to `segserve eval` is malformed (not JSON, missing fields, bad boxes, masks or scores; the message names the field), or class maps differ in size or hold class ids beyond the labels; or an evaluation dataset is: a COCO file or `manifest.csv` that does not parse, a missing image or mask, an image the model cannot read, a mask of another picture.',
+  EVAL_CATEGORY_UNKNOWN:
+    "A result's category (its `category_name`, else its `category_id`) is not a category of the ground truth; categories are matched by name.",
+  EVAL_IMAGE_UNKNOWN: 'A result is for an image id the ground truth does not list.',
   EVAL_DATASET_EMPTY:
     'An evaluation against a ground truth with no images, or with no annotations (instance) or no labelled pixels (semantic).',
   EVAL_CLASSES_MISMATCH:

@@ -20,6 +20,8 @@ export {
   type PolygonOptions,
   polygonsToCoco,
   polygonsToMask,
+  polygonsToRle,
+  polygonToRle,
 } from './polygons.js';
 export {
   countsToString,
@@ -31,5 +33,6 @@ export {
   rleCounts,
   stringToCounts,
   toCompressedRle,
+  unionRle,
 } from './rle.js';
 export type { BinaryMask, CompressedRle, CroppedMask, UncompressedRle } from './types.js';

@@ -1,10 +1,12 @@
 /**
  * Mask <-> polygon conversion in COCO's coordinate convention: pixel (c, r) is the unit square
- * [c, c + 1) x [r, r + 1), so its centre is (c + 0.5, r + 0.5). Outlines follow pixel borders, and rasterising
- * sets the pixels whose centre lies inside, which makes the two exact inverses for traced outlines.
+ * [c, c + 1) x [r, r + 1). Outlines follow pixel borders; rasterising is pycocotools' own (`polygonToRle`), so
+ * a COCO polygon gives the pixels COCO's tools give it. For outlines traced here (corners on pixel corners,
+ * edges along pixel borders) that rasteriser sets exactly the pixels inside, so the two are exact inverses.
  */
 import { SegserveError } from '../errors.js';
 import { cropToContent } from './crop.js';
+import { decodeRle, unionRle } from './rle.js';
 import type { BinaryMask, CroppedMask } from './types.js';
 
 /** One connected component: flat [x1, y1, x2, y2, ...] rings in image pixel coordinates. */
@@ -275,73 +277,132 @@ export function polygonsToCoco(polygons: Polygon[]): number[][] {
   });
 }
 
-interface Edge {
-  x0: number;
-  y0: number;
-  /** dx/dy along the edge. */
-  slope: number;
-  yMin: number;
-  yMax: number;
-}
-
 /**
- * Rasterises COCO polygons (flat [x1, y1, ...] arrays) as pycocotools' frPyObjects + decode + merge do: a pixel is
- * set when its centre lies inside a polygon (even-odd within one polygon), and the polygons are united.
+ * Rasterises COCO polygons (flat [x1, y1, ...] arrays) to a whole-image mask, exactly as pycocotools does
+ * (`frPyObjects` + `merge` + `decode`): each polygon through `polygonToRle`, the results united.
  */
 export function polygonsToMask(polygons: number[][], width: number, height: number): BinaryMask {
+  return decodeRle({ size: [height, width], counts: polygonsToRle(polygons, width, height) });
+}
+
+/** The RLE counts of COCO polygons united, as pycocotools' `merge(frPyObjects(polygons, h, w))`. */
+export function polygonsToRle(polygons: number[][], width: number, height: number): number[] {
+  checkSize(width, height);
+  let united: number[] | null = null;
+  for (const polygon of polygons) {
+    const counts = polygonToRle(polygon, width, height);
+    united = united === null ? counts : unionRle(united, counts);
+  }
+  return united ?? [width * height];
+}
+
+function checkSize(width: number, height: number): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 0 || height < 0) {
     throw new SegserveError('INVALID_ARGUMENT', { reason: `bad mask size ${width}x${height}` });
   }
-  const data = new Uint8Array(width * height);
-  for (const polygon of polygons) {
-    if (polygon.length % 2 !== 0 || !polygon.every(Number.isFinite)) {
-      throw new SegserveError('INVALID_ARGUMENT', {
-        reason: 'a polygon must be a flat list of finite x, y numbers',
-      });
-    }
-    fillPolygon(polygon, width, height, data);
-  }
-  return { width, height, data };
 }
 
-function fillPolygon(polygon: number[], width: number, height: number, data: Uint8Array): void {
-  const n = polygon.length / 2;
-  const edges: Edge[] = [];
-  for (let i = 0; i < n; i++) {
-    const j = (i + 1) % n;
-    const x0 = polygon[2 * i];
-    const y0 = polygon[2 * i + 1];
-    const x1 = polygon[2 * j];
-    const y1 = polygon[2 * j + 1];
-    // Horizontal edges never cross a scanline; skipping them also avoids dividing by zero.
-    if (y0 === y1) continue;
-    edges.push({ x0, y0, slope: (x1 - x0) / (y1 - y0), yMin: Math.min(y0, y1), yMax: Math.max(y0, y1) });
+/** pycocotools' rleFrPoly works on a grid 5 times finer than the pixels. */
+const POLYGON_SCALE = 5;
+
+/**
+ * One COCO polygon as RLE counts, implemented from the definition of pycocotools' `rleFrPoly` so that ground
+ * truth masks are the very pixels COCO's own evaluation scores against. A pixel-centre fill differs from it at
+ * the border (on coco-val2017-mini 587 of 619 polygons, by 16 pixels on average), which moves COCO mask AP by up
+ * to 0.0011 on the reference results of ../shared/reference/coco-eval.
+ *
+ * 1. Vertices are scaled by 5 and rounded as C's `(int)(v * 5 + 0.5)` does (truncation toward zero).
+ * 2. Each edge is walked along its longer axis one fine step at a time, the other coordinate rounded the same
+ *    way; an edge is always interpolated from its lower end, so an edge and its reverse give the same points.
+ * 3. Where the walk steps from one fine column to the next across the centre line of a pixel column c (fine
+ *    x = 5c + 2), the lower of the two fine rows v becomes a run boundary in column c at pixel row
+ *    ceil((v + 0.5) / 5 - 0.5), clamped to [0, height]; crossings outside the image's columns are dropped.
+ * 4. The boundary positions (column-major) are sorted and turned into run lengths; a position that appears
+ *    twice cancels (even-odd), which is how a polygon that goes round a hole and back leaves the hole empty.
+ *
+ * The arithmetic is IEEE double like the C code's, so the same polygon gives the same counts.
+ */
+export function polygonToRle(polygon: number[], width: number, height: number): number[] {
+  checkSize(width, height);
+  if (polygon.length % 2 !== 0 || !polygon.every(Number.isFinite)) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: 'a polygon must be a flat list of finite x, y numbers',
+    });
   }
-  if (edges.length === 0) return;
-  edges.sort((a, b) => a.yMin - b.yMin);
-  // Scanline at row r runs through the pixel centres, y = r + 0.5. An edge counts on [yMin, yMax), so a
-  // vertex shared by two edges is crossed once, not twice.
-  const firstRow = Math.max(0, Math.ceil(edges[0].yMin - 0.5));
-  let active: Edge[] = [];
-  let nextEdge = 0;
-  const crossings: number[] = [];
-  for (let r = firstRow; r < height; r++) {
-    const y = r + 0.5;
-    while (nextEdge < edges.length && edges[nextEdge].yMin <= y) active.push(edges[nextEdge++]);
-    active = active.filter((edge) => edge.yMax > y);
-    if (active.length === 0) {
-      if (nextEdge === edges.length) break;
-      continue;
+  const k = polygon.length / 2;
+  if (k === 0) return [width * height];
+  const h = height;
+  const x = new Float64Array(k + 1);
+  const y = new Float64Array(k + 1);
+  for (let j = 0; j < k; j++) {
+    x[j] = Math.trunc(POLYGON_SCALE * polygon[2 * j] + 0.5);
+    y[j] = Math.trunc(POLYGON_SCALE * polygon[2 * j + 1] + 0.5);
+  }
+  x[k] = x[0];
+  y[k] = y[0];
+  // Fine boundary points, every edge from its first vertex to its last (both included).
+  let points = 0;
+  for (let j = 0; j < k; j++) points += Math.max(Math.abs(x[j] - x[j + 1]), Math.abs(y[j] - y[j + 1])) + 1;
+  const u = new Float64Array(points);
+  const v = new Float64Array(points);
+  let m = 0;
+  for (let j = 0; j < k; j++) {
+    let xs = x[j];
+    let xe = x[j + 1];
+    let ys = y[j];
+    let ye = y[j + 1];
+    const dx = Math.abs(xe - xs);
+    const dy = Math.abs(ys - ye);
+    const flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+    if (flip) {
+      [xs, xe] = [xe, xs];
+      [ys, ye] = [ye, ys];
     }
-    crossings.length = 0;
-    for (const edge of active) crossings.push(edge.x0 + (y - edge.y0) * edge.slope);
-    crossings.sort((a, b) => a - b);
-    const row = r * width;
-    for (let k = 0; k + 1 < crossings.length; k += 2) {
-      // Columns whose centre c + 0.5 lies in [from, to).
-      const start = Math.max(0, Math.ceil(crossings[k] - 0.5));
-      const end = Math.min(width, Math.ceil(crossings[k + 1] - 0.5));
-      if (end > start) data.fill(1, row + start, row + end);
+    if (dx >= dy) {
+      // dx = dy = 0 (a repeated vertex) gives one point whose v is NaN in C as here; it is never read, since
+      // its column equals both neighbours'.
+      const s = (ye - ys) / dx;
+      for (let d = 0; d <= dx; d++) {
+        const t = flip ? dx - d : d;
+        u[m] = t + xs;
+        v[m] = Math.trunc(ys + s * t + 0.5);
+        m++;
+      }
+    } else {
+      const s = (xe - xs) / dy;
+      for (let d = 0; d <= dy; d++) {
+        const t = flip ? dy - d : d;
+        v[m] = t + ys;
+        u[m] = Math.trunc(xs + s * t + 0.5);
+        m++;
+      }
     }
   }
+  // Run boundaries where the walk crosses a pixel column's centre line, as column-major positions.
+  const boundaries: number[] = [];
+  for (let j = 1; j < m; j++) {
+    if (u[j] === u[j - 1]) continue;
+    const xd = ((u[j] < u[j - 1] ? u[j] : u[j] - 1) + 0.5) / POLYGON_SCALE - 0.5;
+    if (Math.floor(xd) !== xd || xd < 0 || xd > width - 1) continue;
+    let yd = ((v[j] < v[j - 1] ? v[j] : v[j - 1]) + 0.5) / POLYGON_SCALE - 0.5;
+    if (yd < 0) yd = 0;
+    else if (yd > h) yd = h;
+    boundaries.push(xd * h + Math.ceil(yd));
+  }
+  boundaries.push(width * h);
+  boundaries.sort((a, b) => a - b);
+  // Differences between boundaries are the runs; a zero-length run joins its neighbours, as in rleFrPoly.
+  const counts: number[] = [];
+  let previous = 0;
+  for (let j = 0; j < boundaries.length; j++) {
+    const run = boundaries[j] - previous;
+    previous = boundaries[j];
+    if (j === 0 || run > 0) {
+      counts.push(run);
+    } else if (++j < boundaries.length) {
+      counts[counts.length - 1] += boundaries[j] - previous;
+      previous = boundaries[j];
+    }
+  }
+  return counts;
 }

@@ -23,6 +23,7 @@ import { Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ERROR_CATALOGUE, type ErrorCode, isSegserveError } from '../../src/errors.js';
+import { type CocoDataset, evaluateCoco, parseCocoResults } from '../../src/eval/index.js';
 import { buildApp } from '../../src/http/app.js';
 import { renderErrorsTable, withErrorsTable } from '../../src/http/error-docs.js';
 import { ensureDataset } from '../../src/learning/dataset-items.js';
@@ -323,6 +324,22 @@ async function importTfliteBytes(bytes: Uint8Array, name: string): Promise<Outco
   return thrown(() => importTflite(file, { name, repository: join(work, 'imported') }));
 }
 
+/** One image with one cat, for the evaluation triggers. */
+const TINY_COCO: CocoDataset = {
+  images: [{ id: 1, width: 8, height: 8 }],
+  categories: [{ id: 1, name: 'cat' }],
+  annotations: [
+    {
+      id: 1,
+      image_id: 1,
+      category_id: 1,
+      area: 16,
+      bbox: [0, 0, 4, 4],
+      segmentation: [[0, 0, 4, 0, 4, 4, 0, 4]],
+    },
+  ],
+};
+
 const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
   IMAGE_EMPTY: () => answered(post('/v1/models/softmax/segment', new Uint8Array(0))),
   IMAGE_UNSUPPORTED_FORMAT: () => answered(post('/v1/models/softmax/segment', 'plain text, not an image')),
@@ -612,10 +629,16 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
         }
       }),
     ),
+  // Evaluation is called in-process: `segserve eval` and the admin API hand these calls the files they read.
+  EVAL_INPUT_INVALID: () => thrown(async () => parseCocoResults({ annotations: [] }, 'results.json')),
+  EVAL_CATEGORY_UNKNOWN: () =>
+    thrown(() =>
+      evaluateCoco(TINY_COCO, [{ image_id: 1, category_name: 'horse', bbox: [0, 0, 4, 4], score: 1 }]),
+    ),
+  EVAL_IMAGE_UNKNOWN: () =>
+    thrown(() => evaluateCoco(TINY_COCO, [{ image_id: 9, category_id: 1, bbox: [0, 0, 4, 4], score: 1 }])),
+  EVAL_DATASET_EMPTY: () => thrown(() => evaluateCoco({ ...TINY_COCO, annotations: [] }, [])),
   // Evaluations of the softmax model (labels background, red, green, blue) on small datasets written here.
-  EVAL_INPUT_INVALID: () =>
-    evaluateOn('eval-missing-image', (folder) => writeMaskFolder(folder, [], undefined, ['gone.png,m.png'])),
-  EVAL_DATASET_EMPTY: () => evaluateOn('eval-empty', (folder) => writeMaskFolder(folder, [])),
   EVAL_CLASSES_MISMATCH: () =>
     evaluateOn('eval-people', (folder) =>
       writeMaskFolder(

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { SegserveError } from '../../src/errors.js';
 import { expandCroppedMask } from '../../src/masks/crop.js';
-import { maskToPolygons, type Polygon, polygonsToCoco, polygonsToMask } from '../../src/masks/polygons.js';
+import {
+  maskToPolygons,
+  type Polygon,
+  polygonsToCoco,
+  polygonsToMask,
+  polygonsToRle,
+  polygonToRle,
+} from '../../src/masks/polygons.js';
 import type { BinaryMask } from '../../src/masks/types.js';
 import {
   cropOf,
@@ -167,13 +174,41 @@ describe('maskToPolygons', () => {
 });
 
 describe('polygonsToMask', () => {
-  it('sets the pixels whose centre lies inside (COCO: pixel c spans [c, c + 1))', () => {
+  it('fills pixel-cornered polygons exactly (COCO: pixel c spans [c, c + 1))', () => {
     const mask = polygonsToMask([[0, 0, 10, 0, 10, 10, 0, 10]], 12, 12);
     const expected = fillRect(emptyMask(12, 12), 0, 0, 9, 9);
     expect(firstDifference(mask.data, expected.data)).toBe(-1);
     // Sub-pixel vertices: x 2.4..5.6 covers centres 2.5..5.5, y 1.6..3.4 covers centre 2.5 only.
     const thin = polygonsToMask([[2.4, 1.6, 5.6, 1.6, 5.6, 3.4, 2.4, 3.4]], 8, 6);
     expect(firstDifference(thin.data, fillRect(emptyMask(8, 6), 2, 2, 5, 2).data)).toBe(-1);
+  });
+
+  it("rounds as pycocotools' rleFrPoly, not by pixel centres: an edge on a centre line takes the pixel after it", () => {
+    // x 2.5..6.5, y 0.5..2.5. On the 5x finer grid the edges lie at 13, 33 (x) and 3, 13 (y); column c is in
+    // when its centre line 5c + 2 lies between the x edges (c = 3..6); each column runs from row
+    // ceil((3 + 0.5) / 5 - 0.5) = 1 to row ceil((13 + 0.5) / 5 - 0.5) = 3 (excluded). A pixel-centre fill would
+    // give columns 2..5 and rows 0..1 instead: the same area one pixel up and left.
+    const mask = polygonsToMask([[2.5, 0.5, 6.5, 0.5, 6.5, 2.5, 2.5, 2.5]], 8, 4);
+    expect(firstDifference(mask.data, fillRect(emptyMask(8, 4), 3, 1, 6, 2).data)).toBe(-1);
+    expect(polygonsToRle([[2.5, 0.5, 6.5, 0.5, 6.5, 2.5, 2.5, 2.5]], 8, 4)).toEqual([
+      13, 2, 2, 2, 2, 2, 2, 2, 5,
+    ]);
+  });
+
+  it('gives the RLE of one polygon and of a union without decoding', () => {
+    expect(polygonToRle([0, 0, 2, 0, 2, 2, 0, 2], 3, 3)).toEqual([0, 2, 1, 2, 4]);
+    expect(polygonToRle([], 3, 3)).toEqual([9]);
+    expect(polygonsToRle([], 3, 3)).toEqual([9]);
+    expect(
+      polygonsToRle(
+        [
+          [0, 0, 2, 0, 2, 2, 0, 2],
+          [1, 1, 3, 1, 3, 3, 1, 3],
+        ],
+        3,
+        3,
+      ),
+    ).toEqual([0, 2, 1, 3, 1, 2]);
   });
 
   it('keeps x as the column and y as the row on a non-square image', () => {

@@ -10,6 +10,7 @@ import {
   rleBbox,
   stringToCounts,
   toCompressedRle,
+  unionRle,
 } from '../../src/masks/rle.js';
 import type { BinaryMask } from '../../src/masks/types.js';
 import {
@@ -220,5 +221,26 @@ describe('rleArea / rleBbox', () => {
     // A single pixel at column 2, row 1.
     expect(rleBbox([7, 1, 4], 3, 4)).toEqual([2, 1, 1, 1]);
     expect(rleArea([5, 2, 3, 2])).toBe(4);
+  });
+});
+
+describe('unionRle', () => {
+  it('unites two masks on their runs, as the pixels do, in canonical runs', () => {
+    const random = seededRandom(21);
+    for (let k = 0; k < 40; k++) {
+      const width = 1 + Math.floor(random() * 30);
+      const height = 1 + Math.floor(random() * 30);
+      const a = noiseMask(width, height, random(), random);
+      const b = rectanglesMask(width, height, 3, random);
+      const union = unionRle(encodeMask(a), encodeMask(b));
+      const pixels = { width, height, data: a.data.map((v, i) => v | b.data[i]) };
+      expect(union, `union #${k}`).toEqual(encodeMask(pixels));
+    }
+    // Leading and inner zero-length runs are read as runs of nothing.
+    expect(unionRle([0, 2, 0, 1, 1], [4])).toEqual([0, 3, 1]);
+  });
+
+  it('refuses masks of different sizes', () => {
+    expect(() => unionRle([4], [5])).toThrow(SegserveError);
   });
 });
