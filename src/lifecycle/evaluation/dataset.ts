@@ -73,6 +73,11 @@ interface DatasetBase {
   source: string;
   /** One line for people: what was read (format, dataset name and version, split). */
   description: string;
+  /**
+   * How reports name the dataset when not by `source`: a path relative to the evaluation root, a dataset version
+   * by its full id (`dataset:faces@<id>#validation`), so a recorded evaluation says exactly what was read.
+   */
+  reportName?: string;
   /** Images to evaluate. */
   size: number;
 }

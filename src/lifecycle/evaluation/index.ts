@@ -19,6 +19,7 @@ export type {
   EvaluationImage,
   InstanceDataset,
 } from './dataset.js';
+export { type EvaluateModelOptions, evaluateModel, type ModelEvaluation } from './evaluate.js';
 export { DATASET_READ_TIMEOUT_MS, DatasetFiles } from './files.js';
 export {
   type ClassMapPair,

@@ -167,6 +167,7 @@ async function openCoco(
   return {
     kind: 'instances',
     source,
+    reportName: shown,
     description: `COCO file ${shown} (${groundTruth.images.length} images, ${groundTruth.annotations.length} annotations)`,
     size: groundTruth.images.length,
     groundTruth,
@@ -221,6 +222,7 @@ async function openMaskFolder(source: string, folder: string, files: DatasetFile
   return {
     kind: 'class-maps',
     source,
+    reportName: shown,
     description: `mask folder ${shown} (${entries.length} images${classes ? `, classes ${classes.join(', ')}` : ''})`,
     size: entries.length,
     classes,
@@ -256,6 +258,7 @@ async function openDatasetVersion(
   const { name, ref, split } = spec;
   const inSplit = <T extends { split: Split }>(entry: T) => split === undefined || entry.split === split;
   const splitText = split === undefined ? '' : `, ${split} split`;
+  const fullName = (id: string) => `dataset:${name}@${id}${split === undefined ? '' : `#${split}`}`;
   if ((await getDataset(db, name)).task === 'instance') {
     // COCO's evaluation needs every annotation first: the export code reads the labels into one document.
     const { dataset, version, items: all } = await loadVersion(db, blobs, name, ref);
@@ -264,6 +267,7 @@ async function openDatasetVersion(
     return {
       kind: 'instances',
       source,
+      reportName: fullName(version.id),
       description: `dataset ${name} version ${version.id.slice(0, 12)} (${items.length} images${splitText})`,
       size: items.length,
       groundTruth,
@@ -280,6 +284,7 @@ async function openDatasetVersion(
   return {
     kind: 'class-maps',
     source,
+    reportName: fullName(version.id),
     description: `dataset ${name} version ${version.id.slice(0, 12)} (${entries.length} images${splitText})`,
     size: entries.length,
     classes: [...dataset.labels],
