@@ -22,6 +22,13 @@ export type {
 export { type EvaluateModelOptions, evaluateModel, type ModelEvaluation } from './evaluate.js';
 export { DATASET_READ_TIMEOUT_MS, DatasetFiles } from './files.js';
 export {
+  configuredGateEvaluator,
+  evaluateConfigured,
+  type GateOptions,
+  metricValue,
+  recordModelEvaluation,
+} from './gate.js';
+export {
   type ClassMapPair,
   type ClassMapRun,
   type EvaluationRun,

@@ -48,6 +48,8 @@ import type {
 import type { DatasetFiles } from './files.js';
 
 const DATASET_PREFIX = 'dataset:';
+const NO_FILES =
+  'dataset paths are not read here: the server reads them inside its evaluation root only (segserve serve --eval-root); name a stored dataset as dataset:<name>';
 const MASK_MANIFEST = 'manifest.csv';
 const MASK_LABELS = 'labels.txt';
 const COCO_IN_FOLDER = join('annotations', 'instances.json');
@@ -72,8 +74,11 @@ export function parseDatasetSource(text: string): DatasetSourceSpec {
 }
 
 export interface SourceContext {
-  /** How files of path sources are read: anywhere (the CLI), or inside the evaluation root (the server). */
-  files: DatasetFiles;
+  /**
+   * How files of path sources are read: anywhere (the CLI), or inside the evaluation root (the server); without
+   * it, paths are refused (PATH_FORBIDDEN) and only `dataset:` sources are read.
+   */
+  files?: DatasetFiles;
   /** The stores holding dataset versions; `dataset:` sources are refused without them. */
   storage?: StorageAccess;
   /** The images folder of a COCO file, when not the default (`--images`). */
@@ -95,9 +100,12 @@ export async function openDatasetSource(text: string, context: SourceContext): P
     return openDatasetVersion(text, spec, context.storage);
   }
   const { files } = context;
+  if (!files) {
+    throw new SegserveError('PATH_FORBIDDEN', { path: spec.path, reason: NO_FILES });
+  }
   const real = await files.real(spec.path);
   const info = await stat(real);
-  if (info.isFile()) return openCoco(text, spec.path, context);
+  if (info.isFile()) return openCoco(text, spec.path, { ...context, files });
   if (!info.isDirectory()) throw invalid(files.label(spec.path), 'it is neither a file nor a folder');
   const inFolder = (name: string) => join(spec.path, name);
   if (await files.exists(inFolder(MASK_MANIFEST))) {
@@ -106,7 +114,8 @@ export async function openDatasetSource(text: string, context: SourceContext): P
     }
     return openMaskFolder(text, spec.path, files);
   }
-  if (await files.exists(inFolder(COCO_IN_FOLDER))) return openCoco(text, inFolder(COCO_IN_FOLDER), context);
+  if (await files.exists(inFolder(COCO_IN_FOLDER)))
+    return openCoco(text, inFolder(COCO_IN_FOLDER), { ...context, files });
   throw invalid(
     files.label(spec.path),
     `a dataset folder holds ${MASK_MANIFEST} (a mask folder) or ${COCO_IN_FOLDER} (COCO)`,
@@ -131,7 +140,7 @@ const CocoShape = z.object({
 async function openCoco(
   source: string,
   annotations: string,
-  context: SourceContext,
+  context: SourceContext & { files: DatasetFiles },
 ): Promise<InstanceDataset> {
   const { files } = context;
   const shown = files.label(annotations);
