@@ -57,6 +57,7 @@ const OURS: Array<[string, string]> = [
   ['get', '/v1/datasets/{name}/diff'],
   ['get', '/v1/datasets/{name}/versions/{version}/export/{format}'],
   ['post', '/v1/datasets/{name}/versions/{version}/exports'],
+  ['post', '/v1/admin/models/{model}/versions/{version}/eval'],
 ];
 
 let repo: TinyRepository;
