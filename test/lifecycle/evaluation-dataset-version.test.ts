@@ -221,7 +221,8 @@ describe('recording and the gate', () => {
       value: 1,
       tolerance: 0.01,
     });
-    expect((gated?.report as SemanticReport).images).toBe(semantic.validation);
+    if (!gated) throw new Error('expected a gate evaluation');
+    expect((gated.report as SemanticReport).images).toBe(semantic.validation);
     const byPath = await evaluate('gated-path', 1);
     expect(byPath).toMatchObject({ metric: 'miou', value: 1, tolerance: 0.05 });
     expect(await evaluate('softmax', 1)).toBeUndefined();
