@@ -496,9 +496,12 @@ function matchImage(
 }
 
 interface Accumulated {
-  /** [t][r][k][a][m], -1 where undefined. */
+  /**
+   * [k][a][m][t][r] (COCOeval's [t][r][k][a][m] reordered so that each curve is written and read in one run),
+   * -1 where undefined.
+   */
   precision: Float64Array;
-  /** [t][k][a][m]. */
+  /** [k][a][m][t]. */
   recall: Float64Array;
 }
 
@@ -511,31 +514,38 @@ function accumulate(matches: ImageMatch[][][], K: number): Accumulated {
   const precision = new Float64Array(T * R * K * A * M).fill(-1);
   const recall = new Float64Array(T * K * A * M).fill(-1);
   for (let k = 0; k < K; k++) {
+    // Every area range has the same images and detections (only what is matched or ignored differs), so the
+    // ranking is made once per category. Best score first; ties keep image order, then the order within the
+    // image (numpy's mergesort). The ranking of the first 1 or 10 per image is this one filtered: a stable
+    // sort keeps the relative order of any subset.
+    const images = matches[k][0];
+    if (images.length === 0) continue;
+    let total = 0;
+    for (const e of images) total += e.count;
+    const from = new Int32Array(total);
+    const at = new Int32Array(total);
+    const scores = new Float64Array(total);
+    let i = 0;
+    images.forEach((e, index) => {
+      for (let d = 0; d < e.count; d++, i++) {
+        scores[i] = e.scores[d];
+        from[i] = index;
+        at[i] = d;
+      }
+    });
+    const ranked = [...scores.keys()].sort((p, q) => scores[q] - scores[p]);
+    const rankings = MAX_DETECTIONS.map((maxDet) => Int32Array.from(ranked.filter((j) => at[j] < maxDet)));
+    const rc = new Float64Array(total);
+    const pr = new Float64Array(total);
     for (let a = 0; a < A; a++) {
       const list = matches[k][a];
-      if (list.length === 0) continue;
       let npig = 0;
       for (const e of list) npig += e.counted;
       if (npig === 0) continue;
       for (let m = 0; m < M; m++) {
-        const maxDet = MAX_DETECTIONS[m];
-        let n = 0;
-        for (const e of list) n += Math.min(e.count, maxDet);
-        const scores = new Float64Array(n);
-        const from = new Int32Array(n);
-        const at = new Int32Array(n);
-        let i = 0;
-        list.forEach((e, index) => {
-          for (let d = 0; d < Math.min(e.count, maxDet); d++, i++) {
-            scores[i] = e.scores[d];
-            from[i] = index;
-            at[i] = d;
-          }
-        });
-        // Best score first; ties keep image order, then the order within the image (numpy's mergesort).
-        const order = [...scores.keys()].sort((p, q) => scores[q] - scores[p]);
-        const rc = new Float64Array(n);
-        const pr = new Float64Array(n);
+        const order = rankings[m];
+        const n = order.length;
+        const base = ((k * A + a) * M + m) * T;
         for (let t = 0; t < T; t++) {
           let tp = 0;
           let fp = 0;
@@ -549,15 +559,14 @@ function accumulate(matches: ImageMatch[][][], K: number): Accumulated {
             rc[j] = tp / npig;
             pr[j] = tp / (fp + tp + EPS);
           }
-          recall[((t * K + k) * A + a) * M + m] = n > 0 ? rc[n - 1] : 0;
+          recall[base + t] = n > 0 ? rc[n - 1] : 0;
           // The envelope: precision at a recall is the best precision at that recall or beyond.
           for (let j = n - 1; j > 0; j--) if (pr[j] > pr[j - 1]) pr[j - 1] = pr[j];
           // searchsorted(rc, recThrs, 'left'); recall points past the last detection keep precision 0.
-          const base = (k * A + a) * M + m;
           let j = 0;
           for (let r = 0; r < R; r++) {
             while (j < n && rc[j] < RECALL_THRESHOLDS[r]) j++;
-            precision[(t * R + r) * K * A * M + base] = j < n ? pr[j] : 0;
+            precision[(base + t) * R + r] = j < n ? pr[j] : 0;
           }
         }
       }
@@ -576,6 +585,7 @@ function summarise(
   threshold?: number,
   category?: number,
 ): number {
+  const T = IOU_THRESHOLDS.length;
   const R = RECALL_THRESHOLDS.length;
   const A = AREA_RANGES.length;
   const M = MAX_DETECTIONS.length;
@@ -588,7 +598,7 @@ function summarise(
     if (t < 0) continue;
     for (const k of ks) {
       if (kind === 'ar') {
-        const v = acc.recall[((t * K + k) * A + area) * M + maxDetIndex];
+        const v = acc.recall[((k * A + area) * M + maxDetIndex) * T + t];
         if (v > -1) {
           sum += v;
           count++;
@@ -596,7 +606,7 @@ function summarise(
         continue;
       }
       for (let r = 0; r < R; r++) {
-        const v = acc.precision[(((t * R + r) * K + k) * A + area) * M + maxDetIndex];
+        const v = acc.precision[(((k * A + area) * M + maxDetIndex) * T + t) * R + r];
         if (v > -1) {
           sum += v;
           count++;

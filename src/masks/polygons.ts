@@ -378,8 +378,10 @@ export function polygonToRle(polygon: number[], width: number, height: number): 
       }
     }
   }
-  // Run boundaries where the walk crosses a pixel column's centre line, as column-major positions.
-  const boundaries: number[] = [];
+  // Run boundaries where the walk crosses a pixel column's centre line, as column-major positions (a typed
+  // array sorts numerically, without a comparator call per comparison).
+  const found = new Float64Array(m + 1);
+  let count = 0;
   for (let j = 1; j < m; j++) {
     if (u[j] === u[j - 1]) continue;
     const xd = ((u[j] < u[j - 1] ? u[j] : u[j] - 1) + 0.5) / POLYGON_SCALE - 0.5;
@@ -387,10 +389,10 @@ export function polygonToRle(polygon: number[], width: number, height: number): 
     let yd = ((v[j] < v[j - 1] ? v[j] : v[j - 1]) + 0.5) / POLYGON_SCALE - 0.5;
     if (yd < 0) yd = 0;
     else if (yd > h) yd = h;
-    boundaries.push(xd * h + Math.ceil(yd));
+    found[count++] = xd * h + Math.ceil(yd);
   }
-  boundaries.push(width * h);
-  boundaries.sort((a, b) => a - b);
+  found[count++] = width * h;
+  const boundaries = found.subarray(0, count).sort();
   // Differences between boundaries are the runs; a zero-length run joins its neighbours, as in rleFrPoly.
   const counts: number[] = [];
   let previous = 0;
