@@ -18,6 +18,7 @@ import {
   parseCocoResults,
 } from '../eval/index.js';
 import { LazyStorage } from '../host/storage.js';
+import { AliasTable } from '../lifecycle/aliases.js';
 import {
   DatasetFiles,
   evaluateModel,
@@ -185,6 +186,12 @@ export async function evalModel(options: EvalModelOptions): Promise<ModelEvaluat
   let running: Progress | undefined;
   let scoring: Progress | undefined;
   try {
+    // An alias (`:stable`) is read from the database the server keeps aliases in, when there is one.
+    if (version !== undefined && ALIAS_NAME.test(version) && options.storage?.databaseExists()) {
+      const aliases = new AliasTable();
+      await aliases.refresh(await options.storage.database());
+      service.useAliases(aliases);
+    }
     const evaluation = await evaluateModel({
       service,
       model: opened.name,

@@ -8,9 +8,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseModelSpec } from '../../src/cli/eval.js';
 import type { InstanceReport, SemanticReport } from '../../src/eval/index.js';
+import { snapshotDataset } from '../../src/learning/datasets/index.js';
+import { writeAlias } from '../../src/lifecycle/store.js';
 import { runCli } from '../helpers/cli.js';
-import { tinySoftmaxModel, tinyYoloSegModel } from '../helpers/tiny-models.js';
-import { writeRepository } from '../http/helpers.js';
+import { addItem, classMapLabel, openTestStores } from '../helpers/dataset-stores.js';
+import { semanticScene, tinySoftmaxModel, tinyYoloSegModel } from '../helpers/tiny-models.js';
+import { png, writeRepository } from '../http/helpers.js';
 import { sceneClassMap, writeCocoFolder, writeMaskFolder } from '../lifecycle/evaluation-fixtures.js';
 
 const CLASSES = ['background', 'red', 'green', 'blue'];
@@ -113,6 +116,34 @@ describe('segserve eval --model', () => {
     ]);
     expect(again.code).toBe(0);
     expect((JSON.parse(again.stdout) as InstanceReport).summary).toEqual(report.summary);
+  });
+
+  it('reads a stored dataset version and an alias from the data directory', async () => {
+    const stores = await openTestStores();
+    try {
+      const image = await png(semanticScene());
+      await addItem(
+        stores,
+        'scenes',
+        image,
+        classMapLabel('semantic', CLASSES, 16, 16, [...sceneClassMap()]),
+      );
+      await snapshotDataset(stores.db, stores.blobs, 'scenes');
+      await writeAlias(stores.db, 'softmax', 'stable', 1, null, 'test');
+      await stores.db.close();
+      const dataDir = join(stores.dir, '.data');
+      const run = await runCli(
+        ['eval', '--model', 'softmax:stable', '--models', models, '--dataset', 'dataset:scenes', '--json'],
+        { SEGSERVE_DATA_DIR: dataDir },
+      );
+      expect(run.stderr).not.toMatch(/error/);
+      const report = JSON.parse(run.stdout) as SemanticReport;
+      expect(report.model).toEqual({ name: 'softmax', version: 1 });
+      expect(report.dataset).toMatch(/^dataset:scenes@[0-9a-f]{64}$/);
+      expect(report.summary.miou).toBe(1);
+    } finally {
+      await stores.close().catch(() => undefined);
+    }
   });
 
   it('refuses with a stable code and exit status 2', async () => {
