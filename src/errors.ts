@@ -113,6 +113,17 @@ export const ERROR_CATALOGUE = {
     message: 'Result {index} is for image {image_id}, which the ground truth does not have.',
   },
   EVAL_DATASET_EMPTY: { status: 422, message: 'There is nothing to evaluate against: {reason}' },
+  // Evaluating a model (src/lifecycle/evaluation): a dataset whose classes or task the model does not share,
+  // refused before the first image is run. Classes are matched by name, never by position.
+  EVAL_CLASSES_MISMATCH: {
+    status: 422,
+    message:
+      'The classes of {source} [{dataset_classes}] do not match those of model "{model}" [{model_classes}]: {reason}',
+  },
+  EVAL_TASK_MISMATCH: {
+    status: 422,
+    message: 'Model "{model}" is a {task} model and {source} holds {ground_truth}: {reason}',
+  },
   // The model lifecycle (src/lifecycle): aliases, the promotion gate, rollback, uploads.
   PROMOTION_REFUSED: {
     status: 409,

@@ -114,6 +114,12 @@ const serveCommand = program
   .addOption(new Option('--host <address>', 'address to listen on').env('HOST').default('0.0.0.0'))
   .option('--default-model <name>', 'model for requests that name none (default: the first ready model)')
   .option('--batch-root <dir>', 'folder /predict/batch may read {"paths"} from (default: paths refused)')
+  .addOption(
+    new Option(
+      '--eval-root <dir>',
+      'folder the evaluation API may read dataset paths from (default: only dataset:<name> sources)',
+    ).env('SEGSERVE_EVAL_ROOT'),
+  )
   .option(
     '--allow-url <cidr>',
     'address or CIDR range URL downloads may reach although private or loopback (repeatable, comma-separated)',

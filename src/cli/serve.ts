@@ -33,6 +33,7 @@ export interface ServeCommandOptions {
   host: string;
   defaultModel?: string;
   batchRoot?: string;
+  evalRoot?: string;
   allowUrl: string[];
   logLevel: string;
   predictionLog: PredictionLogLevel;
@@ -139,6 +140,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     host: options.host,
     defaultModel: options.defaultModel,
     batchRoot: options.batchRoot,
+    evalRoot: options.evalRoot,
     urlFetch: { allow: options.allowUrl },
     limits: limits.http,
     corsOrigins,

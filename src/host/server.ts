@@ -10,6 +10,7 @@ import { defaultServerLimits } from '../http/settings.js';
 import { SampleCapture } from '../learning/capture/index.js';
 import { RepositorySync } from '../lifecycle/repository-sync.js';
 import { RepositoryWatch } from '../lifecycle/repository-watch.js';
+import { configuredGateEvaluator } from '../lifecycle/evaluation/index.js';
 import { DriftWatch } from '../monitoring/drift-watch.js';
 import { ServingMetrics } from '../monitoring/metrics.js';
 import { MonitorHistory } from '../monitoring/monitor-history.js';
@@ -111,8 +112,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const lifecycle = await startLifecycle(
     service,
     stores,
-    // Until the evaluation gate is configured per model, promotions are recorded as not gated.
-    async () => undefined,
+    // The model's config.yaml `evaluation:` block names the gate's dataset; a model without one is not gated.
+    configuredGateEvaluator({ service, storage: stores }),
     {
       unread: (error) => log({ type: 'aliases-unread', error, note: 'not ready until they are read' }),
       warn: (fields, message) => app.log.warn(fields, message),

@@ -13,6 +13,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { AnnotationQueue } from '../learning/annotations/index.js';
+import { DatasetFiles } from '../lifecycle/evaluation/index.js';
 import type { RequestRecord } from '../monitoring/metrics.js';
 import { UrlFetcher } from '../sources/fetch-url.js';
 import { realBatchRoot } from '../sources/files.js';
@@ -27,6 +28,7 @@ import {
 import { installGracefulClose } from './graceful-close.js';
 import { type AppOptions, DEFAULT_LIMITS, type HttpLimits, type LoggerOptions } from './options.js';
 import { wasRefused } from './refusal-log.js';
+import { evaluationRoutes } from './routes/admin-eval.js';
 import { adminModelRoutes } from './routes/admin-models.js';
 import { adminRepositoryRoutes } from './routes/admin-repository.js';
 import { annotationRoutes } from './routes/annotations.js';
@@ -216,6 +218,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       });
     }
   }
+  await app.register(evaluationRoutes, {
+    service: options.service,
+    stores: options.stores,
+    files: options.evalRoot === undefined ? undefined : await DatasetFiles.confined(options.evalRoot),
+    adminKeys: options.adminKeys,
+    inferenceTimeoutMs: limits.inferenceTimeoutMs,
+  });
   await app.register(uiRoutes);
   return app;
 }

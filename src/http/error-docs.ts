@@ -68,7 +68,7 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   INPUT_TOO_LARGE: 'An uploaded file, batch file or URL download is over `--max-image-bytes`.',
   BATCH_TOO_LARGE: '`/predict/batch` got more items than `--max-batch-items`.',
   PATH_FORBIDDEN:
-    'A path is outside the batch folder, not a regular file, unreadable, or `paths` without `--batch-root`.',
+    'A path is outside the batch folder or the evaluation root, not a regular file, unreadable, or missing; or `paths` without `--batch-root`, or an evaluation dataset path without `--eval-root`.',
   FILE_NOT_FOUND: 'A `/predict/batch` path does not exist in the batch folder (an item error).',
   FILE_READ_TIMEOUT:
     'A file did not give its bytes in time (10 s for `/predict/batch`, a minute for the CLI).',
@@ -111,12 +111,16 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   DATASET_IMPORT_INVALID:
     'A COCO or mask-folder import is malformed: missing images, unknown categories or mask values, masks of the wrong size; nothing was stored.',
   EVAL_INPUT_INVALID:
-    'A ground truth or results file given to `segserve eval` is malformed (not JSON, missing fields, bad boxes, masks or scores; the message names the field), or class maps differ in size or hold class ids beyond the labels.',
+    'A ground truth or results file given to `segserve eval` is malformed (not JSON, missing fields, bad boxes, masks or scores; the message names the field), or class maps differ in size or hold class ids beyond the labels; or an evaluation dataset is: a COCO file or `manifest.csv` that does not parse, a missing image or mask, an image the model cannot read, a mask of another picture.',
   EVAL_CATEGORY_UNKNOWN:
     "A result's category (its `category_name`, else its `category_id`) is not a category of the ground truth; categories are matched by name.",
   EVAL_IMAGE_UNKNOWN: 'A result is for an image id the ground truth does not list.',
   EVAL_DATASET_EMPTY:
     'An evaluation against a ground truth with no images, or with no annotations (instance) or no labelled pixels (semantic).',
+  EVAL_CLASSES_MISMATCH:
+    "An evaluation dataset's class names are not the model's (semantic and binary: the same names in any order; instance: every category one of the model's labels); both lists are in the details.",
+  EVAL_TASK_MISMATCH:
+    'An instance model on class-map masks, or a semantic or binary model on COCO instances: that ground truth cannot score that task.',
   BLOB_KEY_INVALID:
     'A blob key is empty, too long, absolute, has `.`/`..`/empty segments, backslashes or control characters.',
   DATABASE_QUERY_FAILED:

@@ -85,6 +85,11 @@ export interface AppOptions {
   /** Folder `/predict/batch` may read `paths` from; without one, `paths` are refused. */
   batchRoot?: string;
   /**
+   * Folder the evaluation API may read dataset paths from (COCO files, mask folders), symbolic links resolved;
+   * without one, only stored dataset versions (`dataset:<name>`) can be evaluated over HTTP.
+   */
+  evalRoot?: string;
+  /**
    * The blob store and database (opened on first use by the server): with them the app serves the annotation
    * queue (`/v1/annotations`) and the dataset API (`/v1/datasets...`).
    */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EvaluationConfigSchema, metricTaskMismatch } from './evaluation-config.js';
 import { RetrainingConfigSchema } from './retraining-config.js';
 import { SamplingConfigSchema } from './sampling-config.js';
 
@@ -176,6 +177,8 @@ export const ModelConfigSchema = z
     sampling: SamplingConfigSchema.optional(),
     /** Active learning: when to snapshot the dataset and call retraining hooks (see retraining-config.ts). */
     retraining: RetrainingConfigSchema.optional(),
+    /** Lifecycle: the dataset and metric of the promotion gate (see evaluation-config.ts); none without it. */
+    evaluation: EvaluationConfigSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -185,6 +188,8 @@ export const ModelConfigSchema = z
     }
     const mismatch = decoderTaskMismatch(config.task, config.decoder);
     if (mismatch) ctx.addIssue({ code: 'custom', path: ['decoder'], message: mismatch });
+    const metric = metricTaskMismatch(config.task, config.evaluation?.metric);
+    if (metric) ctx.addIssue({ code: 'custom', path: ['evaluation', 'metric'], message: metric });
     if (config.labels && config.labels_file) {
       ctx.addIssue({
         code: 'custom',

@@ -2,6 +2,14 @@
 export { classLabels } from './class-labels.js';
 export * from './config.js';
 export {
+  type DatasetReference,
+  EVALUATION_METRICS,
+  type EvaluationConfig,
+  type EvaluationMetric,
+  evaluationMetric,
+  parseDatasetReference,
+} from './evaluation-config.js';
+export {
   expandEnv,
   loadModelDefinition,
   type ModelDefinition,

@@ -18,7 +18,19 @@ export type RequestSource =
   | 'predict/batch'
   | 'api/detect'
   | 'v2'
-  | 'cli';
+  | 'cli'
+  /** A model evaluation (src/lifecycle/evaluation): never published, see UNPUBLISHED_SOURCES. */
+  | 'eval';
+
+/**
+ * Sources whose predictions are not live traffic, so the service publishes no `prediction.completed` for them.
+ * An evaluation runs a whole dataset through a version: published, its predictions would count as requests in
+ * the metrics and the monitor page, shift the drift windows towards the dataset's images (and could raise drift
+ * on them), and fill the annotation queue with images that already have labels. Not publishing them keeps every
+ * subscriber, present and future, right without each having to remember to skip them; the admission counters
+ * and the Retry-After estimate still see them, since they do hold the model's workers.
+ */
+export const UNPUBLISHED_SOURCES: ReadonlySet<RequestSource> = new Set<RequestSource>(['eval']);
 
 /** What a prediction found, small enough to keep per prediction: no masks, no pixels. */
 export type PredictionSummary =

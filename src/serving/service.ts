@@ -21,6 +21,7 @@ import {
   ServingEvents,
   servingEventOf,
   summarizeResult,
+  UNPUBLISHED_SOURCES,
 } from './events.js';
 import { runPipeline, type Segmentation, type SegmentOptions } from './pipeline.js';
 
@@ -276,6 +277,7 @@ export class InferenceService {
       beforeDecode: (info) => ticket.reservePixels(info.width * info.height),
       afterRun: (ms) => ticket.observeService(ms),
     });
+    if (UNPUBLISHED_SOURCES.has(ticket.source)) return seg;
     // Published on release, so `timings.encode` includes the answer's encoding by then.
     this.#pending.set(ticket, {
       model: seg.model,
@@ -298,6 +300,7 @@ export class InferenceService {
     const { outputs, timings } = await ticket.loaded.runtime.run(feeds, options);
     ticket.observeService(timings.infer);
     if (!outputs) throw new Error('the runtime answered a tensor request without outputs');
+    if (UNPUBLISHED_SOURCES.has(ticket.source)) return outputs;
     this.#pending.set(ticket, {
       model: ticket.loaded.name,
       version: ticket.loaded.version,

@@ -31,6 +31,7 @@ import { ensureDataset } from '../../src/learning/dataset-items.js';
 import { importMaskFolder } from '../../src/learning/datasets/index.js';
 import { parseLabelDocument } from '../../src/learning/label-document.js';
 import { RepositorySync } from '../../src/lifecycle/repository-sync.js';
+import { DatasetFiles, openDatasetSource, runEvaluation } from '../../src/lifecycle/evaluation/index.js';
 import { importTflite } from '../../src/models/tflite/index.js';
 import { makeBaseline, readBaseline, writeBaseline } from '../../src/monitoring/drift/index.js';
 import { EncoderPool } from '../../src/serving/encoder-pool.js';
@@ -57,6 +58,7 @@ import {
 import { type Origin, startOrigin } from '../http/origin.js';
 import { slowBinaryModel } from '../http/slow-model.js';
 import { noiseBytes, pngDeclaring } from '../image/fixtures.js';
+import { sceneClassMap, writeCocoFolder, writeMaskFolder } from '../lifecycle/evaluation-fixtures.js';
 import { oneOp } from '../models/tflite/harness.js';
 import { writeTflite } from '../models/tflite/tflite-writer.js';
 import { cudaInstalled } from './cuda.js';
@@ -273,6 +275,16 @@ async function withAnnotationItem(action: (base: string, id: string) => Promise<
     } finally {
       await db.close();
     }
+  });
+}
+
+/** Evaluates the softmax model on a dataset that `write` puts in a new folder of `work`. */
+async function evaluateOn(name: string, write: (folder: string) => Promise<unknown>): Promise<Outcome> {
+  const folder = join(work, name);
+  await write(folder);
+  return thrown(async () => {
+    const dataset = await openDatasetSource(folder, { files: DatasetFiles.unconfined() });
+    await runEvaluation({ service: serviceFor(repo.repository), model: 'softmax', dataset });
   });
 }
 
@@ -629,6 +641,16 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
   EVAL_IMAGE_UNKNOWN: () =>
     thrown(() => evaluateCoco(TINY_COCO, [{ image_id: 9, category_id: 1, bbox: [0, 0, 4, 4], score: 1 }])),
   EVAL_DATASET_EMPTY: () => thrown(() => evaluateCoco({ ...TINY_COCO, annotations: [] }, [])),
+  // Evaluations of the softmax model (labels background, red, green, blue) on small datasets written here.
+  EVAL_CLASSES_MISMATCH: () =>
+    evaluateOn('eval-people', (folder) =>
+      writeMaskFolder(
+        folder,
+        [{ image: 'images/a.png', mask: 'masks/a.png', values: sceneClassMap() }],
+        ['background', 'person'],
+      ),
+    ),
+  EVAL_TASK_MISMATCH: () => evaluateOn('eval-coco', (folder) => writeCocoFolder(folder)),
   SAMPLE_NOT_FOUND: () =>
     withAnnotationItem((base) => answered(fetch(`${base}/v1/annotations/${'0'.repeat(64)}`))),
   SAMPLE_CLAIMED: () =>

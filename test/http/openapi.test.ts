@@ -63,6 +63,7 @@ const OURS: Array<[string, string]> = [
   ['post', '/v1/admin/models/{model}/versions/{version}/load'],
   ['post', '/v1/admin/models/{model}/versions/{version}/unload'],
   ['post', '/v1/admin/repository/rescan'],
+  ['post', '/v1/admin/models/{model}/versions/{version}/eval'],
 ];
 
 let repo: TinyRepository;

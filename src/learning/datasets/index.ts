@@ -13,8 +13,10 @@ export {
   resolveVersion,
 } from './catalog.js';
 export { type ChangedEntry, type DiffEntry, diffVersions, type VersionDiff } from './diff.js';
+export type { CocoInstances } from './export/coco.js';
 export {
   buildFormat,
+  cocoDocument,
   EXPORT_FORMATS,
   type ExportDocument,
   type ExportFormat,
@@ -26,7 +28,7 @@ export {
   loadVersion,
   parseExportFormat,
 } from './export/index.js';
-export type { ExportFile } from './export/items.js';
+export type { ExportFile, ExportItem } from './export/items.js';
 export { blobTarget, type ExportTarget, folderTarget } from './export/target.js';
 export {
   type CocoImportOptions,
@@ -34,7 +36,14 @@ export {
   type ImportResult,
   importCoco,
   importMaskFolder,
+  insideFolder,
   type MaskFolderImportOptions,
+  type MaskResize,
+  maskClassIds,
+  maskProblemText,
+  Problems,
+  parseMaskManifest,
+  readMaskValues,
 } from './import/index.js';
 export {
   type DatasetJson,
@@ -46,7 +55,21 @@ export {
   versionDetailJson,
   versionJson,
 } from './json.js';
-export { type ManifestEntry, SPLITS, type Split, splitOf, VALIDATION_FRACTION } from './manifest.js';
+export {
+  imageFileOf,
+  imageKeyOf,
+  type ManifestEntry,
+  SPLITS,
+  type Split,
+  splitOf,
+  VALIDATION_FRACTION,
+} from './manifest.js';
 export type { Progress, ProgressFactory } from './progress.js';
 export { type Snapshot, snapshotDataset } from './snapshot.js';
-export { type ClassCount, describeVersion, type VersionSummary, versionSummary } from './summary.js';
+export {
+  type ClassCount,
+  describeVersion,
+  readLabel,
+  type VersionSummary,
+  versionSummary,
+} from './summary.js';

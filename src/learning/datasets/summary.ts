@@ -34,15 +34,18 @@ export function summaryKeyOf(versionId: string): string {
   return `datasets/summaries/${versionId}.v${SUMMARY_FORMAT}.json`;
 }
 
+/** The label document of one entry of a version (checked by decodeLabelDocument). */
+export async function readLabel(blobs: BlobStore, entry: ManifestEntry): Promise<LabelDocument> {
+  return decodeLabelDocument(await blobs.get(labelKeyOf(entry)));
+}
+
 /** Calls `each` with every entry's label document, in manifest order. */
 export async function forEachLabel(
   blobs: BlobStore,
   entries: readonly ManifestEntry[],
   each: (entry: ManifestEntry, label: LabelDocument, index: number) => void | Promise<void>,
 ): Promise<void> {
-  for (let i = 0; i < entries.length; i++) {
-    await each(entries[i], decodeLabelDocument(await blobs.get(labelKeyOf(entries[i]))), i);
-  }
+  for (let i = 0; i < entries.length; i++) await each(entries[i], await readLabel(blobs, entries[i]), i);
 }
 
 /** Counts per class of `labels` (the dataset's class names) over the entries. */

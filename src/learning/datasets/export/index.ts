@@ -182,15 +182,27 @@ export async function exportDocument(
   const json = (value: unknown) => ({ contentType: 'application/json', body: JSON.stringify(value) });
   if (format === 'label-studio') return json(labelStudioTasks(items, options.imageRoot));
   if (format === 'cvat') return { contentType: 'application/xml', body: cvatXml(dataset, version.id, items) };
-  const documents = cocoDocuments(dataset, version.id, items);
-  if (split !== undefined) return json(documents[split]);
-  const merged: CocoInstances = {
-    info: { description: `segserve dataset ${dataset.name}`, version: version.id },
+  return json(cocoDocument(dataset, version.id, items, split));
+}
+
+/**
+ * The COCO instances document of a version's items: the images of one split, or of both in one document. Image
+ * ids are positions in `items` counted from 1, as in every COCO export (cocoDocuments).
+ */
+export function cocoDocument(
+  dataset: Pick<DatasetInfo, 'name' | 'task' | 'labels'>,
+  versionId: string,
+  items: readonly ExportItem[],
+  split?: Split,
+): CocoInstances {
+  const documents = cocoDocuments(dataset, versionId, items);
+  if (split !== undefined) return documents[split];
+  return {
+    info: { description: `segserve dataset ${dataset.name}`, version: versionId },
     images: [...documents.train.images, ...documents.validation.images].sort((a, b) => a.id - b.id),
     annotations: [...documents.train.annotations, ...documents.validation.annotations].sort(
       (a, b) => a.id - b.id,
     ),
     categories: documents.train.categories,
   };
-  return json(merged);
 }

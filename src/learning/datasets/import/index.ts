@@ -5,6 +5,14 @@ import { commitImport, type ImportResult } from './commit.js';
 import { type MaskFolderImportOptions, planMaskFolderImport } from './mask-folder.js';
 
 export { defaultImagesFolder } from './coco.js';
+export {
+  type MaskResize,
+  maskClassIds,
+  maskProblemText,
+  parseMaskManifest,
+  readMaskValues,
+} from './mask-folder.js';
+export { insideFolder, Problems } from './plan.js';
 export type { CocoImportOptions, ImportResult, MaskFolderImportOptions };
 
 export async function importCoco(

@@ -45,14 +45,14 @@ export interface MaskFolderImportOptions {
   progress?: ProgressFactory;
 }
 
-interface ManifestRow {
+export interface ManifestRow {
   line: number;
   image: string;
   mask: string;
 }
 
 /** The rows of manifest.csv: a header naming `image` and `mask`, then one line per image (no quoting). */
-function parseMaskManifest(text: string, problems: Problems): ManifestRow[] {
+export function parseMaskManifest(text: string, problems: Problems): ManifestRow[] {
   const lines = text.split(/\r?\n/);
   const header = lines[0].split(',').map((cell) => cell.trim());
   const imageColumn = header.indexOf('image');
@@ -83,6 +83,72 @@ async function readOptional(path: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * How a mask of another size than its image is treated: refused (`false`), resized with nearest-neighbour
+ * sampling (`true`), or resized only when it has the image's aspect ratio (`'same-aspect'`, within 1 %: a mask
+ * saved smaller, as the human-segmentation set's are, not a mask of another picture).
+ */
+export type MaskResize = boolean | 'same-aspect';
+
+/** Aspect ratios this close are the same picture saved at another size (433x577 vs 480x640 differ by 0.05 %). */
+const ASPECT_TOLERANCE = 0.01;
+
+/** What is wrong with a mask, worded to follow its name: `mask m.png is 3x2, its image a.png 4x3`. */
+export class MaskProblem extends Error {}
+
+/**
+ * The pixel values of a mask PNG (greyscale values or palette indices, see src/masks/png-read.ts) at
+ * `width` x `height`, the size of its image `imageName`. Throws a MaskProblem for a mask of another size, and
+ * the PNG reader's error for bytes it cannot read.
+ */
+export async function readMaskValues(
+  bytes: Uint8Array,
+  width: number,
+  height: number,
+  resize: MaskResize,
+  imageName: string,
+): Promise<Uint8Array> {
+  // Read directly, not through an image library: an indexed (VOC-style) mask would come back as colours.
+  const png = decodeMaskPng(bytes, MAX_IMPORT_PIXELS);
+  if (png.width === width && png.height === height) return png.values;
+  const sameAspect = Math.abs((png.width * height) / (png.height * width) - 1) <= ASPECT_TOLERANCE;
+  if (resize === false || (resize === 'same-aspect' && !sameAspect)) {
+    const why = resize === false ? '' : ' (another aspect ratio, so not the same picture saved smaller)';
+    throw new MaskProblem(`is ${png.width}x${png.height}, its image ${imageName} ${width}x${height}${why}`);
+  }
+  const raw = { width: png.width, height: png.height, channels: 1 as const };
+  const resized = await sharp(png.values, { raw })
+    .resize(width, height, { fit: 'fill', kernel: 'nearest' })
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
+  return new Uint8Array(resized);
+}
+
+/**
+ * The class id of each mask value for a dataset of `classes` classes: values below it are class ids; a binary
+ * mask may also mark the foreground 255. Throws a MaskProblem naming the first other value and where it is.
+ */
+export function maskClassIds(values: Uint8Array, classes: number, binary: boolean): Uint8Array {
+  const map = new Uint8Array(values.length);
+  for (let i = 0; i < map.length; i++) {
+    const value = values[i];
+    if (value < classes) map[i] = value;
+    else if (binary && value === 255) map[i] = 1;
+    else {
+      const expected = binary ? '0, 1 or 255' : `class ids 0..${classes - 1}`;
+      throw new MaskProblem(`holds value ${value} at pixel ${i}; expected ${expected}`);
+    }
+  }
+  return map;
+}
+
+/** A problem of mask `name` as one line: `mask m.png is 3x2, ...`, or `mask m.png: <the reader's error>`. */
+export function maskProblemText(name: string, error: unknown): string {
+  if (error instanceof MaskProblem) return `mask ${name} ${error.message}`;
+  return `mask ${name}: ${error instanceof Error ? error.message : String(error)}`;
+}
+
 /** The class map of one mask at its image's size, or a problem. */
 async function classMapOf(
   path: string,
@@ -102,44 +168,13 @@ async function classMapOf(
     );
     return undefined;
   }
-  let values: Uint8Array;
   try {
-    // Read directly, not through an image library: an indexed (VOC-style) mask would come back as colours.
-    const png = decodeMaskPng(bytes, MAX_IMPORT_PIXELS);
-    values = png.values;
-    if (png.width !== image.width || png.height !== image.height) {
-      if (!resize) {
-        problems.add(
-          `mask ${row.mask} is ${png.width}x${png.height}, its image ${row.image} ${image.width}x${image.height}`,
-        );
-        return undefined;
-      }
-      const raw = { width: png.width, height: png.height, channels: 1 as const };
-      const resized = await sharp(png.values, { raw })
-        .resize(image.width, image.height, { fit: 'fill', kernel: 'nearest' })
-        .extractChannel(0)
-        .raw()
-        .toBuffer();
-      values = new Uint8Array(resized);
-    }
+    const values = await readMaskValues(bytes, image.width, image.height, resize, row.image);
+    return maskClassIds(values, definition.labels.length, definition.task === 'binary');
   } catch (error) {
-    problems.add(`mask ${row.mask}: ${error instanceof Error ? error.message : String(error)}`);
+    problems.add(maskProblemText(row.mask, error));
     return undefined;
   }
-  const classes = definition.labels.length;
-  const binary = definition.task === 'binary';
-  const map = new Uint8Array(values.length);
-  for (let i = 0; i < map.length; i++) {
-    const value = values[i];
-    if (value < classes) map[i] = value;
-    else if (binary && value === 255) map[i] = 1;
-    else {
-      const expected = binary ? '0, 1 or 255' : `class ids 0..${classes - 1}`;
-      problems.add(`mask ${row.mask} holds value ${value} at pixel ${i}; expected ${expected}`);
-      return undefined;
-    }
-  }
-  return map;
 }
 
 /** Reads and checks the whole import; throws DATASET_IMPORT_INVALID (or DATASET_MISMATCH) before storing. */

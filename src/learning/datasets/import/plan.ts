@@ -31,15 +31,19 @@ export class Problems {
     return this.list.length;
   }
 
-  /** DATASET_IMPORT_INVALID listing the first problems, when there are any. */
-  throwIfAny(): void {
-    if (this.list.length === 0) return;
+  /** The first problems in one line, and how many more there are; undefined when there are none. */
+  summary(): string | undefined {
+    if (this.list.length === 0) return undefined;
     const more = this.list.length - LISTED_PROBLEMS;
     const listed = this.list.slice(0, LISTED_PROBLEMS).join('; ');
-    throw new SegserveError('DATASET_IMPORT_INVALID', {
-      source: this.source,
-      reason: `${this.list.length} problem(s): ${listed}${more > 0 ? `; and ${more} more` : ''}`,
-    });
+    return `${this.list.length} problem(s): ${listed}${more > 0 ? `; and ${more} more` : ''}`;
+  }
+
+  /** DATASET_IMPORT_INVALID listing the first problems, when there are any. */
+  throwIfAny(): void {
+    const reason = this.summary();
+    if (reason !== undefined)
+      throw new SegserveError('DATASET_IMPORT_INVALID', { source: this.source, reason });
   }
 }
 
