@@ -10,8 +10,14 @@ import { type AliasRecord, listAliases } from './store.js';
 
 export const DEFAULT_ALIAS_REFRESH_MS = 5_000;
 
+/** Where an alias points, and where it pointed before (what a rollback returns to). */
+interface Target {
+  version: number;
+  previous: number | null;
+}
+
 export class AliasTable implements VersionAliases {
-  #byModel = new Map<string, Map<string, number>>();
+  #byModel = new Map<string, Map<string, Target>>();
   #timer: NodeJS.Timeout | undefined;
   #notLoaded: string | undefined;
 
@@ -55,36 +61,40 @@ export class AliasTable implements VersionAliases {
   }
 
   replaceAll(records: readonly AliasRecord[]): void {
-    const next = new Map<string, Map<string, number>>();
+    const next = new Map<string, Map<string, Target>>();
     for (const record of records) {
-      const aliases = next.get(record.model) ?? new Map<string, number>();
-      aliases.set(record.alias, record.version);
+      const aliases = next.get(record.model) ?? new Map<string, Target>();
+      aliases.set(record.alias, { version: record.version, previous: record.previousVersion });
       next.set(record.model, aliases);
     }
     // One assignment: a request resolving meanwhile sees the old table or the new one, never half of each.
     this.#byModel = next;
   }
 
-  /** Applies a change this process committed, without waiting for the next refresh. */
-  set(model: string, alias: string, version: number | undefined): void {
+  /** Applies a change this process committed (undefined: removed), without waiting for the next refresh. */
+  set(model: string, alias: string, record: Pick<AliasRecord, 'version' | 'previousVersion'> | undefined): void {
     const next = new Map(this.#byModel);
     const aliases = new Map(next.get(model));
-    if (version === undefined) aliases.delete(alias);
-    else aliases.set(alias, version);
+    if (record === undefined) aliases.delete(alias);
+    else aliases.set(alias, { version: record.version, previous: record.previousVersion });
     next.set(model, aliases);
     this.#byModel = next;
   }
 
   lookup(model: string, alias: string): number | undefined {
-    return this.#byModel.get(model)?.get(alias);
+    return this.#byModel.get(model)?.get(alias)?.version;
   }
 
-  /** The versions some alias of `model` points at: they stay loaded whatever the version policy says. */
+  /**
+   * The versions some alias of `model` points at, or pointed at before its last change: they stay loaded
+   * whatever the version policy says, so a rollback finds its version serving and takes effect at once.
+   */
   versionsOf(model: string): number[] {
-    return [...new Set(this.#byModel.get(model)?.values() ?? [])];
-  }
-
-  of(model: string): Record<string, number> {
-    return Object.fromEntries(this.#byModel.get(model) ?? []);
+    const versions = new Set<number>();
+    for (const { version, previous } of this.#byModel.get(model)?.values() ?? []) {
+      versions.add(version);
+      if (previous !== null) versions.add(previous);
+    }
+    return [...versions].sort((a, b) => a - b);
   }
 }

@@ -105,7 +105,8 @@ export class ModelLifecycle {
       });
       return written;
     });
-    this.#options.aliases.set(model, alias, version);
+    this.#options.aliases.set(model, alias, record);
+    await this.#applyPolicy(model);
     return { alias: record, ...(gate ? { gate } : {}) };
   }
 
@@ -124,6 +125,7 @@ export class ModelLifecycle {
       });
     });
     this.#options.aliases.set(model, alias, undefined);
+    await this.#applyPolicy(model);
   }
 
   /** Puts `alias` back where it pointed before its last change; effective for the next request. */
@@ -153,8 +155,18 @@ export class ModelLifecycle {
       });
       return written;
     });
-    this.#options.aliases.set(model, alias, record.version);
+    this.#options.aliases.set(model, alias, record);
+    await this.#applyPolicy(model);
     return record;
+  }
+
+  /**
+   * The versions aliases keep loaded have changed: the repository applies its version policy again, loading a
+   * version an alias now needs and retiring one nothing keeps any more. The alias has changed whatever this
+   * finds; a problem shows in the model's status.
+   */
+  async #applyPolicy(model: string): Promise<void> {
+    await this.#options.service.repository.rescan({ models: [model] }).catch(() => undefined);
   }
 
   /** A version an alias may point at: one that serves now. */

@@ -207,6 +207,20 @@ export function tinySoftmaxModel(options: DenseOptions = {}): TinyModel {
 }
 
 /**
+ * tinySoftmaxModel's graph with other per-class colour weights (rows background, red, green, blue; softmax
+ * applied, NCHW), for versions of one model that score differently on the same data: e.g. a green weight of 0
+ * never finds green.
+ */
+export function tinySoftmaxVariant(weights: number[][], bias = [5, 0, 0, 0]): Uint8Array {
+  return denseModel(
+    weights,
+    bias,
+    { op: 'Softmax', inputs: [], outputs: [], attributes: { axis: 1 } },
+    'NCHW',
+  );
+}
+
+/**
  * Binary "red" detector, labels ['background', 'red'], foreground logit 10R - 5G - 5B - 5 (red 5, black and grey
  * -5, green or blue -10). `channels: 1` outputs sigmoid(logit) (or the logit); `channels: 2` outputs the softmax
  * (or logits) of [0, logit] as [background, foreground], the same foreground probability.
