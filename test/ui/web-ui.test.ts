@@ -50,6 +50,7 @@ import {
 } from './browser.js';
 import { drawnPixels, pixelsOfColor } from './chart-check.js';
 import { compareOverlay, regionsOf } from './overlay-check.js';
+import { describeVersionHistory } from './version-history-check.js';
 
 interface UploadFile {
   name: string;
@@ -420,6 +421,7 @@ describeWithChromium('web UI in Chromium', () => {
   });
 
   describeAnnotatePage(() => browser);
+  describeVersionHistory(() => browser);
 
   describeWithShared('shipped models on real photos', ['models', 'yolov8n-seg-coco'], () => {
     let repository: ModelRepository;

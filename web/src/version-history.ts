@@ -60,14 +60,14 @@ function evaluationChart(history: ModelHistoryJson): Element | null {
     const value = Math.max(0, Math.min(1, figure.value));
     chart.append(
       svg('text', { x: 0, y: y + barHeight - 5, class: 'chart-label' }, `v${figure.version}`),
-      svg('rect', { x: labelWidth, y, width: span, height: barHeight, class: 'bar-track', rx: 3 }),
+      svg('rect', { x: labelWidth, y, width: span, height: barHeight, class: 'eval-bar-track', rx: 3 }),
       svg('rect', {
         x: labelWidth,
         y,
         width: Math.max(1, span * value),
         height: barHeight,
         rx: 3,
-        class: figure.version === stable ? 'bar bar-stable' : 'bar',
+        class: figure.version === stable ? 'eval-bar eval-bar-stable' : 'eval-bar',
       }),
       svg(
         'text',
