@@ -456,7 +456,8 @@ export class ModelRepository {
     }
     for (const { held, reason } of this.#retiring) {
       // A runtime replaced by a reload is not a version leaving: the version is listed once, as ready.
-      if (reason !== 'replaced') entries.push({ name: held.model, version: held.version, state: 'unloading' });
+      if (reason !== 'replaced')
+        entries.push({ name: held.model, version: held.version, state: 'unloading' });
     }
     for (const dir of await this.#listFolders().catch(() => [])) {
       if (known.has(dir) || !this.#wanted(basename(dir), dir)) continue;

@@ -30,8 +30,8 @@ import { renderErrorsTable, withErrorsTable } from '../../src/http/error-docs.js
 import { ensureDataset } from '../../src/learning/dataset-items.js';
 import { importMaskFolder } from '../../src/learning/datasets/index.js';
 import { parseLabelDocument } from '../../src/learning/label-document.js';
-import { RepositorySync } from '../../src/lifecycle/repository-sync.js';
 import { DatasetFiles, openDatasetSource, runEvaluation } from '../../src/lifecycle/evaluation/index.js';
+import { RepositorySync } from '../../src/lifecycle/repository-sync.js';
 import { importTflite } from '../../src/models/tflite/index.js';
 import { makeBaseline, readBaseline, writeBaseline } from '../../src/monitoring/drift/index.js';
 import { EncoderPool } from '../../src/serving/encoder-pool.js';
