@@ -129,6 +129,12 @@ export const ERROR_CATALOGUE = {
     status: 409,
     message: 'Model "{model}" version {version} was not moved to "{alias}": {reason}',
   },
+  // Uploads are validated whole before the version is let in, so a refusal leaves the repository as it was.
+  UPLOAD_REFUSED: {
+    status: 422,
+    message: 'The upload to model "{model}" was refused and nothing of it was kept: {reason}',
+  },
+  MODEL_VERSION_EXISTS: { status: 409, message: 'Model "{model}" already has a version {version}.' },
   ROLLBACK_UNAVAILABLE: {
     status: 409,
     message: 'Alias "{alias}" of model "{model}" has nothing to roll back to: {reason}',

@@ -14,6 +14,7 @@ import { formatModelDetails, formatModelList } from './models.js';
 import { formatBaselineSummary, monitorBaseline } from './monitor.js';
 import { defaultRepositoryDir, openModel } from './open-model.js';
 import { formatSummary, parseFormats, predict } from './predict.js';
+import { formatPushOutcome, pushVersion } from './push.js';
 import { addServeSettingOptions, serve } from './serve.js';
 
 function positiveInteger(value: string): number {
@@ -169,6 +170,22 @@ models
     } finally {
       await repository.close();
     }
+  });
+
+models
+  .command('push')
+  .description('upload a model version to a running server (admin key in $SEGSERVE_ADMIN_KEY)')
+  .argument('<file>', 'the ONNX file')
+  .requiredOption('-m, --model <name>', 'model name (a new model needs --config)')
+  .addOption(
+    new Option('--server <url>', 'the server').env('SEGSERVE_SERVER').default('http://127.0.0.1:8080'),
+  )
+  .option('--config <file>', 'config.yaml of a new model')
+  .option('--labels <file>', 'labels.txt of a new model')
+  .option('-v, --version <n>', 'version number (default: the next one)', positiveInteger)
+  .action(async (file: string, opts) => {
+    const outcome = await pushVersion({ file, ...opts });
+    process.stdout.write(`${formatPushOutcome(outcome)}\n`);
   });
 
 models

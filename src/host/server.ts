@@ -18,7 +18,7 @@ import { logPredictions, type PredictionLogLevel } from '../monitoring/predictio
 import type { InferenceService } from '../serving/service.js';
 import { type BlobStore, openBlobStore, type StorageSettings } from '../storage/index.js';
 import type { ModelsSyncSettings } from '../storage/settings.js';
-import { startLifecycle } from './lifecycle.js';
+import { readAliases, startLifecycle } from './lifecycle.js';
 import { openService, type ServiceSetup, type StartupLog, startupLogger } from './open-service.js';
 import { startRetraining } from './retraining.js';
 import { LazyStorage } from './storage.js';
@@ -89,8 +89,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let watch: RepositoryWatch | undefined;
   // A mirrored repository: its first pass runs before the models load, so the server starts with the bucket's.
   const sync = modelsSync && (await startSync(modelsDir, modelsSync, log, () => watch));
-  // The versions aliases point at stay loaded; the alias table is known once the lifecycle has started below.
-  let aliases: { versionsOf(model: string): number[] } | undefined;
+  // Opens nothing yet: the stores open on their first use (see storage.ts), at start when a model samples, or to
+  // read the aliases when a database exists.
+  const stores = new LazyStorage(storage);
+  let app: FastifyInstance;
+  const aliases = await readAliases(
+    stores,
+    {
+      unread: (error) => log({ type: 'aliases-unread', error, note: 'not ready until they are read' }),
+      // The first refresh comes seconds after start, when the app exists.
+      warn: (fields, message) => app.log.warn(fields, message),
+    },
+    aliasRefreshMs,
+  );
   const service = await openService(
     {
       modelsDir,
@@ -98,29 +109,20 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       provisionEmpty: provisionEmpty && !sync,
       defaultModel,
       decodedPixelBudget,
-      keepVersions: (model) => aliases?.versionsOf(model) ?? [],
+      // The versions aliases point at stay loaded whatever the version policy says.
+      keepVersions: (model) => aliases.versionsOf(model),
       unloadTimeoutMs,
     },
     log,
   ).catch(async (error: unknown) => {
+    aliases.stop();
     await sync?.close();
+    await stores.close();
     throw error;
   });
-  // Opens nothing yet: the stores open on their first use (see storage.ts), or at start when a model samples.
-  const stores = new LazyStorage(storage);
-  let app: FastifyInstance;
-  const lifecycle = await startLifecycle(
-    service,
-    stores,
-    // The model's config.yaml `evaluation:` block names the gate's dataset; a model without one is not gated.
-    configuredGateEvaluator({ service, storage: stores }),
-    {
-      unread: (error) => log({ type: 'aliases-unread', error, note: 'not ready until they are read' }),
-      warn: (fields, message) => app.log.warn(fields, message),
-    },
-    aliasRefreshMs,
-  );
-  aliases = lifecycle.aliases;
+  // The model's config.yaml `evaluation:` block names the gate's dataset; a model without one is not gated.
+  const gate = configuredGateEvaluator({ service, storage: stores });
+  const lifecycle = startLifecycle(service, stores, aliases, gate, modelsDir);
   let monitor: MonitorHistory | undefined;
   let capture: SampleCapture | undefined;
   // Logs through the app built below; it logs nothing before its first poll or drift event.

@@ -31,6 +31,7 @@ import { wasRefused } from './refusal-log.js';
 import { evaluationRoutes } from './routes/admin-eval.js';
 import { adminModelRoutes } from './routes/admin-models.js';
 import { adminRepositoryRoutes } from './routes/admin-repository.js';
+import { adminUploadRoutes } from './routes/admin-upload.js';
 import { annotationRoutes } from './routes/annotations.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { healthRoutes } from './routes/health.js';
@@ -216,6 +217,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         adminKeys: options.adminKeys,
         ...options.lifecycle,
       });
+      const { uploads } = options.lifecycle;
+      if (uploads) await app.register(adminUploadRoutes, { uploads, limits, adminKeys: options.adminKeys });
     }
   }
   await app.register(evaluationRoutes, {

@@ -97,6 +97,9 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   LABEL_NOT_FOUND: 'Asking for the label of an annotation item that has none yet.',
   PROMOTION_REFUSED:
     "Moving `stable` to a version whose evaluation is worse than the current stable version's by more than the model's `evaluation.tolerance` (or `stable` moved meanwhile).",
+  UPLOAD_REFUSED:
+    'An uploaded version that is not ONNX, fails to load or warm up, has outputs its decoder cannot read, or a config that is invalid or not allowed.',
+  MODEL_VERSION_EXISTS: 'An upload names a version number the model already has (on disk or loaded).',
   ROLLBACK_UNAVAILABLE: 'A rollback of an alias that does not exist or has never pointed elsewhere.',
   ADMIN_API_DISABLED:
     'An admin route (upload, aliases, load/unload, evaluation, `/v2/repository`) on a server started without admin keys.',

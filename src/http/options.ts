@@ -8,6 +8,7 @@ import type { InferenceService } from '../serving/service.js';
 import type { UrlFetchOptions } from '../sources/fetch-url.js';
 import type { StorageAccess } from '../storage/index.js';
 import type { AdminKeys } from './admin-auth.js';
+import type { ModelUploads } from './routes/admin-upload.js';
 import { defaultServerLimits, splitLimits } from './settings.js';
 
 /**
@@ -23,6 +24,8 @@ export interface HttpLimits {
   v2BodyBytes: number;
   /** Items in one `/predict/batch` request. */
   batchItems: number;
+  /** Model uploads: the ONNX file, streamed to disk. */
+  modelUploadBytes: number;
   /** Multipart bodies: file parts (busboy `files`); each file is capped by `imageBodyBytes`. */
   multipartFiles: number;
   /** Multipart bodies: non-file fields (busboy `fields`). */
@@ -98,7 +101,13 @@ export interface AppOptions {
    * Aliases, promotion and rollback, with `stores`: with them the app serves the lifecycle's admin routes and
    * `GET /v1/models/{m}/history`. `hasDatabase` says whether a database exists to read history from.
    */
-  lifecycle?: { lifecycle: ModelLifecycle; aliases: AliasTable; hasDatabase: () => boolean };
+  lifecycle?: {
+    lifecycle: ModelLifecycle;
+    aliases: AliasTable;
+    hasDatabase: () => boolean;
+    /** Uploads of versions and models (`POST /v1/admin/models/{m}/versions`); without them, no upload route. */
+    uploads?: ModelUploads;
+  };
   /** Who may call the admin routes; none (the default) turns the admin API off (admin-auth.ts). */
   adminKeys?: AdminKeys;
   /** Epoch milliseconds now, for claims' expiry; tests inject a clock (default Date.now). */

@@ -114,6 +114,16 @@ const TABLE: { [K in LimitKey]: LimitSpec } = {
     max: 1000,
     description: 'Items in one `/predict/batch` request.',
   },
+  modelUploadBytes: {
+    flag: '--max-model-upload-bytes',
+    env: 'SEGSERVE_MAX_MODEL_UPLOAD_BYTES',
+    // Written to disk as it arrives, never held in memory; 2 GiB is protobuf's own ceiling for one ONNX file.
+    default: 2 * GiB,
+    unit: 'bytes',
+    min: 1 * KiB,
+    max: 2 * GiB,
+    description: 'Largest model file an upload (`POST /v1/admin/models/{m}/versions`) may carry.',
+  },
   multipartFiles: {
     flag: '--multipart-files',
     env: 'SEGSERVE_MULTIPART_FILES',

@@ -70,7 +70,7 @@ export class ModelLifecycle {
     alias: string,
     version: number,
     actor: string,
-    options: { force?: boolean } = {},
+    options: { force?: boolean; why?: string } = {},
   ): Promise<AliasChange> {
     this.#checkServable(model, version);
     const db = await this.#options.database();
@@ -99,7 +99,7 @@ export class ModelLifecycle {
           from: current?.version ?? null,
           ...(gate ? { gate } : {}),
           ...(alias === DEFAULT_ALIAS && !gate
-            ? { gated: false, why: options.force ? 'forced' : 'no evaluation dataset' }
+            ? { gated: false, why: options.why ?? (options.force ? 'forced' : 'no evaluation dataset') }
             : {}),
         },
       });

@@ -19,10 +19,8 @@ import { readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { SegserveError } from '../errors.js';
-import { SessionPool } from '../runtime/pool.js';
-import type { Runtime, RuntimeFactory } from '../runtime/runtime.js';
+import type { RuntimeFactory } from '../runtime/runtime.js';
 import type { ExecutionProvider } from '../runtime/session-options.js';
-import { inputMismatch, pickInput } from './check-input.js';
 import { classLabels } from './class-labels.js';
 import type { DecoderName, ModelConfig, Task } from './config.js';
 import {
@@ -32,8 +30,10 @@ import {
   type ModelDefinition,
   type VersionSource,
 } from './load-config.js';
+import { type LoadedVersion, openVersion } from './open-version.js';
 import type { ErrorSummary, LoadState } from './status.js';
 
+export type { LoadedVersion } from './open-version.js';
 export type { ErrorSummary, LoadState } from './status.js';
 
 export interface VersionStatus {
@@ -65,17 +65,6 @@ export interface ModelStatus {
 }
 
 /** One servable version: what the request pipeline needs to feed the model and decode its outputs. */
-export interface LoadedVersion {
-  name: string;
-  version: number;
-  config: ModelConfig;
-  labels: string[];
-  modelPath: string;
-  runtime: Runtime;
-  /** `config.input.name`, or the model's first input. */
-  inputName: string;
-}
-
 /**
  * Why a version stops serving: an operator asked (`requested`), a reload replaced it (`replaced`), the version
  * policy no longer picks it (`policy`), its files or model folder went away (`removed`), or the repository
@@ -1106,46 +1095,27 @@ export class ModelRepository {
     return { state: 'failed', model, version, error, changes };
   }
 
-  /** Loads one version's runtime and checks it against its config; never throws. */
+  /** Loads one version's runtime and checks it against its config (open-version.ts); never throws. */
   async #createVersion(
     definition: ModelDefinition,
     source: VersionSource,
   ): Promise<{ loaded?: LoadedVersion; error?: ErrorSummary }> {
     const { name, config, labels } = definition;
-    const loadFailed = (reason: string) =>
-      new SegserveError('MODEL_LOAD_FAILED', { model: name, version: source.version, reason });
-    const createRuntime = this.#options.createRuntime ?? SessionPool.create;
-    let runtime: Runtime | undefined;
     try {
-      if (source.problem) throw loadFailed(source.problem);
-      runtime = await createRuntime({
-        modelPath: source.modelPath,
-        modelName: name,
-        version: source.version,
-        instances: config.instances,
-        intraOpThreads: config.threads.intra_op,
-        interOpThreads: config.threads.inter_op,
-        executionProvider: this.#options.executionProvider ?? config.execution_provider,
-        maxQueue: config.max_queue,
-        warmupShape: { width: config.input.width, height: config.input.height },
-      });
-      const input = pickInput(runtime.inputs, config.input);
-      if (typeof input === 'string') throw loadFailed(input);
-      const mismatch = inputMismatch(input, config.input);
-      if (mismatch) throw loadFailed(mismatch);
-      const loaded: LoadedVersion = {
-        name,
-        version: source.version,
-        config,
-        labels,
-        modelPath: source.modelPath,
-        runtime,
-        inputName: input.name,
-      };
+      if (source.problem) {
+        throw new SegserveError('MODEL_LOAD_FAILED', {
+          model: name,
+          version: source.version,
+          reason: source.problem,
+        });
+      }
+      const loaded = await openVersion(
+        { name, version: source.version, config, labels, modelPath: source.modelPath },
+        { createRuntime: this.#options.createRuntime, executionProvider: this.#options.executionProvider },
+      );
       this.#held.set(loaded, { model: name, version: source.version, leases: 0, closed: false });
       return { loaded };
     } catch (error) {
-      await runtime?.close();
       return { error: summarize(error) };
     }
   }

@@ -197,6 +197,11 @@ export class InferenceService {
     this.#aliases = aliases;
   }
 
+  /** Where `alias` of `model` points now, if it exists. */
+  aliasOf(model: string, alias: string): number | undefined {
+    return this.#aliases?.lookup(model, alias);
+  }
+
   /**
    * The version a request names: a number, an alias, or none (the model's `stable` alias when it has one, else
    * the newest ready version). Refuses one that cannot take requests now (MODEL_NOT_READY).

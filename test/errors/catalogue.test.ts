@@ -288,6 +288,17 @@ async function evaluateOn(name: string, write: (folder: string) => Promise<unkno
   });
 }
 
+function uploadVersion(base: string, parts: { model: Uint8Array; version?: string }): Promise<Response> {
+  const form = new FormData();
+  if (parts.version) form.append('version', parts.version);
+  form.append('model', new Blob([parts.model]), 'model.onnx');
+  return fetch(`${base}/v1/admin/models/softmax/versions`, {
+    method: 'POST',
+    headers: { authorization: adminHeaders().authorization },
+    body: form,
+  });
+}
+
 /** Runs `action` against the lifecycle's app over a model with versions 1 and 2 and a fresh database. */
 async function withLifecycleApp(
   options: { adminKeys?: null },
@@ -299,6 +310,7 @@ async function withLifecycleApp(
     try {
       const { app } = await lifecycleApp({
         repository: versions.repository,
+        repositoryDir: versions.dir,
         db,
         blobs: await FsBlobStore.open(join(work, 'lifecycle-blobs')),
         evaluate: async (_model, version) => ({
@@ -688,6 +700,13 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
     withLifecycleApp({}, (base) =>
       answered(post('/v1/admin/models/softmax/rollback', '{}', adminHeaders(), base)),
     ),
+  // Uploads: a file that is not ONNX; a version number the model has.
+  UPLOAD_REFUSED: () =>
+    withLifecycleApp({}, (base) =>
+      answered(uploadVersion(base, { model: new TextEncoder().encode('not onnx') })),
+    ),
+  MODEL_VERSION_EXISTS: () =>
+    withLifecycleApp({}, (base) => answered(uploadVersion(base, { model: new Uint8Array(8), version: '1' }))),
   // Version 2 evaluates worse than version 1 by more than the tolerance.
   PROMOTION_REFUSED: () =>
     withLifecycleApp({}, async (base) => {

@@ -3,6 +3,7 @@
  * with admin keys, as the server wires it (host/lifecycle.ts) but with the gate's evaluator given by the test.
  */
 import type { FastifyInstance } from 'fastify';
+import { repositoryUploads } from '../../src/host/lifecycle.js';
 import { AdminKeys } from '../../src/http/admin-auth.js';
 import { buildApp } from '../../src/http/app.js';
 import { AliasTable } from '../../src/lifecycle/aliases.js';
@@ -27,6 +28,8 @@ export async function lifecycleApp(options: {
   evaluate: GateEvaluator;
   /** Default: one key named `alice`, ADMIN_KEY; null: none, the admin API off. */
   adminKeys?: AdminKeys | null;
+  /** The repository's folder: with it the app takes uploads into it. */
+  repositoryDir?: string;
 }): Promise<LifecycleApp> {
   const service = serviceFor(options.repository);
   const aliases = new AliasTable();
@@ -42,12 +45,21 @@ export async function lifecycleApp(options: {
     options.adminKeys === null
       ? undefined
       : (options.adminKeys ?? AdminKeys.fromEntries([{ text: `alice ${ADMIN_KEY}`, where: 'test' }]));
+  const stores = openedStores(options.db, options.blobs);
   const app = await buildApp({
     service,
     logger: false,
-    stores: openedStores(options.db, options.blobs),
+    stores,
     adminKeys,
-    lifecycle: { lifecycle, aliases, hasDatabase: () => true },
+    lifecycle: {
+      lifecycle,
+      aliases,
+      hasDatabase: () => true,
+      uploads:
+        options.repositoryDir === undefined
+          ? undefined
+          : repositoryUploads(service, lifecycle, stores, options.repositoryDir),
+    },
   });
   return { app, aliases, lifecycle };
 }

@@ -4,13 +4,13 @@
  * answer, then exit 0 and the port is closed).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
-import { semanticScene } from '../helpers/tiny-models.js';
+import { semanticScene, tinySoftmaxModel } from '../helpers/tiny-models.js';
 import { freePort, png, writeRepository } from './helpers.js';
 import { slowBinaryModel } from './slow-model.js';
 
@@ -153,6 +153,53 @@ describe('segserve serve', () => {
     } finally {
       served.child.kill('SIGKILL');
       await rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('applies a version folder added and removed while it serves: the watch is on by default', async () => {
+    const repository = await writeRepository({ m: tinySoftmaxModel() });
+    const served = serve([
+      '--models',
+      repository,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--watch-interval',
+      '200',
+      '--data-dir',
+      join(repository, '.data'),
+    ]);
+    try {
+      const line = await served.logged(listening);
+      const base = String(line.msg).replace('Server listening at ', '');
+      expect(await served.logged((l) => l.msg === 'settings')).toMatchObject({
+        watch: 'on',
+        models_sync: 'off',
+      });
+      const versions = async () =>
+        (
+          (await (await fetch(`${base}/v1/models/m`)).json()) as { versions: Array<{ version: number }> }
+        ).versions.map((v) => v.version);
+      expect(await versions()).toEqual([1]);
+
+      // Copied in the way rsync does: a hidden file, renamed once complete.
+      await mkdir(join(repository, 'm', '2'));
+      await writeFile(join(repository, 'm', '2', '.model.onnx.part'), tinySoftmaxModel().bytes);
+      await rename(join(repository, 'm', '2', '.model.onnx.part'), join(repository, 'm', '2', 'model.onnx'));
+      await served.logged((l) => l.msg === 'version-unloaded' && l.version === 1);
+      expect(await versions()).toEqual([2]);
+      expect(served.lines.find((l) => l.msg === 'watch-applied')).toMatchObject({ folders: ['m'] });
+
+      await rm(join(repository, 'm', '2'), { recursive: true });
+      await served.logged((l) => l.msg === 'version-unloaded' && l.version === 2);
+      expect(await versions()).toEqual([1]);
+      served.child.kill('SIGTERM');
+      expect(await served.exited).toBe(0);
+      expect(served.lines.some((l) => String(l.msg).endsWith('failed'))).toBe(false);
+    } finally {
+      served.child.kill('SIGKILL');
+      await rm(repository, { recursive: true, force: true });
     }
   });
 

@@ -2,7 +2,9 @@
  * Calls to the segserve API. Every failure becomes an ApiError carrying the API's stable code and message
  * (`{"error": {"code", "message", "details"}}`), so the UI shows what the server said, not a generic failure.
  */
+
 import type { RetrainingTriggerListJson } from '../../src/learning/wire-types.js';
+import type { ModelHistoryJson } from '../../src/lifecycle/wire-types.js';
 import type { MonitorJson } from '../../src/monitoring/monitor-types.js';
 import type { ModelListJson, SegmentationJson } from '../../src/serving/types.js';
 
@@ -82,6 +84,17 @@ export async function retrainingTriggers(): Promise<RetrainingTriggerListJson | 
   try {
     const response = await call('/v1/retraining/triggers?limit=100');
     return (await response.json()) as RetrainingTriggerListJson;
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'ROUTE_NOT_FOUND') return null;
+    throw error;
+  }
+}
+
+/** A model's aliases, evaluations and version history; null when the server has no lifecycle routes. */
+export async function modelHistory(model: string): Promise<ModelHistoryJson | null> {
+  try {
+    const response = await call(`/v1/models/${encodeURIComponent(model)}/history`);
+    return (await response.json()) as ModelHistoryJson;
   } catch (error) {
     if (error instanceof ApiError && error.code === 'ROUTE_NOT_FOUND') return null;
     throw error;

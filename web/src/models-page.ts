@@ -1,11 +1,13 @@
 /** The models page: every model of the repository with its state, task, input, versions, labels and load errors. */
 
 import type { RetrainingTriggerJson } from '../../src/learning/wire-types.js';
+import type { ModelHistoryJson } from '../../src/lifecycle/wire-types.js';
 import type { LoadState, ModelJson, ModelListJson } from '../../src/serving/types.js';
-import { retrainingTriggers } from './api';
+import { modelHistory, retrainingTriggers } from './api';
 import { h, replace, uniqueId } from './dom';
 import { models } from './model-store';
 import { problem } from './problem';
+import { aliasesByVersion, historySection } from './version-history';
 
 function badge(state: LoadState): HTMLElement {
   return h('span', { class: `badge state-${state}` }, state);
@@ -81,7 +83,13 @@ function retrainingSection(triggers: RetrainingTriggerJson[]): HTMLElement | nul
   );
 }
 
-function modelCard(model: ModelJson, isDefault: boolean, triggers: RetrainingTriggerJson[]): HTMLElement {
+function modelCard(
+  model: ModelJson,
+  isDefault: boolean,
+  triggers: RetrainingTriggerJson[],
+  history: ModelHistoryJson | null,
+): HTMLElement {
+  const aliases = history ? aliasesByVersion(history) : new Map<number, string[]>();
   const titleId = uniqueId('model-title');
   const facts: Array<[string, string]> = [
     ['Task', model.task ?? 'unknown'],
@@ -113,6 +121,9 @@ function modelCard(model: ModelJson, isDefault: boolean, triggers: RetrainingTri
               {},
               h('span', { class: 'version' }, `v${v.version}`),
               badge(v.state),
+              ...(aliases.get(v.version) ?? []).map((alias) =>
+                h('span', { class: `badge alias alias-${alias}` }, alias),
+              ),
               v.error ? problem(v.error, undefined, false) : null,
             ),
           ),
@@ -133,6 +144,7 @@ function modelCard(model: ModelJson, isDefault: boolean, triggers: RetrainingTri
     model.error && !model.versions.some((v) => v.error?.message === model.error?.message)
       ? problem(model.error, 'Load error', false)
       : null,
+    history ? historySection(history) : null,
     retrainingSection(triggers),
     model.state === 'ready'
       ? h(
@@ -177,14 +189,20 @@ export class ModelsPage {
         // The triggers are extra: a failure to read them leaves the model list as it is.
         retrainingTriggers().catch(() => null),
       ]);
-      this.show(list, retraining?.triggers ?? []);
+      // Histories likewise: a model whose history cannot be read is shown without it.
+      const histories = await Promise.all(list.models.map((m) => modelHistory(m.name).catch(() => null)));
+      this.show(list, retraining?.triggers ?? [], histories);
     } catch (error) {
       this.status.textContent = 'The model list could not be loaded.';
       replace(this.list, problem(error));
     }
   }
 
-  private show(list: ModelListJson, triggers: RetrainingTriggerJson[]): void {
+  private show(
+    list: ModelListJson,
+    triggers: RetrainingTriggerJson[],
+    histories: Array<ModelHistoryJson | null>,
+  ): void {
     const ready = list.models.filter((m) => m.state === 'ready').length;
     const failed = list.models.filter((m) => m.state === 'failed').length;
     this.status.textContent = [
@@ -197,11 +215,12 @@ export class ModelsPage {
       .join(' · ');
     replace(
       this.list,
-      ...list.models.map((m) =>
+      ...list.models.map((m, i) =>
         modelCard(
           m,
           m.name === list.default_model,
           triggers.filter((t) => t.model === m.name),
+          histories[i],
         ),
       ),
     );

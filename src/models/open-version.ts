@@ -1,0 +1,64 @@
+/**
+ * Opening one version of a model: its runtime (a SessionPool of worker threads unless the caller supplies
+ * another factory; warmed up before it is answered), and the checks that its input is the one the config
+ * describes. The repository opens every version it serves this way, and an upload opens a candidate the same
+ * way before it is let in, so what is validated is exactly what will serve.
+ */
+import { SegserveError } from '../errors.js';
+import { SessionPool } from '../runtime/pool.js';
+import type { Runtime, RuntimeFactory } from '../runtime/runtime.js';
+import type { ExecutionProvider } from '../runtime/session-options.js';
+import { inputMismatch, pickInput } from './check-input.js';
+import type { ModelConfig } from './config.js';
+
+/** One servable version: what the request pipeline needs to feed the model and decode its outputs. */
+export interface LoadedVersion {
+  name: string;
+  version: number;
+  config: ModelConfig;
+  labels: string[];
+  modelPath: string;
+  runtime: Runtime;
+  /** `config.input.name`, or the model's first input. */
+  inputName: string;
+}
+
+export interface OpenVersionOptions {
+  /** Overrides the config's `execution_provider` (e.g. `--device cuda`). */
+  executionProvider?: ExecutionProvider;
+  /** What runs the version; default onnxruntime in worker threads (SessionPool). */
+  createRuntime?: RuntimeFactory;
+  /** Sessions to start; default the config's `instances` (a validation needs one). */
+  instances?: number;
+}
+
+export async function openVersion(
+  version: Omit<LoadedVersion, 'runtime' | 'inputName'>,
+  options: OpenVersionOptions = {},
+): Promise<LoadedVersion> {
+  const { name, config } = version;
+  const loadFailed = (reason: string) =>
+    new SegserveError('MODEL_LOAD_FAILED', { model: name, version: version.version, reason });
+  const createRuntime = options.createRuntime ?? SessionPool.create;
+  const runtime = await createRuntime({
+    modelPath: version.modelPath,
+    modelName: name,
+    version: version.version,
+    instances: options.instances ?? config.instances,
+    intraOpThreads: config.threads.intra_op,
+    interOpThreads: config.threads.inter_op,
+    executionProvider: options.executionProvider ?? config.execution_provider,
+    maxQueue: config.max_queue,
+    warmupShape: { width: config.input.width, height: config.input.height },
+  });
+  try {
+    const input = pickInput(runtime.inputs, config.input);
+    if (typeof input === 'string') throw loadFailed(input);
+    const mismatch = inputMismatch(input, config.input);
+    if (mismatch) throw loadFailed(mismatch);
+    return { ...version, runtime, inputName: input.name };
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+}
