@@ -186,6 +186,11 @@ export async function evalModel(options: EvalModelOptions): Promise<ModelEvaluat
   let running: Progress | undefined;
   let scoring: Progress | undefined;
   try {
+    // A version number the config's version policy does not load (yolov8n-seg:1 beside the newest) is loaded.
+    if (version !== undefined && /^[1-9][0-9]*$/.test(version)) {
+      const listed = opened.repository.get(opened.name)?.versions.find((v) => v.version === Number(version));
+      if (listed?.state !== 'ready') await opened.repository.loadVersion(opened.name, Number(version));
+    }
     // An alias (`:stable`) is read from the database the server keeps aliases in, when there is one.
     if (version !== undefined && ALIAS_NAME.test(version) && options.storage?.databaseExists()) {
       const aliases = new AliasTable();

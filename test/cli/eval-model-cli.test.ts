@@ -2,7 +2,7 @@
  * `segserve eval --model`: through the real command line on a repository of tiny models (table, JSON, report
  * file, progress, timings, exit codes), and the `m[:version]` spelling.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,8 +27,13 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'segserve-eval-model-cli-'));
   models = await writeRepository({
     softmax: { ...tinySoftmaxModel(), versions: [1, 2] },
+    newest: { ...tinySoftmaxModel(), versions: [1, 2] },
     yolo: tinyYoloSegModel(),
   });
+  // A model whose version policy loads only its newest version.
+  const config = join(models, 'newest', 'config.yaml');
+  const text = await readFile(config, 'utf8');
+  await writeFile(config, text.replace(/version_policy:\n\s+all: true\n/, 'version_policy:\n  latest: 1\n'));
   masks = await writeMaskFolder(
     join(dir, 'masks'),
     [
@@ -85,6 +90,23 @@ describe('segserve eval --model', () => {
       truth_pixels: 32,
       predicted_pixels: 64,
     });
+  });
+
+  it('loads a version the version policy leaves out when it is named', async () => {
+    const config = await readFile(join(models, 'newest', 'config.yaml'), 'utf8');
+    expect(config).toContain('latest: 1');
+    const run = await runCli([
+      'eval',
+      '--model',
+      'newest:1',
+      '--models',
+      models,
+      '--dataset',
+      masks,
+      '--json',
+    ]);
+    expect(run.stderr).not.toMatch(/error/);
+    expect((JSON.parse(run.stdout) as SemanticReport).model).toEqual({ name: 'newest', version: 1 });
   });
 
   it('scores an instance model, writing its detections for eval --results, which scores them the same', async () => {
