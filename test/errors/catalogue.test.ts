@@ -40,12 +40,11 @@ import { FsBlobStore } from '../../src/storage/fs-blob-store.js';
 import { openDatabase } from '../../src/storage/index.js';
 import { runCli } from '../helpers/cli.js';
 import { ADMIN_KEY, adminHeaders, lifecycleApp } from '../helpers/lifecycle.js';
-import { buildModel } from '../helpers/onnx-builder.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { freshDatabase } from '../helpers/postgres.js';
 import { boxPrediction, insertSample, openedStores, testImage } from '../helpers/samples.js';
 import { segment, serviceFor } from '../helpers/serving.js';
-import { semanticScene, tinySoftmaxModel } from '../helpers/tiny-models.js';
+import { failsAtWidthModel, semanticScene, tinySoftmaxModel } from '../helpers/tiny-models.js';
 import {
   errorOf,
   listen,
@@ -226,16 +225,6 @@ async function whileSlowBusy<T>(base: string, action: () => Promise<T>): Promise
     await running;
     await until(() => slowStats().busy === 0 && slowStats().queued === 0, 'the slow model to drain');
   }
-}
-
-/** A model that loads but fails in `session.run` for inputs of width 3: it adds a [1, 3, 1, 2] constant. */
-function failingAddModel(): Uint8Array {
-  return buildModel({
-    inputs: [{ name: 'image', dims: [1, 3, 'height', 'width'] }],
-    outputs: [{ name: 'scores', dims: [1, 3, 'height', 2] }],
-    initializers: [{ name: 'b', dims: [1, 3, 1, 2], values: [0, 0, 0, 0, 0, 0] }],
-    nodes: [{ op: 'Add', inputs: ['image', 'b'], outputs: ['scores'] }],
-  });
 }
 
 async function withApp<T>(app: FastifyInstance, action: (base: string) => Promise<T>): Promise<T> {
@@ -820,7 +809,7 @@ beforeAll(async () => {
     cuda: { bytes: softmax.bytes, config: { ...softmaxConfig, execution_provider: 'cuda' } },
     'bad-config': { bytes: softmax.bytes, config: { ...softmaxConfig, task: 'astrology' } },
     failing: {
-      bytes: failingAddModel(),
+      bytes: failsAtWidthModel(),
       config: {
         task: 'semantic',
         decoder: 'softmax',

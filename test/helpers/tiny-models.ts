@@ -220,6 +220,30 @@ export function tinySoftmaxVariant(weights: number[][], bias = [5, 0, 0, 0]): Ui
   );
 }
 
+/** tinySoftmaxModel's colour weights with the rows of `classes` zeroed: a variant blind to those classes. */
+export function softmaxWeightsBlindTo(...classes: number[]): number[][] {
+  const seesAll = [
+    [0, 0, 0],
+    [10, 0, 0],
+    [0, 10, 0],
+    [0, 0, 10],
+  ];
+  return seesAll.map((row, c) => (classes.includes(c) ? [0, 0, 0] : row));
+}
+
+/**
+ * A model that loads but fails in `session.run` unless the input is 1 or 2 pixels wide: it adds a [1, 3, 1, 2]
+ * constant to the image. Uploaded with a config whose input is wider, its warm-up inference fails.
+ */
+export function failsAtWidthModel(): Uint8Array {
+  return buildModel({
+    inputs: [{ name: 'image', dims: [1, 3, 'height', 'width'] }],
+    outputs: [{ name: 'scores', dims: [1, 3, 'height', 2] }],
+    initializers: [{ name: 'b', dims: [1, 3, 1, 2], values: [0, 0, 0, 0, 0, 0] }],
+    nodes: [{ op: 'Add', inputs: ['image', 'b'], outputs: ['scores'] }],
+  });
+}
+
 /**
  * Binary "red" detector, labels ['background', 'red'], foreground logit 10R - 5G - 5B - 5 (red 5, black and grey
  * -5, green or blue -10). `channels: 1` outputs sigmoid(logit) (or the logit); `channels: 2` outputs the softmax

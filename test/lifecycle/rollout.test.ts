@@ -17,10 +17,11 @@ import { AdminKeys } from '../../src/http/admin-auth.js';
 import type { ModelHistoryJson } from '../../src/lifecycle/wire-types.js';
 import { resolveStorageSettings } from '../../src/storage/settings.js';
 import { ADMIN_KEY, adminHeaders } from '../helpers/lifecycle.js';
-import { buildModel } from '../helpers/onnx-builder.js';
 import { type FreshDatabase, freshDatabase, postgresProblem } from '../helpers/postgres.js';
 import {
+  failsAtWidthModel,
   semanticScene,
+  softmaxWeightsBlindTo,
   tinySigmoidModel,
   tinySoftmaxModel,
   tinySoftmaxVariant,
@@ -30,14 +31,6 @@ import { sceneClassMap, writeMaskFolder } from './evaluation-fixtures.js';
 
 const problem = await postgresProblem();
 if (problem) console.log(`SKIPPED rollout under load: PostgreSQL unreachable (${problem})`);
-
-const SEES_ALL = [
-  [0, 0, 0],
-  [10, 0, 0],
-  [0, 10, 0],
-  [0, 0, 10],
-];
-const blindTo = (...classes: number[]) => SEES_ALL.map((row, c) => (classes.includes(c) ? [0, 0, 0] : row));
 
 interface Answer {
   sentAt: number;
@@ -93,7 +86,7 @@ describe.skipIf(problem !== undefined)('a rollout under load', () => {
     repo = await writeRepository({
       softmax: {
         ...model,
-        bytes: tinySoftmaxVariant(blindTo(2)),
+        bytes: tinySoftmaxVariant(softmaxWeightsBlindTo(2)),
         config: { ...(model.config as object), evaluation: { dataset, tolerance: 0.01 } },
       },
     });
@@ -112,8 +105,8 @@ describe.skipIf(problem !== undefined)('a rollout under load', () => {
   afterAll(async () => {
     await server?.close();
     await fresh?.drop();
-    await rm(repo, { recursive: true, force: true });
-    await rm(work, { recursive: true, force: true });
+    if (repo) await rm(repo, { recursive: true, force: true });
+    if (work) await rm(work, { recursive: true, force: true });
   });
 
   function upload(model: Uint8Array): Promise<Response> {
@@ -171,16 +164,10 @@ describe.skipIf(problem !== undefined)('a rollout under load', () => {
         'UPLOAD_REFUSED',
       );
       await expectRefused(await upload(tinySigmoidModel({ channels: 2 }).bytes), 422, 'UPLOAD_REFUSED');
-      const failsWarmUp = buildModel({
-        inputs: [{ name: 'image', dims: [1, 3, 'height', 'width'] }],
-        outputs: [{ name: 'scores', dims: [1, 3, 'height', 2] }],
-        initializers: [{ name: 'b', dims: [1, 3, 1, 2], values: [0, 0, 0, 0, 0, 0] }],
-        nodes: [{ op: 'Add', inputs: ['image', 'b'], outputs: ['scores'] }],
-      });
-      await expectRefused(await upload(failsWarmUp), 422, 'UPLOAD_REFUSED');
+      await expectRefused(await upload(failsAtWidthModel()), 422, 'UPLOAD_REFUSED');
 
       // Version 2 sees less than version 1: it is let in (it loads and decodes) but stable stays at 1.
-      const second = await moveStable(() => upload(tinySoftmaxVariant(blindTo(2, 3))), 1);
+      const second = await moveStable(() => upload(tinySoftmaxVariant(softmaxWeightsBlindTo(2, 3))), 1);
       expect(second.status).toBe(201);
       expect(await second.json()).toMatchObject({ version: 2, keptStableAt: 1 });
       const promote = (version: number) =>
@@ -192,7 +179,7 @@ describe.skipIf(problem !== undefined)('a rollout under load', () => {
       await expectRefused(await promote(2), 409, 'PROMOTION_REFUSED');
 
       // Version 3 sees everything: promoted through the gate.
-      const third = await upload(tinySoftmaxVariant(SEES_ALL));
+      const third = await upload(tinySoftmaxVariant(softmaxWeightsBlindTo()));
       expect(third.status).toBe(201);
       const promoted = await moveStable(() => promote(3), 3);
       expect(promoted.status).toBe(200);

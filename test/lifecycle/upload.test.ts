@@ -15,23 +15,17 @@ import type { ModelHistoryJson } from '../../src/lifecycle/wire-types.js';
 import { resolveStorageSettings } from '../../src/storage/settings.js';
 import { runCli } from '../helpers/cli.js';
 import { ADMIN_KEY } from '../helpers/lifecycle.js';
-import { buildModel } from '../helpers/onnx-builder.js';
 import { type FreshDatabase, freshDatabase, postgresProblem } from '../helpers/postgres.js';
-import { semanticScene, tinySigmoidModel, tinySoftmaxModel } from '../helpers/tiny-models.js';
+import {
+  failsAtWidthModel,
+  semanticScene,
+  tinySigmoidModel,
+  tinySoftmaxModel,
+} from '../helpers/tiny-models.js';
 import { png, writeRepository } from '../http/helpers.js';
 
 const problem = await postgresProblem();
 if (problem) console.log(`SKIPPED model uploads: PostgreSQL unreachable (${problem})`);
-
-/** A model that loads but fails in `session.run` at its configured input size (width 16): it adds a [1, 3, 1, 2]. */
-function failsWarmUp(): Uint8Array {
-  return buildModel({
-    inputs: [{ name: 'image', dims: [1, 3, 'height', 'width'] }],
-    outputs: [{ name: 'scores', dims: [1, 3, 'height', 2] }],
-    initializers: [{ name: 'b', dims: [1, 3, 1, 2], values: [0, 0, 0, 0, 0, 0] }],
-    nodes: [{ op: 'Add', inputs: ['image', 'b'], outputs: ['scores'] }],
-  });
-}
 
 describe.skipIf(problem !== undefined)('model uploads', () => {
   let fresh: FreshDatabase;
@@ -133,7 +127,7 @@ describe.skipIf(problem !== undefined)('model uploads', () => {
   });
 
   it('refuses a model that fails its warm-up inference', async () => {
-    const [status, code, message] = await refusal(await upload('softmax', { model: failsWarmUp() }));
+    const [status, code, message] = await refusal(await upload('softmax', { model: failsAtWidthModel() }));
     expect([status, code]).toEqual([422, 'UPLOAD_REFUSED']);
     expect(message).toMatch(/does not load|warm-up/);
     await nothingLeft('softmax', 3);

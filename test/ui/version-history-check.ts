@@ -14,18 +14,10 @@ import { type RunningServer, startServer } from '../../src/host/server.js';
 import { AdminKeys } from '../../src/http/admin-auth.js';
 import { ADMIN_KEY, adminHeaders } from '../helpers/lifecycle.js';
 import { testStorage } from '../helpers/storage.js';
-import { tinySoftmaxModel, tinySoftmaxVariant } from '../helpers/tiny-models.js';
+import { softmaxWeightsBlindTo, tinySoftmaxModel, tinySoftmaxVariant } from '../helpers/tiny-models.js';
 import { writeRepository } from '../http/helpers.js';
 import { sceneClassMap, writeMaskFolder } from '../lifecycle/evaluation-fixtures.js';
 import { openPage, screenshot } from './browser.js';
-
-const SEES_ALL = [
-  [0, 0, 0],
-  [10, 0, 0],
-  [0, 10, 0],
-  [0, 0, 10],
-];
-const blindTo = (...classes: number[]) => SEES_ALL.map((row, c) => (classes.includes(c) ? [0, 0, 0] : row));
 
 export function describeVersionHistory(browser: () => Browser): void {
   describe('models page: version history', () => {
@@ -49,9 +41,12 @@ export function describeVersionHistory(browser: () => Browser): void {
         },
       });
       // Three versions that see the scene differently: v1 misses green, v2 green and blue, v3 nothing.
-      await writeFile(join(dir, 'softmax', '1', 'model.onnx'), tinySoftmaxVariant(blindTo(2)));
-      await writeFile(join(dir, 'softmax', '2', 'model.onnx'), tinySoftmaxVariant(blindTo(2, 3)));
-      await writeFile(join(dir, 'softmax', '3', 'model.onnx'), tinySoftmaxVariant(SEES_ALL));
+      await writeFile(join(dir, 'softmax', '1', 'model.onnx'), tinySoftmaxVariant(softmaxWeightsBlindTo(2)));
+      await writeFile(
+        join(dir, 'softmax', '2', 'model.onnx'),
+        tinySoftmaxVariant(softmaxWeightsBlindTo(2, 3)),
+      );
+      await writeFile(join(dir, 'softmax', '3', 'model.onnx'), tinySoftmaxVariant(softmaxWeightsBlindTo()));
       server = await startServer({
         modelsDir: dir,
         port: 0,
