@@ -158,6 +158,8 @@ export class InferenceService {
   readonly #encoders: EncoderPool;
   readonly #encodeInlineMaxPixels: number;
   #aliases: VersionAliases | undefined;
+  /** The models served when the server was first ready (see notReady); undefined until then. */
+  #served: Set<string> | undefined;
   readonly #unsubscribe: () => void;
 
   constructor(repository: ModelRepository, options: Partial<ServiceOptions> = {}) {
@@ -331,15 +333,26 @@ export class InferenceService {
   }
 
   /**
-   * Why the server is not ready (strict, as Triton's `--strict-readiness`): every version the repository was
-   * asked to serve must have loaded and have a live session. Undefined when ready; a repository with no
-   * models is ready, as there is nothing it was asked to load.
+   * Why the server is not ready; undefined when ready. Until it has been ready once, strict as Triton's
+   * `--strict-readiness`: every version the repository was asked to serve must have loaded and have a live
+   * session (a repository with no models is ready, as there is nothing it was asked to load). From then on, what
+   * the watch, a sync or an admin loads later cannot take it out of rotation while the models it served still
+   * serve: a broken file dropped into a synced bucket would otherwise make every replica unready at once. Only a
+   * model that served and has no ready version left, or aliases that cannot be read, make it unready again;
+   * a version that failed is reported in the model's status (GET /v1/models/{m}, /v2/repository/index).
    */
   notReady(): string | undefined {
     const problems: string[] = [];
     const aliases = this.#aliases?.notLoaded();
     if (aliases) problems.push(`model aliases: ${aliases}`);
-    for (const model of this.repository.list()) {
+    const models = this.repository.list();
+    for (const model of models) {
+      if (this.#served !== undefined) {
+        if (this.#served.has(model.name) && !this.#hasLiveVersion(model)) {
+          problems.push(`model "${model.name}" has no ready version left`);
+        }
+        continue;
+      }
       if (model.versions.length === 0) {
         problems.push(`model "${model.name}" ${model.state}: ${model.error?.message ?? 'no version'}`);
         continue;
@@ -348,12 +361,22 @@ export class InferenceService {
         if (version.state !== 'ready') {
           const why = version.error ? `: ${version.error.message}` : '';
           problems.push(`model "${model.name}" version ${version.version} ${version.state}${why}`);
-        } else if (this.repository.resolve(model.name, version.version).runtime.stats().instances === 0) {
+        } else if (!this.#isLive(model.name, version.version)) {
           problems.push(`model "${model.name}" version ${version.version}: it has no running worker`);
         }
       }
     }
-    return problems.length > 0 ? problems.join('; ') : undefined;
+    if (problems.length > 0) return problems.join('; ');
+    this.#served ??= new Set(models.map((m) => m.name));
+    return undefined;
+  }
+
+  #isLive(model: string, version: number): boolean {
+    return this.repository.resolve(model, version).runtime.stats().instances > 0;
+  }
+
+  #hasLiveVersion(model: ModelStatus): boolean {
+    return model.versions.some((v) => v.state === 'ready' && this.#isLive(model.name, v.version));
   }
 
   health(): ServiceHealth {
