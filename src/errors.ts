@@ -100,6 +100,12 @@ export const ERROR_CATALOGUE = {
   },
   SAMPLE_NOT_QUEUED: { status: 409, message: 'Annotation item "{id}" is {state}, no longer in the queue.' },
   LABEL_NOT_FOUND: { status: 404, message: 'Annotation item "{id}" has no label ({state}).' },
+  // Shadow traffic (src/monitoring/shadow): only the comparisons that agree least are kept, in memory, so one
+  // listed a while ago may have been replaced by a worse one (or the server restarted).
+  SHADOW_COMPARISON_NOT_FOUND: {
+    status: 404,
+    message: 'No shadow comparison "{id}" is kept for endpoint "{endpoint}".',
+  },
   // Evaluation (src/eval): a ground truth and the results or predictions scored against it. Categories are
   // matched by name, so a model whose ids differ from the dataset's still scores; a name the dataset lacks is
   // refused rather than silently dropped (pycocotools drops it, which hides a wrong label list).

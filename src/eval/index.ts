@@ -5,6 +5,23 @@
  * evaluator gives the same numbers wherever it runs, and it can be checked against COCO's own numbers alone.
  */
 export {
+  alignClassMap,
+  backgroundClass,
+  type ClassAgreement,
+  type ClassMapAgreement,
+  type ClassMapOptions as ClassMapAgreementOptions,
+  type ComparedInstance,
+  type ComparedSegmentation,
+  classMapAgreement,
+  compareSegmentations,
+  type InstanceAgreement,
+  type InstanceMatch,
+  type InstanceOptions as InstanceAgreementOptions,
+  instanceAgreement,
+  MATCH_IOU_THRESHOLD,
+  type SegmentationAgreement,
+} from './agreement.js';
+export {
   AREA_RANGES,
   COCO_SUMMARY_KEYS,
   type CocoCategoryRow,

@@ -15,6 +15,7 @@ import { DriftWatch } from '../monitoring/drift-watch.js';
 import { ServingMetrics } from '../monitoring/metrics.js';
 import { MonitorHistory } from '../monitoring/monitor-history.js';
 import { logPredictions, type PredictionLogLevel } from '../monitoring/prediction-log.js';
+import { ShadowTraffic } from '../monitoring/shadow/index.js';
 import type { InferenceService } from '../serving/service.js';
 import { type BlobStore, openBlobStore, type StorageSettings } from '../storage/index.js';
 import type { ModelsSyncSettings } from '../storage/settings.js';
@@ -24,7 +25,7 @@ import { startRetraining } from './retraining.js';
 import { LazyStorage } from './storage.js';
 
 export interface ServeOptions
-  extends Omit<AppOptions, 'service' | 'metrics' | 'logger' | 'stores' | 'retraining'>,
+  extends Omit<AppOptions, 'service' | 'metrics' | 'logger' | 'stores' | 'retraining' | 'shadows'>,
     Omit<ServiceSetup, 'decodedPixelBudget'> {
   port: number;
   host: string;
@@ -125,6 +126,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const lifecycle = startLifecycle(service, stores, aliases, gate, modelsDir);
   let monitor: MonitorHistory | undefined;
   let capture: SampleCapture | undefined;
+  let shadows: ShadowTraffic | undefined;
   // Logs through the app built below; it logs nothing before its first poll or drift event.
   const retraining = startRetraining(
     service,
@@ -138,7 +140,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // history asks through a closure that answers none until the watch exists (a few lines below).
     let drift: DriftWatch | undefined;
     monitor = metrics && new MonitorHistory(service, { driftStates: () => drift?.states() ?? [] });
-    app = await buildApp({ ...appOptions, service, metrics, monitor, stores, retraining, lifecycle });
+    // Copies of requests to the shadow variants of endpoint policies, compared with the served answers. Like
+    // sampling, it runs with monitoring off too (only without metrics): it is how a version is tried out.
+    shadows = new ShadowTraffic(service, {
+      registry: metrics?.registry,
+      log: (level, fields, message) => app.log[level](fields, message),
+    });
+    app = await buildApp({
+      ...appOptions,
+      service,
+      metrics,
+      monitor,
+      stores,
+      retraining,
+      lifecycle,
+      shadows,
+    });
     if (metrics) {
       drift = new DriftWatch(service, {
         registry: metrics.registry,
@@ -170,6 +187,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await sync?.close();
     lifecycle.close();
     monitor?.close();
+    await shadows?.close();
     await service.close();
     await capture?.close();
     await retraining?.close();
@@ -177,6 +195,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     throw error;
   }
   const sampling = capture;
+  const shadowing = shadows;
   let closing: Promise<void> | undefined;
   return {
     app,
@@ -190,6 +209,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       // stops taking predictions once no more can come, and writes what it holds (to the store, or the spool).
       closing ??= Promise.all([watch?.close(), sync?.close()])
         .then(() => app.close())
+        // Shadow runs in flight finish before the runtimes close; queued copies are dropped.
+        .finally(() => shadowing.close())
         .finally(() => service.close())
         .finally(() => sampling.close())
         .finally(() => retraining?.close())

@@ -40,6 +40,7 @@ import { jsonRoutes } from './routes/json.js';
 import { modelRoutes } from './routes/models.js';
 import { monitorRoutes } from './routes/monitor.js';
 import { retrainingRoutes } from './routes/retraining.js';
+import { shadowRoutes } from './routes/shadows.js';
 import { addSharedSchemas } from './schemas.js';
 import { normalizeCorsOrigins } from './settings.js';
 import { uiRoutes } from './ui.js';
@@ -202,6 +203,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(adminRepositoryRoutes, { service: options.service, adminKeys: options.adminKeys });
   if (monitor) await app.register(monitorRoutes, { service: options.service, monitor });
+  if (options.shadows) await app.register(shadowRoutes, { shadows: options.shadows });
   if (options.retraining) await app.register(retrainingRoutes, { retraining: options.retraining });
   if (options.stores) {
     const queue = new AnnotationQueue(options.stores, {

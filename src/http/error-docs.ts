@@ -95,6 +95,8 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
     'Labelling, skipping, rejecting or releasing an annotation item without a live claim on it (never claimed, or the claim expired): claim it first.',
   SAMPLE_NOT_QUEUED: 'Claiming or labelling an annotation item that is already labelled or rejected.',
   LABEL_NOT_FOUND: 'Asking for the label of an annotation item that has none yet.',
+  SHADOW_COMPARISON_NOT_FOUND:
+    'Asking for the image or masks of a shadow comparison that is no longer kept (a worse one replaced it, or the server restarted): list `GET /v1/endpoints/{name}/shadows` again.',
   PROMOTION_REFUSED:
     "Moving `stable` to a version whose evaluation is worse than the current stable version's by more than the model's `evaluation.tolerance` (or `stable` moved meanwhile).",
   UPLOAD_REFUSED:

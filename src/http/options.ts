@@ -4,6 +4,7 @@ import type { AliasTable } from '../lifecycle/aliases.js';
 import type { ModelLifecycle } from '../lifecycle/lifecycle.js';
 import type { ServingMetrics } from '../monitoring/metrics.js';
 import type { MonitorHistory } from '../monitoring/monitor-history.js';
+import type { ShadowTraffic } from '../monitoring/shadow/index.js';
 import type { InferenceService } from '../serving/service.js';
 import type { UrlFetchOptions } from '../sources/fetch-url.js';
 import type { StorageAccess } from '../storage/index.js';
@@ -72,6 +73,8 @@ export interface AppOptions {
   metrics?: ServingMetrics;
   /** The monitor page's history: with it the app feeds it every request and serves `GET /v1/monitor`. */
   monitor?: MonitorHistory;
+  /** Shadow traffic: with it the app serves `GET /v1/shadows` and `GET /v1/endpoints/{name}/shadows...`. */
+  shadows?: ShadowTraffic;
   /** Retraining triggers: with them the app serves `GET /v1/retraining/triggers`. */
   retraining?: RetrainingTriggers;
   limits?: Partial<HttpLimits>;

@@ -20,7 +20,9 @@ export type RequestSource =
   | 'v2'
   | 'cli'
   /** A model evaluation (src/lifecycle/evaluation): never published, see UNPUBLISHED_SOURCES. */
-  | 'eval';
+  | 'eval'
+  /** A copy of a served request run on a shadow variant (src/monitoring/shadow): never published either. */
+  | 'shadow';
 
 /**
  * Sources whose predictions are not live traffic, so the service publishes no `prediction.completed` for them.
@@ -29,8 +31,11 @@ export type RequestSource =
  * on them), and fill the annotation queue with images that already have labels. Not publishing them keeps every
  * subscriber, present and future, right without each having to remember to skip them; the admission counters
  * and the Retry-After estimate still see them, since they do hold the model's workers.
+ *
+ * Shadow runs (copies of live requests on a shadow variant) are left out for the same reasons, and one more: a
+ * shadow prediction published with the endpoint's shadows would be shadowed again, without end.
  */
-export const UNPUBLISHED_SOURCES: ReadonlySet<RequestSource> = new Set<RequestSource>(['eval']);
+export const UNPUBLISHED_SOURCES: ReadonlySet<RequestSource> = new Set<RequestSource>(['eval', 'shadow']);
 
 /** What a prediction found, small enough to keep per prediction: no masks, no pixels. */
 export type PredictionSummary =
@@ -69,6 +74,14 @@ export interface PredictionCompleted {
   version: number;
   /** The traffic variant that served it; `default` until traffic policies exist. */
   variant: string;
+  /** The endpoint (traffic policy name) the client called; absent when no policy chose the variant. */
+  endpoint?: string;
+  /**
+   * The shadow variants of that endpoint's policy: each gets a sampled copy of the request after the answer was
+   * sent (src/monitoring/shadow), `sampleRate` being the share of requests copied (0..1). Absent when the
+   * policy has none.
+   */
+  shadows?: Array<{ variant: string; model: string; version: number; sampleRate: number }>;
   /** Epoch milliseconds when the answer was done. */
   at: number;
   timings: StageTimings;

@@ -34,6 +34,7 @@ import { DatasetFiles, openDatasetSource, runEvaluation } from '../../src/lifecy
 import { RepositorySync } from '../../src/lifecycle/repository-sync.js';
 import { importTflite } from '../../src/models/tflite/index.js';
 import { makeBaseline, readBaseline, writeBaseline } from '../../src/monitoring/drift/index.js';
+import { ShadowTraffic } from '../../src/monitoring/shadow/index.js';
 import { EncoderPool } from '../../src/serving/encoder-pool.js';
 import { readRegularFile } from '../../src/sources/files.js';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.js';
@@ -729,6 +730,19 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
         ]),
       ),
     ),
+  // Shadow traffic keeps a few comparisons in memory: an id it does not hold (never made, or replaced since).
+  SHADOW_COMPARISON_NOT_FOUND: async () => {
+    const service = serviceFor(repo.repository);
+    const shadows = new ShadowTraffic(service);
+    try {
+      const app = await buildApp({ service, shadows, logger: false });
+      return await withApp(app, (base) =>
+        answered(fetch(`${base}/v1/endpoints/photos/shadows/comparisons/${'0'.repeat(36)}/served`)),
+      );
+    } finally {
+      await shadows.close();
+    }
+  },
   // Needs a bug: a route of the real app that throws something unforeseen stands in for one.
   INTERNAL_ERROR: async () => {
     const app = await buildApp({ service: serviceFor(repo.repository), logger: false });
