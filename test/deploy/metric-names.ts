@@ -42,6 +42,14 @@ export const METRIC_NAMES = [
   'segserve_sample_spool_items',
   'segserve_sample_spool_bytes',
   'segserve_sample_store_failures_total',
+  // Shadow traffic: comparisons of shadow variants with the served answers
+  'segserve_shadow_agreement_bucket',
+  'segserve_shadow_agreement_sum',
+  'segserve_shadow_agreement_count',
+  'segserve_shadow_requests_total',
+  'segserve_shadow_latency_difference_seconds_bucket',
+  'segserve_shadow_latency_difference_seconds_sum',
+  'segserve_shadow_latency_difference_seconds_count',
   // prom-client default metrics (collectDefaultMetrics)
   'process_cpu_seconds_total',
   'process_resident_memory_bytes',

@@ -77,7 +77,7 @@ describe('promtool', () => {
 });
 
 describe('segserve.rules.yml', () => {
-  it('has the alerts the monitoring issue asks for', () => {
+  it('has the alerts the monitoring and traffic issues ask for', () => {
     expect(alerts.map((rule) => rule.alert).sort()).toEqual(
       [
         'SegserveConfidenceFalling',
@@ -88,6 +88,7 @@ describe('segserve.rules.yml', () => {
         'SegserveHighLatencyP95',
         'SegserveModelNotReady',
         'SegserveQueueSaturated',
+        'SegserveShadowDisagreement',
       ].sort(),
     );
   });
@@ -98,7 +99,13 @@ describe('segserve.rules.yml', () => {
       expect(rule.for).toMatch(/^\d+[smhd]$/);
       expect(['critical', 'warning']).toContain(rule.labels?.severity);
       // SegserveDown is about a whole server (from `up`, which has no model label): it names the instance.
-      const subject = rule.alert === 'SegserveDown' ? '$labels.instance' : '$labels.model';
+      // SegserveShadowDisagreement is about an endpoint's shadow variant (its metrics have no model label).
+      const subject =
+        rule.alert === 'SegserveDown'
+          ? '$labels.instance'
+          : rule.alert === 'SegserveShadowDisagreement'
+            ? '$labels.endpoint'
+            : '$labels.model';
       expect(rule.annotations?.summary).toContain(subject);
       expect(rule.annotations?.description).toContain(subject);
     },

@@ -12,6 +12,7 @@ import { buildApp } from '../../src/http/app.js';
 import { SampleCapture } from '../../src/learning/capture/index.js';
 import { DriftWatch } from '../../src/monitoring/drift-watch.js';
 import { ServingMetrics } from '../../src/monitoring/metrics.js';
+import { ShadowTraffic } from '../../src/monitoring/shadow/index.js';
 import { METRIC_NAMES } from '../deploy/metric-names.js';
 import { serviceFor } from '../helpers/serving.js';
 import { testStorage } from '../helpers/storage.js';
@@ -28,6 +29,8 @@ beforeAll(async () => {
   const service = serviceFor(repo.repository);
   const metrics = new ServingMetrics(service);
   new DriftWatch(service, { registry: metrics.registry, log: () => {} });
+  // No request here goes through an endpoint with shadows: its metrics are only declared.
+  const shadows = new ShadowTraffic(service, { registry: metrics.registry });
   // No model here samples, so the capture never opens a store: its metrics are only declared.
   const nowhere = () => Promise.reject(new Error('no store in this test'));
   capture = await SampleCapture.start(service, {
@@ -39,7 +42,11 @@ beforeAll(async () => {
   });
   const app = await buildApp({ service, metrics, logger: false });
   base = await listenOnLoopback(app);
-  close = () => app.close().then(() => capture.close());
+  close = () =>
+    app
+      .close()
+      .then(() => capture.close())
+      .then(() => shadows.close());
   const post = (path: string, body: Uint8Array | string, type = 'application/octet-stream') =>
     fetch(`${base}${path}`, { method: 'POST', body, headers: { 'content-type': type } }).then((r) =>
       r.text(),
