@@ -1,6 +1,6 @@
 /**
  * Serves the web UI that `npm run build:web` writes to dist/web: index.html for the UI's own pages (`/`,
- * `/models`, `/monitor` and `/annotate`, routed in the browser), and the hashed assets under /assets/ with a
+ * `/models`, `/monitor`, `/annotate` and `/shadow`, routed in the browser), and the hashed assets under /assets/ with a
  * year-long immutable cache (a new build gets new names, so a cached file is never stale). index.html itself is revalidated on every load, so a
  * new deployment is picked up at once. Without a build, the pages answer 503 with a page that says what to run.
  */
@@ -14,7 +14,7 @@ import type { FastifyPluginAsync } from 'fastify';
 export const DEFAULT_UI_ROOT = fileURLToPath(new URL('../../dist/web', import.meta.url));
 
 /** Client-side routes: each is answered with index.html, so reloading or sharing any of them works. */
-export const UI_PAGES = ['/', '/models', '/monitor', '/annotate'] as const;
+export const UI_PAGES = ['/', '/models', '/monitor', '/annotate', '/shadow'] as const;
 
 /**
  * Everything the UI loads comes from this server; images the user gives by URL are shown from their own site

@@ -97,13 +97,17 @@ function encodePng(
   ]);
 }
 
-/** Indexed-colour PNG of a class map: pixel value = palette index; `transparentIndex` becomes fully transparent. */
+/**
+ * Indexed-colour PNG of a class map: pixel value = palette index; `transparentIndex` becomes fully transparent;
+ * `alphas` gives the opacity (0-255) of palette entries from index 0 (entries it leaves out are opaque), for
+ * masks meant to be laid over an image (a translucent fill, an opaque edge).
+ */
 export function encodeClassMapPng(
   classMap: Uint8Array,
   width: number,
   height: number,
   palette: Rgb[],
-  options: { transparentIndex?: number } = {},
+  options: { transparentIndex?: number; alphas?: readonly number[] } = {},
 ): Buffer {
   checkSize(width, height, classMap.length, 1);
   if (palette.length < 1 || palette.length > 256) {
@@ -123,7 +127,15 @@ export function encodeClassMapPng(
     for (let k = 0; k < 3; k++) plte[i * 3 + k] = clampByte(colour[k]);
   });
   const chunks = [chunk('PLTE', plte)];
-  const { transparentIndex } = options;
+  const { transparentIndex, alphas } = options;
+  if (alphas !== undefined) {
+    if (transparentIndex !== undefined || alphas.length > palette.length) {
+      throw new SegserveError('INVALID_ARGUMENT', {
+        reason: `alphas (${alphas.length}) must not outnumber the ${palette.length} colours nor come with transparentIndex`,
+      });
+    }
+    chunks.push(chunk('tRNS', Uint8Array.from(alphas, clampByte)));
+  }
   if (transparentIndex !== undefined) {
     if (!Number.isInteger(transparentIndex) || transparentIndex < 0 || transparentIndex >= palette.length) {
       throw new SegserveError('INVALID_ARGUMENT', {

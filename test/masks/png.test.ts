@@ -61,6 +61,15 @@ describe('PNG encoders', () => {
     expect(Array.from(image.data.subarray(4, 7))).toEqual(palette[1]);
   });
 
+  it('encodeClassMapPng gives palette entries the opacity `alphas` lists, the rest opaque', async () => {
+    const palette = classPalette(4);
+    const classMap = Uint8Array.from([0, 1, 2, 3]);
+    const image = await decode(encodeClassMapPng(classMap, 4, 1, palette, { alphas: [0, 140, 255] }));
+    expect(Array.from({ length: 4 }, (_, i) => image.data[i * 4 + 3])).toEqual([0, 140, 255, 255]);
+    expect(Array.from(image.data.subarray(4, 7))).toEqual(palette[1]);
+    expect(() => encodeClassMapPng(classMap, 4, 1, palette, { alphas: [0, 0, 0, 0, 0] })).toThrow(/alphas/);
+  });
+
   it('encodeGreyPng keeps every value, on odd sizes and a 1x1 image', async () => {
     const random = seededRandom(8);
     for (const [width, height] of [

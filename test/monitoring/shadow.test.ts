@@ -14,7 +14,7 @@ import { buildApp } from '../../src/http/app.js';
 import { colorForIndex } from '../../src/masks/index.js';
 import { ModelRepository } from '../../src/models/index.js';
 import { ServingMetrics } from '../../src/monitoring/metrics.js';
-import { ShadowTraffic, UNMATCHED_COLOR } from '../../src/monitoring/shadow/index.js';
+import { EDGE_ALPHA, FILL_ALPHA, ShadowTraffic, UNMATCHED_COLOR } from '../../src/monitoring/shadow/index.js';
 import type { EndpointShadowsJson, ShadowVariantJson } from '../../src/monitoring/shadow/wire-types.js';
 import type { PredictionCompleted } from '../../src/serving/events.js';
 import { InferenceService } from '../../src/serving/service.js';
@@ -222,11 +222,15 @@ describe('shadow comparisons (semantic)', () => {
     const servedMask = await rgba(await served.arrayBuffer());
     const shadowMask = await rgba(await (await fetch(`${base}${kept.links.shadow}`)).arrayBuffer());
     // Background transparent on both; green (x 10..14, y 2..6) only in the served answer; red the same on both.
+    // Each mask is a translucent fill inside an opaque edge.
     expect(pixel(servedMask, 0, 0)[3]).toBe(0);
-    expect(pixel(servedMask, 11, 3)).toEqual([...colorForIndex(2), 255]);
+    expect(pixel(servedMask, 11, 3)).toEqual([...colorForIndex(2), FILL_ALPHA]);
+    expect(pixel(servedMask, 10, 2)).toEqual([...colorForIndex(2), EDGE_ALPHA]);
     expect(pixel(shadowMask, 11, 3)[3]).toBe(0);
-    expect(pixel(servedMask, 3, 3)).toEqual([...colorForIndex(1), 255]);
-    expect(pixel(shadowMask, 3, 3)).toEqual([...colorForIndex(1), 255]);
+    expect(pixel(shadowMask, 10, 2)[3]).toBe(0);
+    expect(pixel(servedMask, 3, 3)).toEqual([...colorForIndex(1), FILL_ALPHA]);
+    expect(pixel(shadowMask, 3, 3)).toEqual([...colorForIndex(1), FILL_ALPHA]);
+    expect(pixel(shadowMask, 7, 5)).toEqual([...colorForIndex(1), EDGE_ALPHA]);
     const gone = await fetch(`${base}/v1/endpoints/paint/shadows/comparisons/no-such-id/served`);
     expect(gone.status).toBe(404);
     expect((await errorOf(gone)).code).toBe('SHADOW_COMPARISON_NOT_FOUND');

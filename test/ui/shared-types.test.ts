@@ -1,9 +1,9 @@
 /**
  * The browser UI keeps no copy of the wire format: every answer type it reads (segmentation, COCO results, the
  * model list, load states and error summaries) is imported from src/serving/types.ts, the monitor page's data
- * from src/monitoring/monitor-types.ts and the annotation queue's from src/learning/annotations/types.ts, which the
- * server's routes are typed with. A local declaration of one of
- * them would drift from the server unnoticed.
+ * from src/monitoring/monitor-types.ts, the shadow page's from src/monitoring/shadow/wire-types.ts and the
+ * annotation queue's from src/learning/annotations/types.ts, which the server's routes are typed with. A local
+ * declaration of one of them would drift from the server unnoticed.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ const SERVER_TYPES = [
   join(PROJECT_ROOT, 'src', 'monitoring', 'monitor-types.ts'),
   join(PROJECT_ROOT, 'src', 'learning', 'wire-types.ts'),
   join(PROJECT_ROOT, 'src', 'learning', 'annotations', 'types.ts'),
+  join(PROJECT_ROOT, 'src', 'monitoring', 'shadow', 'wire-types.ts'),
 ];
 
 function webSources(): Array<[string, string]> {
@@ -47,6 +48,10 @@ describe('web UI wire types', () => {
         'MonitorVersion',
         'AnnotationItemJson',
         'LabelBodyJson',
+        'ShadowListJson',
+        'EndpointShadowsJson',
+        'ShadowVariantJson',
+        'ShadowComparisonJson',
       ]),
     );
   });

@@ -50,6 +50,7 @@ import {
 } from './browser.js';
 import { drawnPixels, pixelsOfColor } from './chart-check.js';
 import { compareOverlay, regionsOf } from './overlay-check.js';
+import { describeShadowPage } from './shadow-check.js';
 import { describeVersionHistory } from './version-history-check.js';
 
 interface UploadFile {
@@ -259,7 +260,7 @@ describeWithChromium('web UI in Chromium', () => {
     });
 
     it('serves the pages as index.html and the hashed assets with a year-long immutable cache', async () => {
-      for (const path of ['/', '/models', '/monitor', '/annotate']) {
+      for (const path of ['/', '/models', '/monitor', '/annotate', '/shadow']) {
         const response = await fetch(`${server.base}${path}`);
         expect(response.status).toBe(200);
         expect(response.headers.get('content-type')).toMatch(/^text\/html/);
@@ -422,6 +423,7 @@ describeWithChromium('web UI in Chromium', () => {
 
   describeAnnotatePage(() => browser);
   describeVersionHistory(() => browser);
+  describeShadowPage(() => browser);
 
   describeWithShared('shipped models on real photos', ['models', 'yolov8n-seg-coco'], () => {
     let repository: ModelRepository;

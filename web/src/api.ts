@@ -6,6 +6,7 @@
 import type { RetrainingTriggerListJson } from '../../src/learning/wire-types.js';
 import type { ModelHistoryJson } from '../../src/lifecycle/wire-types.js';
 import type { MonitorJson } from '../../src/monitoring/monitor-types.js';
+import type { EndpointShadowsJson, ShadowListJson } from '../../src/monitoring/shadow/wire-types.js';
 import type { ModelListJson, SegmentationJson } from '../../src/serving/types.js';
 
 export class ApiError extends Error {
@@ -74,6 +75,18 @@ export async function listModels(): Promise<ModelListJson> {
 export async function monitor(windowSeconds: number, signal?: AbortSignal): Promise<MonitorJson> {
   const response = await call(`/v1/monitor?window=${windowSeconds}`, { signal });
   return (await response.json()) as MonitorJson;
+}
+
+/** Every endpoint with shadow variants, and their figures. */
+export async function shadowList(signal?: AbortSignal): Promise<ShadowListJson> {
+  const response = await call('/v1/shadows', { signal });
+  return (await response.json()) as ShadowListJson;
+}
+
+/** One endpoint's shadow variants: figures and the comparisons that disagree most. */
+export async function endpointShadows(endpoint: string, signal?: AbortSignal): Promise<EndpointShadowsJson> {
+  const response = await call(`/v1/endpoints/${encodeURIComponent(endpoint)}/shadows`, { signal });
+  return (await response.json()) as EndpointShadowsJson;
 }
 
 /**

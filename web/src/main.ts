@@ -1,6 +1,6 @@
 /**
  * Entry point: the app's pages (segment at `/`, models at `/models`, monitor at `/monitor`, annotate at
- * `/annotate`) with history-based navigation. Pages are built once and kept, so going to the models page and back
+ * `/annotate`, shadow traffic at `/shadow`) with history-based navigation. Pages are built once and kept, so going to the models page and back
  * keeps the images and results of the session; a page left is unmounted (the monitor stops polling, the annotate
  * page gives back the items it holds).
  */
@@ -8,6 +8,7 @@ import { AnnotatePage } from './annotate-page';
 import { ModelsPage } from './models-page';
 import { MonitorPage } from './monitor-page';
 import { SegmentPage } from './segment-page';
+import { ShadowPage } from './shadow-page';
 
 interface Page {
   element: HTMLElement;
@@ -20,6 +21,7 @@ const ROUTES: Record<string, { title: string; create: () => Page }> = {
   '/models': { title: 'Models', create: () => new ModelsPage() },
   '/monitor': { title: 'Monitor', create: () => new MonitorPage() },
   '/annotate': { title: 'Annotate', create: () => new AnnotatePage() },
+  '/shadow': { title: 'Shadow traffic', create: () => new ShadowPage() },
 };
 
 const main = document.getElementById('main');

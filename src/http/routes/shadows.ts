@@ -98,12 +98,18 @@ const instanceDetail = {
 
 const comparison = {
   type: 'object',
-  required: ['id', 'at', 'request_id', 'agreement', 'latency_ms', 'image', 'detail', 'links'],
+  required: ['id', 'at', 'request_id', 'agreement', 'served', 'latency_ms', 'image', 'detail', 'links'],
   properties: {
     id: string,
     at: { ...integer, description: 'Epoch milliseconds when the served answer was done.' },
     request_id: { type: 'string', nullable: true },
     agreement: number,
+    served: {
+      type: 'object',
+      description: 'What answered the client.',
+      required: ['model', 'version', 'variant'],
+      properties: { model: string, version: integer, variant: string },
+    },
     latency_ms: {
       type: 'object',
       required: ['served', 'shadow'],

@@ -1,5 +1,5 @@
 /** Shadow traffic: copies of live requests run on an endpoint's shadow variants, their masks compared. */
-export { comparisonPng, UNMATCHED_COLOR } from './comparison-png.js';
+export { comparisonPng, EDGE_ALPHA, FILL_ALPHA, UNMATCHED_COLOR } from './comparison-png.js';
 export { SHADOW_OUTCOMES, type ShadowOutcome } from './shadow-metrics.js';
 export {
   type ComparisonPart,

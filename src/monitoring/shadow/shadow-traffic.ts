@@ -97,7 +97,15 @@ const FAILURE_LOG_INTERVAL_MS = 60_000;
 
 export type ComparisonPart = 'image' | 'served' | 'shadow';
 
+/** What answered the client. */
+interface ServedBy {
+  model: string;
+  version: number;
+  variant: string;
+}
+
 interface Job {
+  servedBy: ServedBy;
   bytes: Uint8Array;
   format: string;
   served: SegmentationResult;
@@ -108,6 +116,7 @@ interface Job {
 
 interface Kept {
   id: string;
+  servedBy: ServedBy;
   at: number;
   requestId?: string;
   agreement: number;
@@ -216,6 +225,7 @@ export class ShadowTraffic {
         continue;
       }
       state.queue.push({
+        servedBy: { model: event.model, version: event.version, variant: event.variant },
         bytes: imageBytes,
         format: image.format,
         served: result,
@@ -460,6 +470,7 @@ export class ShadowTraffic {
     }
     this.#keepIfWorse(state, {
       id: randomUUID(),
+      servedBy: job.servedBy,
       at: job.at,
       requestId: job.requestId,
       agreement,
@@ -557,6 +568,7 @@ function comparisonJson(endpoint: string, kept: Kept): ShadowComparisonJson {
     at: kept.at,
     request_id: kept.requestId ?? null,
     agreement: kept.agreement,
+    served: { ...kept.servedBy },
     latency_ms: { served: kept.servedMs, shadow: kept.shadowMs },
     image: { width: kept.served.width, height: kept.served.height, format: kept.format },
     detail: detailJson(kept),

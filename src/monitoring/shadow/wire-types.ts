@@ -66,6 +66,8 @@ export interface ShadowComparisonJson {
   request_id: string | null;
   /** 0..1; see README "Shadow traffic" for what it means per task. */
   agreement: number;
+  /** What answered the client. */
+  served: { model: string; version: number; variant: string };
   latency_ms: { served: number; shadow: number };
   image: { width: number; height: number; format: string };
   detail: ShadowDetailJson;
