@@ -2,7 +2,8 @@
  * `npm run bench`: per shared model on a real photo, p50/p95 of every pipeline stage and the ratio of
  * end-to-end time to a raw `session.run` of the same model, measured in the same run (rounds of raw and
  * end-to-end runs alternate, so machine noise hits both alike). Also the mask-encoding costs, HTTP end to end
- * (bench/http.ts) and what monitoring costs, on against off (bench/monitoring.ts).
+ * (bench/http.ts), what monitoring costs, on against off (bench/monitoring.ts), and what shadow traffic costs the
+ * requests it copies (bench/shadow.ts).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { rawBaseline } from './baseline.js';
 import { benchHttp } from './http.js';
 import { benchMasks } from './masks.js';
 import { benchMonitoring } from './monitoring.js';
+import { benchShadow } from './shadow.js';
 import { percentiles, table } from './stats.js';
 
 const projectRoot = resolve(import.meta.dirname, '..');
@@ -127,3 +129,4 @@ await main();
 // The HTTP runs last, so the in-process numbers above are not disturbed by their servers.
 console.log(await benchHttp());
 console.log(await benchMonitoring());
+console.log(await benchShadow());
