@@ -18,6 +18,7 @@ import { EDGE_ALPHA, FILL_ALPHA, ShadowTraffic, UNMATCHED_COLOR } from '../../sr
 import type { EndpointShadowsJson, ShadowVariantJson } from '../../src/monitoring/shadow/wire-types.js';
 import type { PredictionCompleted } from '../../src/serving/events.js';
 import { InferenceService } from '../../src/serving/service.js';
+import { caught } from '../helpers/caught.js';
 import {
   paintRgb,
   RED,
@@ -437,5 +438,18 @@ describe('requests that cannot be compared', () => {
     await settle('tensors', 'blind', 1);
     policy.clear();
     expect(variantOf('tensors', 'blind')?.dropped_by_reason.not_comparable).toBe(1);
+  });
+});
+
+describe('settings', () => {
+  it('refuses a duty cycle outside (0, 1] and a negative queue', async () => {
+    for (const dutyCycle of [0, -0.5, 1.5, Number.NaN]) {
+      expect(await caught(async () => new ShadowTraffic(service, { dutyCycle }))).toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+    }
+    expect(await caught(async () => new ShadowTraffic(service, { queueSize: -1 }))).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 });
