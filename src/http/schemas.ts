@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ERROR_CATALOGUE } from '../errors.js';
+import { TASKS } from '../models/config.js';
 import {
   MASK_FORMATS,
   MAX_POLYGON_TOLERANCE,
@@ -57,6 +58,11 @@ const timings = {
   required: ['decode', 'preprocess', 'queue', 'infer', 'postprocess', 'encode', 'total'],
   properties: {
     decode: number,
+    gate: {
+      ...number,
+      description:
+        "Models with a gate (pipeline.gate): the gate classifier's stage, from the decoded image to its decision.",
+    },
     preprocess: number,
     queue: number,
     infer: number,
@@ -73,7 +79,7 @@ const segmentation = {
   properties: {
     model: string,
     version: integer,
-    task: { type: 'string', enum: ['instance', 'semantic', 'binary'] },
+    task: { type: 'string', enum: TASKS },
     image: {
       type: 'object',
       required: ['width', 'height', 'format'],
@@ -100,18 +106,27 @@ const segmentation = {
     labels: { type: 'array', items: string, description: 'Semantic and binary models: labels by class id.' },
     classes: {
       type: 'array',
-      description: 'Semantic and binary models: every class present, background left out.',
+      description:
+        'Semantic and binary models: every class present, background left out, with its area (and mask). Classification models: the top_k best classes, best first, with their score.',
       items: {
         type: 'object',
-        required: ['class_id', 'label', 'area'],
+        required: ['class_id', 'label'],
         properties: {
           class_id: integer,
           label: string,
-          area: integer,
+          area: { ...integer, description: 'Semantic and binary models: pixels of the class.' },
+          score: { ...number, description: 'Classification models: the probability of the class.' },
           mask: { $ref: 'Rle#' },
           polygons: { $ref: 'Polygons#' },
         },
       },
+    },
+    gate: {
+      type: 'object',
+      description:
+        'Models with a gate (pipeline.gate): the gate classifier that let the image through, the accepted label and its score.',
+      required: ['model', 'version', 'label', 'score'],
+      properties: { model: string, version: integer, label: string, score: number },
     },
     mask_png: {
       type: 'string',
@@ -143,6 +158,18 @@ const segmentation = {
             minMargin: number,
             meanMargin: number,
             nearThresholdShare: number,
+          },
+        },
+        {
+          type: 'object',
+          description:
+            'Classification models: entropy of the class scores / ln C, the best score, and best minus second best.',
+          required: ['kind', 'entropy', 'topScore', 'margin'],
+          properties: {
+            kind: { type: 'string', enum: ['class-scores'] },
+            entropy: number,
+            topScore: number,
+            margin: number,
           },
         },
       ],
@@ -185,7 +212,7 @@ const model = {
   properties: {
     name: string,
     state: { type: 'string', enum: ['ready', 'loading', 'failed'] },
-    task: { type: 'string', enum: ['instance', 'semantic', 'binary'] },
+    task: { type: 'string', enum: TASKS },
     decoder: string,
     labels: { type: 'array', items: string },
     input: {

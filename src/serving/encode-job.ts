@@ -11,6 +11,7 @@ import { type TransferList, takeRaw, takeResult } from '../runtime/transfer.js';
 import type { SegmentationResult } from '../tasks/types.js';
 import { type CategoryIdOf, type CategoryMapping, indexPlusOne } from './category-ids.js';
 import {
+  checkMaskAnswer,
   type OverlayRequest,
   type SegmentationJsonOptions,
   toCocoResults,
@@ -66,10 +67,13 @@ export function portableJob(seg: Segmentation, job: EncodeJob): PortableEncodeJo
   const { categoryId = indexPlusOne, imageId, fileName } = job;
   const idOf = typeof categoryId === 'function' ? categoryId : categoryId.categoryId;
   const { result } = seg;
+  if (result.task === 'classification') checkMaskAnswer(seg.model, result.task, 'COCO results');
   const classes: Array<[number, string]> =
     result.task === 'instance'
       ? result.instances.map((inst) => [inst.classId, inst.label])
-      : result.areas.map((area) => [area.classId, area.label]);
+      : result.task === 'classification'
+        ? []
+        : result.areas.map((area) => [area.classId, area.label]);
   const ids = new Map(classes.map(([classId, label]) => [classId, idOf(label, classId)]));
   return { kind: 'coco', imageId, fileName, categoryIds: [...ids] };
 }

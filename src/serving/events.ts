@@ -6,7 +6,13 @@
  */
 import type { ImageFormat, PixelStatistics } from '../image/index.js';
 import type { ErrorSummary, RepositoryEvent, RetireReason } from '../models/repository.js';
-import type { InstanceUncertainty, PixelUncertainty, SegmentationResult, Task } from '../tasks/types.js';
+import type {
+  ClassUncertainty,
+  InstanceUncertainty,
+  PixelUncertainty,
+  SegmentationResult,
+  Task,
+} from '../tasks/types.js';
 import type { StageTimings } from './types.js';
 
 /** Which adapter a request came through (bounded: used in logs and metric labels). */
@@ -36,10 +42,12 @@ export const UNPUBLISHED_SOURCES: ReadonlySet<RequestSource> = new Set<RequestSo
 export type PredictionSummary =
   | { task: 'instance'; instances: Array<{ label: string; classId: number; score: number; area: number }> }
   | {
-      task: Exclude<Task, 'instance'>;
+      task: Exclude<Task, 'instance' | 'classification'>;
       /** Every class present, with its pixel count and its share of the image. */
       classes: Array<{ label: string; classId: number; area: number; ratio: number }>;
     }
+  /** A classifier's answer: its top classes, best first. */
+  | { task: 'classification'; classes: Array<{ label: string; classId: number; score: number }> }
   /** An Open Inference Protocol request: raw tensors in and out, nothing decoded. */
   | { task: 'tensors' };
 
@@ -49,6 +57,12 @@ export function summarizeResult(result: SegmentationResult): PredictionSummary {
     return {
       task: 'instance',
       instances: result.instances.map(({ label, classId, score, area }) => ({ label, classId, score, area })),
+    };
+  }
+  if (result.task === 'classification') {
+    return {
+      task: 'classification',
+      classes: result.top.map(({ label, classId, score }) => ({ label, classId, score })),
     };
   }
   const pixels = Math.max(1, result.width * result.height);
@@ -73,7 +87,7 @@ export interface PredictionCompleted {
   at: number;
   timings: StageTimings;
   image?: { width: number; height: number; format: ImageFormat };
-  uncertainty?: PixelUncertainty | InstanceUncertainty;
+  uncertainty?: PixelUncertainty | InstanceUncertainty | ClassUncertainty;
   summary: PredictionSummary;
   /** Brightness, contrast and colourfulness of the input as the model saw it; absent for raw tensors. */
   imageStatistics?: PixelStatistics;
@@ -140,8 +154,31 @@ export interface ModelLoadFailed {
   at: number;
 }
 
+/**
+ * The gate classifier of a gated model decided on an image (`pipeline.gate`): accepted (it is segmented next)
+ * or refused (the request is answered GATE_REFUSED). Emitted as the decision is made; a refused image makes no
+ * `prediction.completed`.
+ */
+export interface GateDecided {
+  type: 'gate.decided';
+  /** The gated model and the version the request was admitted to. */
+  model: string;
+  version: number;
+  /** The gate classifier and its version. */
+  gate: string;
+  gateVersion: number;
+  accepted: boolean;
+  /** The best-scoring accepted label and its probability. */
+  label: string;
+  score: number;
+  source: RequestSource;
+  requestId?: string;
+  at: number;
+}
+
 export type ServingEvent =
   | PredictionCompleted
+  | GateDecided
   | DriftDetected
   | ModelLoaded
   | ModelUnloaded

@@ -9,9 +9,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SegserveError } from '../errors.js';
-import type { LoadedVersion, ModelRepository, ModelStatus, Task } from '../models/index.js';
+import type { GateConfig, LoadedVersion, ModelRepository, ModelStatus, Task } from '../models/index.js';
 import type { NamedTensors, RunOptions } from '../runtime/index.js';
 import { Admission, type AdmissionCounters, type Ticket as AdmissionTicket } from './admission.js';
+import { checkMaskAnswer, type MaskAnswer } from './encode.js';
 import { type EncodeJob, type EncodeOutputs, encodePixels, portableJob, runEncodeJob } from './encode-job.js';
 import { EncoderPool } from './encoder-pool.js';
 import {
@@ -23,7 +24,8 @@ import {
   summarizeResult,
   UNPUBLISHED_SOURCES,
 } from './events.js';
-import { runPipeline, type Segmentation, type SegmentOptions } from './pipeline.js';
+import { decideGate, gateRefused } from './gate.js';
+import { type GateStage, runPipeline, type Segmentation, type SegmentOptions } from './pipeline.js';
 
 export type { EncodeJob, EncodeKind, EncodeOutputs } from './encode-job.js';
 export type { RequestSource } from './events.js';
@@ -46,10 +48,28 @@ export interface RequestOrigin {
 }
 
 /**
+ * The gate classifier of a gated model's request, admitted with it under its own queue limits and held until the
+ * request is released. Absent for models without a gate and for the sources that bypass gates (GATE_BYPASS).
+ */
+export interface GateTicket {
+  readonly loaded: LoadedVersion;
+  readonly config: GateConfig;
+  observeService(ms: number): void;
+}
+
+/**
  * An admitted request. Release it exactly once when its answer is done (later calls do nothing): that frees
  * its place and publishes its prediction, if it made one, as `prediction.completed`.
  */
-export interface Ticket extends AdmissionTicket, RequestOrigin {}
+export interface Ticket extends AdmissionTicket, RequestOrigin {
+  readonly gate?: GateTicket;
+}
+
+/**
+ * Sources that skip a model's gate. `/v2` sends tensors, not an image, so there is nothing for a classifier to
+ * see; an evaluation scores the segmentation model itself on a dataset of its own domain.
+ */
+export const GATE_BYPASS: ReadonlySet<RequestSource> = new Set<RequestSource>(['v2', 'eval']);
 
 export interface DefaultModelChoice {
   model: string;
@@ -76,6 +96,13 @@ export interface ServiceOptions {
   /** Worker threads that encode answers (started on first use). */
   encoderThreads: number;
 }
+
+/** What each encoding job other than JSON answers, as ANSWER_FORMAT_UNSUPPORTED names it. */
+const MASK_ANSWERS: Record<Exclude<EncodeJob['kind'], 'json'>, MaskAnswer> = {
+  mask: 'mask PNG',
+  overlay: 'overlay',
+  coco: 'COCO results',
+};
 
 /** Default pixel budget: a few large photos at once, about 0.3 GB of RGB (plus an overlay's RGBA copy). */
 export const DEFAULT_DECODED_PIXEL_BUDGET = 100_000_000;
@@ -240,25 +267,44 @@ export class InferenceService {
     return Admission.capacity(loaded);
   }
 
-  /** Resolves and admits a request, or throws at once (QUEUE_FULL with retry_after, MODEL_NOT_FOUND...). */
+  /**
+   * Resolves and admits a request, or throws at once (QUEUE_FULL with retry_after, MODEL_NOT_FOUND...). A model
+   * with a gate has its gate classifier resolved and admitted too, under the classifier's own limits.
+   */
   admit(target: TargetRequest, origin: RequestOrigin): Ticket {
-    const admitted = this.#admission.admit(this.resolve(target));
+    const loaded = this.resolve(target);
+    const gateLoaded = GATE_BYPASS.has(origin.source) ? undefined : this.#resolveGate(loaded);
+    const admitted = this.#admission.admit(loaded);
     // Holds the version until release: one retired meanwhile (unload, reload) closes only after this request.
-    let unlease: () => void;
+    const releases: Array<() => void> = [admitted.release];
+    const releaseAll = () => {
+      for (const release of releases) release();
+    };
+    let gate: GateTicket | undefined;
     try {
-      unlease = this.repository.lease(admitted.loaded);
+      releases.push(this.repository.lease(admitted.loaded));
+      if (gateLoaded) {
+        const gateAdmitted = this.#admission.admit(gateLoaded);
+        releases.push(gateAdmitted.release);
+        releases.push(this.repository.lease(gateLoaded));
+        gate = {
+          loaded: gateLoaded,
+          config: loaded.config.pipeline!.gate,
+          observeService: gateAdmitted.observeService,
+        };
+      }
     } catch (error) {
-      admitted.release();
+      releaseAll();
       throw error;
     }
     const ticket: Ticket = {
       ...origin,
       loaded: admitted.loaded,
+      gate,
       reservePixels: admitted.reservePixels,
       observeService: admitted.observeService,
       release: () => {
-        admitted.release();
-        unlease();
+        releaseAll();
         const pending = this.#pending.get(ticket);
         if (!pending) return;
         this.#pending.delete(ticket);
@@ -278,12 +324,76 @@ export class InferenceService {
     return ticket;
   }
 
-  /** Segments an image with the ticket's version; the ticket's pixel budget covers its decoding. */
+  /**
+   * The gate classifier version of a gated model, or undefined without a gate. A gate that cannot serve now
+   * makes the gated model not ready (MODEL_NOT_READY, 503: the classifier may be loading); one that is not a
+   * classifier (reloaded as another task since the gated model loaded) is GATE_INVALID.
+   */
+  #resolveGate(loaded: LoadedVersion): LoadedVersion | undefined {
+    const gate = loaded.config.pipeline?.gate;
+    if (!gate) return undefined;
+    let gateLoaded: LoadedVersion;
+    try {
+      gateLoaded = this.resolve({ model: gate.model, version: gate.version });
+    } catch (error) {
+      throw new SegserveError('MODEL_NOT_READY', {
+        model: loaded.name,
+        version: loaded.version,
+        reason: `its gate "${gate.model}" cannot serve: ${error instanceof Error ? error.message : String(error)}`,
+      });
+    }
+    if (gateLoaded.config.task !== 'classification') {
+      throw new SegserveError('GATE_INVALID', {
+        model: loaded.name,
+        gate: gate.model,
+        reason: `"${gate.model}" version ${gateLoaded.version} is a ${gateLoaded.config.task} model, not a classification model`,
+      });
+    }
+    return gateLoaded;
+  }
+
+  /** The gate stage of a gated request: its decision is published (gate.decided), a refusal thrown. */
+  #gateStage(ticket: Ticket, gate: GateTicket): GateStage {
+    return {
+      loaded: gate.loaded,
+      config: gate.config,
+      observeService: gate.observeService,
+      decide: (result, ms) => {
+        const classifier = { model: gate.loaded.name, version: gate.loaded.version };
+        const decision = decideGate(gate.config, classifier, result, ms);
+        if (!UNPUBLISHED_SOURCES.has(ticket.source)) {
+          this.events.emit({
+            type: 'gate.decided',
+            model: ticket.loaded.name,
+            version: ticket.loaded.version,
+            gate: decision.model,
+            gateVersion: decision.version,
+            accepted: decision.accepted,
+            label: decision.label,
+            score: decision.score,
+            source: ticket.source,
+            requestId: ticket.requestId,
+            at: Date.now(),
+          });
+        }
+        if (!decision.accepted) throw gateRefused(ticket.loaded, gate.config, decision);
+        return decision;
+      },
+    };
+  }
+
+  /**
+   * Segments an image with the ticket's version; the ticket's pixel budget covers its decoding. A gated model's
+   * image is seen by its gate classifier first, and one the gate refuses is GATE_REFUSED (422).
+   */
   async segment(ticket: Ticket, bytes: Uint8Array, options: SegmentOptions = {}): Promise<Segmentation> {
-    const seg = await runPipeline(ticket.loaded, bytes, options, {
-      beforeDecode: (info) => ticket.reservePixels(info.width * info.height),
-      afterRun: (ms) => ticket.observeService(ms),
-    });
+    const gate = ticket.gate && this.#gateStage(ticket, ticket.gate);
+    const hooks = {
+      beforeDecode: (info: { width: number; height: number }) =>
+        ticket.reservePixels(info.width * info.height),
+      afterRun: (ms: number) => ticket.observeService(ms),
+    };
+    const seg = await runPipeline(ticket.loaded, bytes, options, hooks, gate);
     if (UNPUBLISHED_SOURCES.has(ticket.source)) return seg;
     // Published on release, so `timings.encode` includes the answer's encoding by then.
     this.#pending.set(ticket, {
@@ -324,6 +434,8 @@ export class InferenceService {
    * mask arrays (and image) are lent to that worker.
    */
   async encode<J extends EncodeJob>(seg: Segmentation, job: J): Promise<EncodeOutputs[J['kind']]> {
+    // Refused here, before any thread hop: a classifier's answer has no mask to draw or list.
+    if (job.kind !== 'json') checkMaskAnswer(seg.model, seg.result.task, MASK_ANSWERS[job.kind]);
     const portable = portableJob(seg, job);
     const { output } =
       encodePixels(seg) <= this.#encodeInlineMaxPixels

@@ -329,7 +329,7 @@ describeWithChromium('web UI in Chromium', () => {
       const legend = page.getByRole('group', { name: 'Classes' });
       for (const cls of classes) {
         const row = legend.getByRole('listitem').filter({ hasText: cls.label });
-        expect(await row.textContent()).toContain(`${cls.area.toLocaleString('en')} px`);
+        expect(await row.textContent()).toContain(`${(cls.area ?? 0).toLocaleString('en')} px`);
       }
       await expectOverlay(page, answer, new Set());
       await legend.getByRole('checkbox', { name: 'green' }).uncheck();

@@ -14,6 +14,7 @@ import {
   type AnswerFormat,
   answerFormat,
   describeSegmentation,
+  refuseMaskAnswer,
   sendSegmentation,
 } from '../respond.js';
 import {
@@ -92,6 +93,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
       async (request, reply) => {
         const format = answerFormat(request.query.format, request.headers.accept);
+        refuseMaskAnswer(request, format, request.query.mask_format);
         const bytes = await readImage(request, context);
         const seg = await segmentForRequest(context, request, reply, bytes, format === 'overlay');
         return sendSegmentation(context.service, reply, seg, format, segmentationJsonOptions(request.query));
@@ -122,6 +124,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
     },
     async (request, reply) => {
+      refuseMaskAnswer(request, 'json', request.query.mask_format);
       const seg = await segmentForRequest(context, request, reply, await readImage(request, context));
       return sendSegmentation(context.service, reply, seg, 'json', segmentationJsonOptions(request.query));
     },
@@ -140,6 +143,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
     },
     async (request, reply) => {
+      refuseMaskAnswer(request, 'mask');
       const seg = await segmentForRequest(context, request, reply, await readImage(request, context));
       return sendSegmentation(context.service, reply, seg, 'mask', 'none');
     },
@@ -179,6 +183,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
     },
     async (request, reply) => {
+      refuseMaskAnswer(request, 'coco');
       const seg = await segmentForRequest(context, request, reply, await readImage(request, context));
       describeSegmentation(reply, seg);
       // Class ids as the model numbers them (0-based), as these clients index their own label lists.

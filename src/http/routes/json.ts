@@ -5,12 +5,13 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { SegserveError } from '../../errors.js';
+import { checkMaskAnswer } from '../../serving/encode.js';
 import type { Ticket } from '../../serving/service.js';
 import type { SegmentationJson } from '../../serving/types.js';
 import { readBatchFile } from '../../sources/files.js';
 import { admitBeforeBody, type HttpContext, namedTarget, segmentForRequest } from '../context.js';
 import { toSegserveError } from '../error-handler.js';
-import { sendSegmentation } from '../respond.js';
+import { refuseMaskAnswer, sendSegmentation } from '../respond.js';
 import {
   binaryPng,
   errorResponses,
@@ -61,6 +62,7 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
       },
     },
     async (request, reply) => {
+      refuseMaskAnswer(request, 'mask');
       const bytes = await context.fetcher.fetch(request.body.url);
       return sendSegmentation(
         context.service,
@@ -134,6 +136,8 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
     async (request, reply) => {
       // One version for every item; each item is admitted on its own, as it would be sent alone.
       const loaded = context.service.resolve(namedTarget(request));
+      if (request.query.mask_format === 'png')
+        checkMaskAnswer(loaded.name, loaded.config.task, 'mask_format=png');
       const target = { model: loaded.name, version: loaded.version };
       const { paths, urls } = request.body;
       const inputs = paths ?? urls ?? [];
