@@ -274,18 +274,20 @@ export class InferenceService {
   admit(target: TargetRequest, origin: RequestOrigin): Ticket {
     const loaded = this.resolve(target);
     const gateLoaded = GATE_BYPASS.has(origin.source) ? undefined : this.#resolveGate(loaded);
-    const admitted = this.#admission.admit(loaded);
-    // Holds the version until release: one retired meanwhile (unload, reload) closes only after this request.
-    const releases: Array<() => void> = [admitted.release];
+    // The gate first, as a companion of the request: a refusal by either counts the request once.
+    const gateAdmitted = gateLoaded && this.#admission.admit(gateLoaded, { companion: true });
+    const releases: Array<() => void> = gateAdmitted ? [gateAdmitted.release] : [];
     const releaseAll = () => {
       for (const release of releases) release();
     };
+    let admitted: AdmissionTicket;
     let gate: GateTicket | undefined;
     try {
+      admitted = this.#admission.admit(loaded);
+      releases.push(admitted.release);
+      // Holds the version until release: one retired meanwhile (unload, reload) closes only after this request.
       releases.push(this.repository.lease(admitted.loaded));
-      if (gateLoaded) {
-        const gateAdmitted = this.#admission.admit(gateLoaded);
-        releases.push(gateAdmitted.release);
+      if (gateLoaded && gateAdmitted) {
         releases.push(this.repository.lease(gateLoaded));
         gate = {
           loaded: gateLoaded,

@@ -325,6 +325,41 @@ describe('gates that cannot serve', () => {
   });
 });
 
+describe('admission of the gate', () => {
+  it('holds the gate classifier under its own limits, and counts a gated request once', async () => {
+    const classifier = tinyRedClassifier();
+    const dir = await writeRepository({
+      gated: gated({}),
+      'red-or-not': { ...classifier, config: { ...(classifier.config as object), max_queue: 1 } },
+    });
+    const own = await openTemporaryRepository(dir);
+    const service = serviceFor(own.repository);
+    const held = [];
+    try {
+      // red-or-not admits 2 at once (1 session + 1 queued): two gated requests hold it whole.
+      for (let i = 0; i < 2; i++) held.push(service.admit({ model: 'gated' }, { source: 'v1' }));
+      expect(service.health().requests).toMatchObject({ admitted: 2, in_flight: 2, refused: 0 });
+      const refusal = (() => {
+        try {
+          service.admit({ model: 'gated' }, { source: 'v1' });
+        } catch (error) {
+          return error as { code: string; details: Record<string, unknown> };
+        }
+      })();
+      expect(refusal?.code).toBe('QUEUE_FULL');
+      expect(refusal?.details).toMatchObject({ model: 'red-or-not', version: 1 });
+      expect(() => service.admit({ model: 'red-or-not' }, { source: 'v1' })).toThrow(/QUEUE_FULL|limit/);
+      // /v2 bypasses the gate, so it does not need the classifier's room.
+      held.push(service.admit({ model: 'gated' }, { source: 'v2' }));
+      expect(service.health().requests).toMatchObject({ admitted: 3, in_flight: 3, refused: 2 });
+    } finally {
+      for (const ticket of held) ticket.release();
+      await own.close();
+    }
+    expect(service.health().requests.in_flight).toBe(0);
+  });
+});
+
 describe('a classification model served on its own', () => {
   it('answers its top_k classes, scores and uncertainty as JSON on /v1', async () => {
     const response = await post('/v1/models/colour/segment', scene);

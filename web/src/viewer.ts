@@ -131,7 +131,8 @@ export class Viewer {
     const main = h(
       'div',
       { class: 'viewer-main' },
-      this.controls(stage),
+      // Opacity, side by side and boxes are about masks, which a classification does not have.
+      answer.task === 'classification' ? null : this.controls(stage),
       stage,
       this.input.image
         ? null
