@@ -107,6 +107,10 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
     'An uploaded version that is not ONNX, fails to load or warm up, has outputs its decoder cannot read, or a config that is invalid or not allowed.',
   MODEL_VERSION_EXISTS: 'An upload names a version number the model already has (on disk or loaded).',
   ROLLBACK_UNAVAILABLE: 'A rollback of an alias that does not exist or has never pointed elsewhere.',
+  API_KEY_MISSING: 'An inference route called without an API key, on a server started with API keys.',
+  API_KEY_INVALID: 'An inference route called with a key that is not among the configured API keys.',
+  API_KEY_REVOKED: 'An inference route called with a key marked `revoked` in the key file.',
+  RATE_LIMITED: 'An API key over its `rate=`: `Retry-After` says when its next request is admitted.',
   ADMIN_API_DISABLED:
     'An admin route (upload, aliases, load/unload, evaluation, `/v2/repository`) on a server started without admin keys.',
   ADMIN_KEY_MISSING: 'An admin route called without `Authorization: Bearer <key>`.',

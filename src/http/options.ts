@@ -8,6 +8,7 @@ import type { InferenceService } from '../serving/service.js';
 import type { UrlFetchOptions } from '../sources/fetch-url.js';
 import type { StorageAccess } from '../storage/index.js';
 import type { AdminKeys } from './admin-auth.js';
+import type { ApiKeys } from './api-keys.js';
 import type { ModelUploads } from './routes/admin-upload.js';
 import { defaultServerLimits, splitLimits } from './settings.js';
 
@@ -108,6 +109,8 @@ export interface AppOptions {
     /** Uploads of versions and models (`POST /v1/admin/models/{m}/versions`); without them, no upload route. */
     uploads?: ModelUploads;
   };
+  /** Keys (and their rate limits) the inference routes require; none (the default): open (api-keys.ts). */
+  apiKeys?: ApiKeys;
   /** Who may call the admin routes; none (the default) turns the admin API off (admin-auth.ts). */
   adminKeys?: AdminKeys;
   /** Epoch milliseconds now, for claims' expiry; tests inject a clock (default Date.now). */
