@@ -232,6 +232,21 @@ const model = {
         std: numbers,
       },
     },
+    gate: {
+      type: 'object',
+      description:
+        'pipeline.gate: the classification model that must accept each image before this one segments it.',
+      required: ['model', 'accept', 'min_score'],
+      properties: {
+        model: string,
+        version: {
+          anyOf: [integer, string],
+          description: 'A version number or an alias; absent: the stable alias, else the newest version.',
+        },
+        accept: { type: 'array', items: string },
+        min_score: number,
+      },
+    },
     versions: { type: 'array', items: versionStatus },
     error: { type: 'object', properties: { code: string, message: string } },
   },

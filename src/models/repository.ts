@@ -57,6 +57,8 @@ export interface ModelStatus {
   /** Class names by class id, as answers name them (classLabels): the labels file plus any background. */
   labels?: string[];
   input?: ModelConfig['input'];
+  /** The gate classifier that must accept each image first (`pipeline.gate`), for a model with one. */
+  gate?: GateConfig;
   /** Ready when at least one version is ready. */
   state: LoadState;
   /** Why the model cannot serve; on a ready model, why the last change of its folder could not be applied. */
@@ -1099,6 +1101,7 @@ export class ModelRepository {
       // What answers call class 0..N-1, not the labels file: they differ where the decoder adds background.
       labels: classLabels(config.decoder, labels),
       input: config.input,
+      ...(config.pipeline ? { gate: config.pipeline.gate } : {}),
       state: loaded.size > 0 ? 'ready' : 'failed',
       versions,
     };

@@ -5,7 +5,7 @@
  */
 import type { Polygon } from '../masks/polygons.js';
 import type { CompressedRle } from '../masks/types.js';
-import type { DecoderName, InputConfig } from '../models/config.js';
+import type { DecoderName, GateConfig, InputConfig } from '../models/config.js';
 import type { ErrorSummary, LoadState } from '../models/status.js';
 import type { Box, ClassUncertainty, InstanceUncertainty, PixelUncertainty, Task } from '../tasks/types.js';
 
@@ -150,6 +150,8 @@ export interface ModelJson {
   labels?: string[];
   /** What the model reads, from its config.yaml (defaults applied). */
   input?: InputConfig;
+  /** The gate classifier that must accept each image first (`pipeline.gate`), for a model with one. */
+  gate?: GateConfig;
   versions: ModelVersionJson[];
   error?: ErrorSummary;
 }

@@ -161,6 +161,15 @@ describe('a gated model on /v1', () => {
     expectRefusal(error.details);
   });
 
+  it('lists its gate in the model status', async () => {
+    const model = (await (await fetch(`${server.base}/v1/models/gated`)).json()) as { gate?: unknown };
+    expect(model.gate).toEqual({ model: 'red-or-not', accept: ['red'], min_score: 0.6 });
+    const pinned = (await (await fetch(`${server.base}/v1/models/gated-version`)).json()) as {
+      state: string;
+    };
+    expect(pinned.state).toBe('failed');
+  });
+
   it('answers a model without a gate without a gate stage', async () => {
     const body = (await (await post('/v1/models/softmax/segment', reddish)).json()) as SegmentationJson;
     expect(body.gate).toBeUndefined();
