@@ -58,6 +58,8 @@ export interface Encoded {
 
 /** The pixels an encoding of `seg` walks: what decides whether it is worth a thread hop. */
 export function encodePixels(seg: Segmentation): number {
+  // A classification's answer is a few numbers whatever the image's size: never worth the hop.
+  if (seg.result.task === 'classification') return 0;
   return seg.result.width * seg.result.height;
 }
 

@@ -74,7 +74,7 @@ export function gateRefused(
     version: model.version,
     gate: decision.model,
     gate_version: decision.version,
-    accept: gate.accept.join(', '),
+    accept: gate.accept.join(' or '),
     min_score: gate.min_score,
     label: decision.label,
     score: round4(decision.score),

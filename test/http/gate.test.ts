@@ -161,6 +161,15 @@ describe('a gated model on /v1', () => {
     expectRefusal(error.details);
   });
 
+  it('draws the overlay of an accepted image from the one decoded image', async () => {
+    const response = await post('/v1/models/gated/segment?format=overlay', reddish);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('image/png');
+    expect(response.headers.get('server-timing')).toMatch(/gate;dur=/);
+    const refused = await post('/v1/models/gated/segment?format=overlay', scene);
+    expect((await errorOf(refused)).code).toBe('GATE_REFUSED');
+  });
+
   it('lists its gate in the model status', async () => {
     const model = (await (await fetch(`${server.base}/v1/models/gated`)).json()) as { gate?: unknown };
     expect(model.gate).toEqual({ model: 'red-or-not', accept: ['red'], min_score: 0.6 });
@@ -185,8 +194,14 @@ describe('a gated model on /v1', () => {
     await until(() => predictions.some((p) => p.model === 'gated'), 'the gated prediction');
     const accepted = predictions.find((p) => p.model === 'gated');
     expect(accepted?.timings.gate).toBeGreaterThan(0);
-    // A refused image made no prediction, of the gated model or of its gate.
-    expect(predictions.filter((p) => p.model === 'gated' || p.model === 'red-or-not')).toHaveLength(1);
+    // A refused image made no prediction, of the gated model or of its gate: one per accepted image.
+    await until(
+      () =>
+        predictions.filter((p) => p.model === 'gated').length === decisions.filter((d) => d.accepted).length,
+      'a prediction for each accepted image',
+    );
+    expect(predictions.filter((p) => p.model === 'red-or-not')).toHaveLength(0);
+    expect(decisions.filter((d) => !d.accepted).length).toBeGreaterThan(0);
     const text = await metrics.metrics();
     expect(text).toMatch(
       /segserve_gate_decisions_total\{model="gated",gate="red-or-not",outcome="accepted"\} [1-9]/,
@@ -194,7 +209,9 @@ describe('a gated model on /v1', () => {
     expect(text).toMatch(
       /segserve_gate_decisions_total\{model="gated",gate="red-or-not",outcome="refused"\} [1-9]/,
     );
-    expect(text).toMatch(/segserve_stage_duration_seconds_count\{model="gated",version="1",stage="gate"\} 1/);
+    expect(text).toMatch(
+      /segserve_stage_duration_seconds_count\{model="gated",version="1",stage="gate"\} [1-9]/,
+    );
     expect(text).not.toMatch(/stage_duration_seconds_count\{model="softmax",version="1",stage="gate"\}/);
   });
 });
