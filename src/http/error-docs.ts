@@ -101,6 +101,10 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
     'An uploaded version that is not ONNX, fails to load or warm up, has outputs its decoder cannot read, or a config that is invalid or not allowed.',
   MODEL_VERSION_EXISTS: 'An upload names a version number the model already has (on disk or loaded).',
   ROLLBACK_UNAVAILABLE: 'A rollback of an alias that does not exist or has never pointed elsewhere.',
+  TRAFFIC_POLICY_INVALID:
+    '`PUT /v1/admin/endpoints/{e}/traffic` with a policy whose weights do not add up to 100, that names a model, version or alias that does not serve, a shadow that is also a served variant, a name twice, or a malformed `sticky`; every problem is listed by its field.',
+  ENDPOINT_NOT_FOUND:
+    'Removing the traffic policy of an endpoint that has none, or reading one that never had one (`GET /v1/endpoints/{e}`).',
   ADMIN_API_DISABLED:
     'An admin route (upload, aliases, load/unload, evaluation, `/v2/repository`) on a server started without admin keys.',
   ADMIN_KEY_MISSING: 'An admin route called without `Authorization: Bearer <key>`.',

@@ -72,7 +72,11 @@ export class AliasTable implements VersionAliases {
   }
 
   /** Applies a change this process committed (undefined: removed), without waiting for the next refresh. */
-  set(model: string, alias: string, record: Pick<AliasRecord, 'version' | 'previousVersion'> | undefined): void {
+  set(
+    model: string,
+    alias: string,
+    record: Pick<AliasRecord, 'version' | 'previousVersion'> | undefined,
+  ): void {
     const next = new Map(this.#byModel);
     const aliases = new Map(next.get(model));
     if (record === undefined) aliases.delete(alias);

@@ -15,7 +15,14 @@ import type { BinaryMask, CompressedRle } from '../masks/types.js';
 import type { Box, InstanceResult, SemanticResult } from '../tasks/types.js';
 import { type CategoryIdOf, type CategoryMapping, indexPlusOne } from './category-ids.js';
 import type { Segmentation } from './pipeline.js';
-import type { ClassJson, CocoResult, InstanceJson, SegmentationJson, StageTimings } from './types.js';
+import {
+  type ClassJson,
+  type CocoResult,
+  DEFAULT_VARIANT,
+  type InstanceJson,
+  type SegmentationJson,
+  type StageTimings,
+} from './types.js';
 
 /** `png`: one mask PNG for the whole image (see toMaskPng), base64 in `mask_png`, instead of masks per entry. */
 export const MASK_FORMATS = ['rle', 'polygon', 'png', 'none'] as const;
@@ -144,6 +151,7 @@ export function toSegmentationJson(
   const body: SegmentationJson = {
     model: seg.model,
     version: seg.version,
+    variant: seg.variant ?? DEFAULT_VARIANT,
     task: result.task,
     image: { width: result.width, height: result.height, format: seg.image.format },
     uncertainty: result.uncertainty,

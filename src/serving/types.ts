@@ -59,9 +59,14 @@ export interface ClassJson {
   polygons?: Polygon[];
 }
 
+/** The variant of requests that reach a model directly, without a traffic policy. */
+export const DEFAULT_VARIANT = 'default';
+
 export interface SegmentationJson {
   model: string;
   version: number;
+  /** The traffic variant that answered: its name in the endpoint's policy, or `default` for a request to a model. */
+  variant: string;
   task: Task;
   image: { width: number; height: number; format: string };
   instances?: InstanceJson[];
