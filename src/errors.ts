@@ -157,6 +157,17 @@ export const ERROR_CATALOGUE = {
     message: 'This route needs an admin key: send it as "Authorization: Bearer <key>".',
   },
   ADMIN_KEY_INVALID: { status: 401, message: 'The admin key is not one this server accepts.' },
+  // API keys of the inference routes (src/http/api-keys.ts), when configured.
+  API_KEY_MISSING: {
+    status: 401,
+    message: 'This route needs an API key: send it as "Authorization: Bearer <key>" or "X-API-Key: <key>".',
+  },
+  API_KEY_INVALID: { status: 401, message: 'The API key is not one this server accepts.' },
+  API_KEY_REVOKED: { status: 403, message: 'API key "{name}" has been revoked.' },
+  RATE_LIMITED: {
+    status: 429,
+    message: 'API key "{name}" is over its rate of {rate}; try again in {retry_after} s.',
+  },
   // Generic input validation (CLI arguments, request fields)
   INVALID_ARGUMENT: { status: 400, message: '{reason}' },
   // HTTP requests: what arrives and how it is framed

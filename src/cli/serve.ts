@@ -8,6 +8,7 @@
 import { type Command, Option } from 'commander';
 import { startServer } from '../host/server.js';
 import { ADMIN_KEY_FILE_ENV, ADMIN_KEYS_ENV, AdminKeys } from '../http/admin-auth.js';
+import { API_KEY_FILE_ENV, API_KEYS_ENV, ApiKeys } from '../http/api-keys.js';
 import {
   CORS_ORIGINS_ENV,
   formatLimitValue,
@@ -41,6 +42,7 @@ export interface ServeCommandOptions {
   /** Given flags only; undefined when absent, so the environment can fill in. */
   corsOrigin?: string[];
   adminKeyFile?: string;
+  apiKeyFile?: string;
   watch: 'on' | 'off';
   /** The limit and storage flags, raw text by commander attribute name (see `addServeSettingOptions`). */
   [settingFlag: string]: unknown;
@@ -106,6 +108,13 @@ export function addServeSettingOptions(command: Command): Command {
         `also ${ADMIN_KEYS_ENV}, comma-separated; default: none, the admin API is off)`,
     ),
   );
+  command.addOption(
+    new Option(
+      '--api-key-file <file>',
+      `API keys for the inference routes, one per line: <name> <key or sha256:hex> [rate=N/s|m|h] [burst=N] [revoked] ` +
+        `(env ${API_KEY_FILE_ENV}; also ${API_KEYS_ENV}, comma-separated; default: none, the routes are open)`,
+    ),
+  );
   command.option(
     '--cors-origin <origin>',
     `browser origin allowed to call the API cross-origin, e.g. https://app.example.com, or * for any ` +
@@ -126,6 +135,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
   const corsOrigins = resolveCorsOrigins(options.corsOrigin, process.env);
   const storage = storageSettingsOf(options);
   const adminKeys = AdminKeys.fromSettings({ keyFile: options.adminKeyFile }, process.env);
+  const apiKeys = ApiKeys.fromSettings({ keyFile: options.apiKeyFile }, process.env);
   const syncFlags: Partial<Record<ModelsSyncSettingKey, string>> = {};
   for (const row of MODELS_SYNC_SETTINGS) {
     const value = options[new Option(row.flag).attributeName()];
@@ -145,6 +155,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     limits: limits.http,
     corsOrigins,
     adminKeys,
+    apiKeys,
     logger: { level: options.logLevel },
     predictionLog: options.predictionLog,
     monitoring: options.monitoring === 'on',
@@ -161,6 +172,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
       limits: { ...limits.http, ...limits.process },
       cors_origins: corsOrigins,
       admin_api: adminKeys ? `on, ${adminKeys.size} key(s)` : 'off',
+      api_keys: apiKeys ? `on, ${apiKeys.size} key(s)` : 'off: inference routes are open',
       watch: options.watch === 'on' || modelsSync !== undefined ? 'on' : 'off',
       models_sync: modelsSync
         ? `${modelsSync.url} at ${modelsSync.endpoint ?? `AWS ${modelsSync.region}`}`

@@ -17,6 +17,7 @@ import { DatasetFiles } from '../lifecycle/evaluation/index.js';
 import type { RequestRecord } from '../monitoring/metrics.js';
 import { UrlFetcher } from '../sources/fetch-url.js';
 import { realBatchRoot } from '../sources/files.js';
+import { installApiKeys } from './api-keys.js';
 import { decorateTickets, type HttpContext } from './context.js';
 import { registerCors } from './cors.js';
 import {
@@ -182,6 +183,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   decorateTickets(app);
+  installApiKeys(app, options.apiKeys);
   const context: HttpContext = {
     service: options.service,
     limits,

@@ -105,6 +105,10 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
     '`PUT /v1/admin/endpoints/{e}/traffic` with a policy whose weights do not add up to 100, that names a model, version or alias that does not serve, a shadow that is also a served variant, a name twice, or a malformed `sticky`; every problem is listed by its field.',
   ENDPOINT_NOT_FOUND:
     'Removing the traffic policy of an endpoint that has none, or reading one that never had one (`GET /v1/endpoints/{e}`).',
+  API_KEY_MISSING: 'An inference route called without an API key, on a server started with API keys.',
+  API_KEY_INVALID: 'An inference route called with a key that is not among the configured API keys.',
+  API_KEY_REVOKED: 'An inference route called with a key marked `revoked` in the key file.',
+  RATE_LIMITED: 'An API key over its `rate=`: `Retry-After` says when its next request is admitted.',
   ADMIN_API_DISABLED:
     'An admin route (upload, aliases, load/unload, evaluation, `/v2/repository`) on a server started without admin keys.',
   ADMIN_KEY_MISSING: 'An admin route called without `Authorization: Bearer <key>`.',

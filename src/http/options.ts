@@ -9,6 +9,7 @@ import type { InferenceService } from '../serving/service.js';
 import type { UrlFetchOptions } from '../sources/fetch-url.js';
 import type { StorageAccess } from '../storage/index.js';
 import type { AdminKeys } from './admin-auth.js';
+import type { ApiKeys } from './api-keys.js';
 import type { ModelUploads } from './routes/admin-upload.js';
 import { defaultServerLimits, splitLimits } from './settings.js';
 
@@ -111,6 +112,8 @@ export interface AppOptions {
     /** Endpoints' traffic policies (`/v1/admin/endpoints/{e}/traffic`, `/v1/endpoints`); without it, no such route. */
     traffic?: TrafficControl;
   };
+  /** Keys (and their rate limits) the inference routes require; none (the default): open (api-keys.ts). */
+  apiKeys?: ApiKeys;
   /** Who may call the admin routes; none (the default) turns the admin API off (admin-auth.ts). */
   adminKeys?: AdminKeys;
   /** Epoch milliseconds now, for claims' expiry; tests inject a clock (default Date.now). */

@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ERROR_CATALOGUE, type ErrorCode, isSegserveError } from '../../src/errors.js';
 import { type CocoDataset, evaluateCoco, parseCocoResults } from '../../src/eval/index.js';
 import { AdminKeys } from '../../src/http/admin-auth.js';
+import { ApiKeys } from '../../src/http/api-keys.js';
 import { buildApp } from '../../src/http/app.js';
 import { renderErrorsTable, withErrorsTable } from '../../src/http/error-docs.js';
 import { ensureDataset } from '../../src/learning/dataset-items.js';
@@ -286,6 +287,15 @@ function uploadVersion(base: string, parts: { model: Uint8Array; version?: strin
     headers: { authorization: adminHeaders().authorization },
     body: form,
   });
+}
+
+/** Runs `action` against an app whose inference routes need an API key. */
+async function withKeyedApp(action: (base: string) => Promise<Outcome>): Promise<Outcome> {
+  const apiKeys = ApiKeys.fromEntries([
+    { text: 'limited limited-key-0123456789 rate=1/m', where: 'test' },
+    { text: 'gone revoked-key-0123456789 revoked', where: 'test' },
+  ]);
+  return withApp(await buildApp({ service: serviceFor(repo.repository), logger: false, apiKeys }), action);
 }
 
 /** Runs `action` against the lifecycle's app over a model with versions 1 and 2 and a fresh database. */
@@ -673,6 +683,23 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
     withAnnotationItem((base, id) => answered(fetch(`${base}/v1/annotations/${id}/label`))),
   // The model lifecycle: an app with admin keys over a fresh database (test/helpers/lifecycle.ts).
   ALIAS_NOT_FOUND: () => answered(post('/v1/models/softmax/segment?version=stable', scene)),
+  // API keys: an app whose inference routes take one key limited to 1 a minute, and one revoked key.
+  API_KEY_MISSING: () =>
+    withKeyedApp((base) => answered(post('/v1/models/softmax/segment', scene, {}, base))),
+  API_KEY_INVALID: () =>
+    withKeyedApp((base) =>
+      answered(post('/v1/models/softmax/segment', scene, { 'x-api-key': 'wrong-key-0123456789abc' }, base)),
+    ),
+  API_KEY_REVOKED: () =>
+    withKeyedApp((base) =>
+      answered(post('/v1/models/softmax/segment', scene, { 'x-api-key': 'revoked-key-0123456789' }, base)),
+    ),
+  RATE_LIMITED: () =>
+    withKeyedApp(async (base) => {
+      const key = { 'x-api-key': 'limited-key-0123456789' };
+      expect((await post('/v1/models/softmax/segment', scene, key, base)).status).toBe(200);
+      return answered(post('/v1/models/softmax/segment', scene, key, base));
+    }),
   ADMIN_API_DISABLED: () =>
     withLifecycleApp({ adminKeys: null }, (base) =>
       answered(post('/v1/admin/models/softmax/rollback', '{}', { 'content-type': 'application/json' }, base)),

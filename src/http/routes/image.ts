@@ -74,7 +74,10 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       parts: limits.multipartParts,
     },
   });
-  const imageRoute = { bodyLimit: limits.imageBodyBytes, config: { swaggerTransform: documentImageBody } };
+  const imageRoute = {
+    bodyLimit: limits.imageBodyBytes,
+    config: { swaggerTransform: documentImageBody, inference: true },
+  };
 
   const segmentRoute = (url: string, summary: string, params: Record<string, unknown>) =>
     app.post<{ Params: { model: string; version?: string }; Querystring: SegmentQuery }>(

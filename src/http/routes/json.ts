@@ -58,6 +58,7 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
   app.post<{ Body: { url: string } }>(
     '/predict/url',
     {
+      config: { inference: true },
       onRequest: admitBeforeBody(context.service, 'predict/url'),
       schema: {
         tags: ['compatible'],
@@ -85,6 +86,7 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
   }>(
     '/predict/batch',
     {
+      config: { inference: true },
       schema: {
         tags: ['compatible'],
         summary: `Segment up to ${limits.batchItems} images named by path (inside the batch folder) or URL`,

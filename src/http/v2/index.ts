@@ -249,6 +249,7 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
       `${base}/infer`,
       {
         bodyLimit,
+        config: { inference: true },
         onRequest: admitBeforeBody(service, 'v2'),
         schema: { tags, summary: 'Inference on raw tensors (JSON, or JSON + binary tensor data)' },
       },
