@@ -82,11 +82,15 @@ export function admitBeforeBody(
 /** The response header that names the traffic variant that answered (`default` without a policy). */
 export const VARIANT_HEADER = 'x-segserve-variant';
 
-/** Who asks, as the serving core sees an HTTP request: its adapter, its id, and its headers for sticky policies. */
+/**
+ * Who asks, as the serving core sees an HTTP request: its adapter, its id, the name of its API key (api-keys.ts)
+ * for policies sticky by key, and its headers for policies sticky by header.
+ */
 export function requestOrigin(request: FastifyRequest, source: RequestSource): RequestOrigin {
   return {
     source,
     requestId: request.id,
+    stickyKey: request.apiKeyName ?? undefined,
     header: (name) => {
       const value = request.headers[name];
       return Array.isArray(value) ? value[0] : value;

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { repositoryUploads } from '../../src/host/lifecycle.js';
 import { AdminKeys } from '../../src/http/admin-auth.js';
+import type { ApiKeys } from '../../src/http/api-keys.js';
 import { buildApp } from '../../src/http/app.js';
 import { AliasTable } from '../../src/lifecycle/aliases.js';
 import { type GateEvaluator, ModelLifecycle } from '../../src/lifecycle/lifecycle.js';
@@ -36,6 +37,8 @@ export async function lifecycleApp(options: {
   adminKeys?: AdminKeys | null;
   /** The repository's folder: with it the app takes uploads into it. */
   repositoryDir?: string;
+  /** API keys for the inference routes (none: open). */
+  apiKeys?: ApiKeys;
 }): Promise<LifecycleApp> {
   const service = serviceFor(options.repository);
   const aliases = new AliasTable();
@@ -61,6 +64,7 @@ export async function lifecycleApp(options: {
     logger: false,
     stores,
     adminKeys,
+    apiKeys: options.apiKeys,
     lifecycle: {
       lifecycle,
       aliases,

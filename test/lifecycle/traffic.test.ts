@@ -13,6 +13,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startServer } from '../../src/host/server.js';
 import { AdminKeys } from '../../src/http/admin-auth.js';
+import { ApiKeys } from '../../src/http/api-keys.js';
 import { PolicyTable } from '../../src/lifecycle/traffic-table.js';
 import type {
   EndpointHistoryJson,
@@ -21,13 +22,14 @@ import type {
   TrafficPolicyJson,
 } from '../../src/lifecycle/wire-types.js';
 import type { PredictionCompleted } from '../../src/serving/events.js';
-import { stickyPoint } from '../../src/serving/traffic.js';
+import { pickVariant, stickyPoint } from '../../src/serving/traffic.js';
+import { FsBlobStore } from '../../src/storage/fs-blob-store.js';
 import { type Database, openDatabase } from '../../src/storage/index.js';
 import { resolveStorageSettings } from '../../src/storage/settings.js';
-import { ADMIN_KEY, adminHeaders } from '../helpers/lifecycle.js';
+import { ADMIN_KEY, adminHeaders, lifecycleApp } from '../helpers/lifecycle.js';
 import { type FreshDatabase, freshDatabase, postgresProblem } from '../helpers/postgres.js';
 import { semanticScene, tinySigmoidModel, tinySoftmaxModel } from '../helpers/tiny-models.js';
-import { png, writeRepository } from '../http/helpers.js';
+import { listenOnLoopback, png, tinyRepository, writeRepository } from '../http/helpers.js';
 
 const problem = await postgresProblem();
 if (problem) console.log(`SKIPPED traffic policies: PostgreSQL unreachable (${problem})`);
@@ -505,5 +507,66 @@ describe.skipIf(problem !== undefined)('endpoints with a traffic policy', () => 
     expect(again.status).toBe(404);
     const never = await fetch(`${server.url}/v1/endpoints/never`);
     expect(never.status).toBe(404);
+  });
+});
+
+describe.skipIf(problem !== undefined)('a policy sticky by API key', () => {
+  it('gives each API key the variant its name hashes to, every time, and splits the keys', async () => {
+    const fresh = await freshDatabase();
+    const db = await openDatabase({ kind: 'postgres', url: fresh.url });
+    const repo = await tinyRepository({ softmax: { ...tinySoftmaxModel(), versions: [1, 2] } });
+    const blobDir = await mkdtemp(join(tmpdir(), 'segserve-traffic-keys-'));
+    const names = Array.from({ length: 120 }, (_, i) => `caller-${i}`);
+    const secret = (name: string) => `${name}-secret-0123456789abcdef`;
+    const served = await lifecycleApp({
+      repository: repo.repository,
+      db,
+      blobs: await FsBlobStore.open(blobDir),
+      evaluate: async () => undefined,
+      apiKeys: ApiKeys.fromEntries(
+        names.map((name, i) => ({ text: `${name} ${secret(name)}`, where: `${i}` })),
+      ),
+    });
+    try {
+      const base = await listenOnLoopback(served.app);
+      const policy = {
+        variants: [
+          { name: 'one', model: 'softmax', version: 1, weight: 50 },
+          { name: 'two', model: 'softmax', version: 2, weight: 50 },
+        ],
+        sticky: { by: 'api_key' },
+      };
+      const put = await fetch(`${base}/v1/admin/endpoints/${ENDPOINT}/traffic`, {
+        method: 'PUT',
+        headers: adminHeaders(),
+        body: JSON.stringify(policy),
+      });
+      expect(put.status).toBe(200);
+      const image = await png(semanticScene());
+      const variants = served.policies.lookup(ENDPOINT)?.variants ?? [];
+      const answers = await mapLimited([...names, ...names], 6, async (name) => {
+        const response = await fetch(`${base}${SEGMENT}`, {
+          method: 'POST',
+          body: image,
+          headers: { 'x-api-key': secret(name) },
+        });
+        const body = (await response.json()) as { variant: string };
+        return { name, status: response.status, variant: body.variant };
+      });
+      for (const { name, status, variant } of answers) {
+        expect(status).toBe(200);
+        // The key's name, never its secret, is what is hashed.
+        expect(variant, name).toBe(pickVariant(variants, stickyPoint(ENDPOINT, name)).name);
+      }
+      const share = answers.filter((a) => a.variant === 'two').length / answers.length;
+      expect(share).toBeGreaterThan(0.3);
+      expect(share).toBeLessThan(0.7);
+    } finally {
+      await served.app.close();
+      await repo.close();
+      await db.close();
+      await fresh.drop();
+      await rm(blobDir, { recursive: true, force: true });
+    }
   });
 });
