@@ -1,12 +1,16 @@
 /**
  * The tables the serving core reads on every request (aliases, traffic policies) are refreshed from the
  * database every few seconds while this process changes them too. A refresh whose read began before a change
- * of this process was committed must not put the old value back when its rows arrive after that change.
+ * of this process was committed must not put the old value back when its rows arrive after that change. And
+ * policies that could not be read at start keep the server unready until a refresh reads them.
  */
 import { describe, expect, it } from 'vitest';
 import { AliasTable } from '../../src/lifecycle/aliases.js';
 import { PolicyTable } from '../../src/lifecycle/traffic-table.js';
+import { InferenceService } from '../../src/serving/service.js';
 import type { Database } from '../../src/storage/index.js';
+import { tinySoftmaxModel } from '../helpers/tiny-models.js';
+import { tinyRepository } from '../http/helpers.js';
 
 /** A database whose one query answers `rows` when `answer()` is called. */
 function heldDatabase(rows: object[]): { db: Database; answer: () => void } {
@@ -67,5 +71,25 @@ describe('a refresh racing a change of this process', () => {
     fresh.answer();
     await next;
     expect(table.lookup('people')?.variants.map((v) => v.weight)).toEqual([30, 70]);
+  });
+});
+
+describe('traffic policies unread at start', () => {
+  it('keep the server unready until a refresh reads them', async () => {
+    const repo = await tinyRepository({ softmax: tinySoftmaxModel() });
+    const service = new InferenceService(repo.repository);
+    try {
+      const table = PolicyTable.unread('connection refused');
+      service.useTraffic(table);
+      expect(service.notReady()).toBe('traffic policies: connection refused');
+      const held = heldDatabase([]);
+      const refreshing = table.refresh(held.db);
+      held.answer();
+      await refreshing;
+      expect(service.notReady()).toBeUndefined();
+    } finally {
+      await service.close();
+      await repo.close();
+    }
   });
 });
