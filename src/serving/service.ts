@@ -241,11 +241,6 @@ export class InferenceService {
     this.#traffic = policies;
   }
 
-  /** The policy of endpoint `name` now, if it has one. */
-  trafficPolicy(name: string): TrafficPolicy | undefined {
-    return this.#traffic?.lookup(name);
-  }
-
   /** Where `alias` of `model` points now, if it exists. */
   aliasOf(model: string, alias: string): number | undefined {
     return this.#aliases?.lookup(model, alias);
