@@ -153,6 +153,13 @@ export const ERROR_CATALOGUE = {
     status: 409,
     message: 'Alias "{alias}" of model "{model}" has nothing to roll back to: {reason}',
   },
+  // Traffic policies (src/lifecycle/traffic.ts): validated whole before they are written, so a refusal leaves the
+  // policy in force as it was; {reason} lists every problem by the path of its field.
+  TRAFFIC_POLICY_INVALID: {
+    status: 422,
+    message: 'The traffic policy for endpoint "{endpoint}" was refused and the one in force stays: {reason}',
+  },
+  ENDPOINT_NOT_FOUND: { status: 404, message: 'Endpoint "{endpoint}" has no traffic policy.' },
   // The admin API (src/http/admin-auth.ts): model lifecycle and repository routes. Off unless keys are configured.
   ADMIN_API_DISABLED: {
     status: 403,

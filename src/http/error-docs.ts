@@ -107,6 +107,10 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
     'An uploaded version that is not ONNX, fails to load or warm up, has outputs its decoder cannot read, or a config that is invalid or not allowed.',
   MODEL_VERSION_EXISTS: 'An upload names a version number the model already has (on disk or loaded).',
   ROLLBACK_UNAVAILABLE: 'A rollback of an alias that does not exist or has never pointed elsewhere.',
+  TRAFFIC_POLICY_INVALID:
+    '`PUT /v1/admin/endpoints/{e}/traffic` with a policy whose weights do not add up to 100, that names a model, version or alias that does not serve, a shadow that is also a served variant, a name twice, or a malformed `sticky`; every problem is listed by its field.',
+  ENDPOINT_NOT_FOUND:
+    'Removing the traffic policy of an endpoint that has none, or reading one that never had one (`GET /v1/endpoints/{e}`).',
   API_KEY_MISSING: 'An inference route called without an API key, on a server started with API keys.',
   API_KEY_INVALID: 'An inference route called with a key that is not among the configured API keys.',
   API_KEY_REVOKED: 'An inference route called with a key marked `revoked` in the key file.',

@@ -75,10 +75,15 @@ const timings = {
 const segmentation = {
   $id: 'Segmentation',
   type: 'object',
-  required: ['model', 'version', 'task', 'image', 'uncertainty', 'timings'],
+  required: ['model', 'version', 'variant', 'task', 'image', 'uncertainty', 'timings'],
   properties: {
     model: string,
     version: integer,
+    variant: {
+      ...string,
+      description:
+        "The traffic variant that answered: its name in the endpoint's traffic policy, or `default` for a request to a model.",
+    },
     task: { type: 'string', enum: TASKS },
     image: {
       type: 'object',

@@ -16,14 +16,15 @@ import type { Task } from '../models/config.js';
 import type { Box, ClassificationResult, InstanceResult, SemanticResult } from '../tasks/types.js';
 import { type CategoryIdOf, type CategoryMapping, indexPlusOne } from './category-ids.js';
 import type { Segmentation } from './pipeline.js';
-import type {
-  ClassificationJson,
-  ClassJson,
-  CocoResult,
-  InstanceJson,
-  MaskAnswerJson,
-  SegmentationJson,
-  StageTimings,
+import {
+  type ClassificationJson,
+  type ClassJson,
+  type CocoResult,
+  DEFAULT_VARIANT,
+  type InstanceJson,
+  type MaskAnswerJson,
+  type SegmentationJson,
+  type StageTimings,
 } from './types.js';
 
 /** `png`: one mask PNG for the whole image (see toMaskPng), base64 in `mask_png`, instead of masks per entry. */
@@ -169,6 +170,7 @@ export function toSegmentationJson(
   const { maskFormat } = encoding;
   const { result } = seg;
   const image = { width: result.width, height: result.height, format: seg.image.format };
+  const variant = seg.variant ?? DEFAULT_VARIANT;
   const gate = seg.gate && {
     model: seg.gate.model,
     version: seg.gate.version,
@@ -179,11 +181,12 @@ export function toSegmentationJson(
   if (result.task === 'classification') {
     // rle, polygon and none are about masks a classifier does not have; only a mask PNG is a different answer.
     if (maskFormat === 'png') checkMaskAnswer(seg.model, result.task, 'mask_format=png');
-    body = classificationJson(seg, result, image);
+    body = classificationJson(seg, result, image, variant);
   } else {
     const masks: MaskAnswerJson = {
       model: seg.model,
       version: seg.version,
+      variant,
       task: result.task,
       image,
       uncertainty: result.uncertainty,
@@ -207,11 +210,13 @@ function classificationJson(
   seg: Segmentation,
   result: ClassificationResult,
   image: ClassificationJson['image'],
+  variant: string,
 ): ClassificationJson {
   const { entropy, topScore, margin } = result.uncertainty;
   return {
     model: seg.model,
     version: seg.version,
+    variant,
     task: 'classification',
     image,
     classes: result.top.map((c) => ({ label: c.label, class_id: c.classId, score: round(c.score, 4) })),

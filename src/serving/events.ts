@@ -13,6 +13,7 @@ import type {
   SegmentationResult,
   Task,
 } from '../tasks/types.js';
+import type { ShadowTarget } from './traffic.js';
 import type { StageTimings } from './types.js';
 
 /** Which adapter a request came through (bounded: used in logs and metric labels). */
@@ -81,8 +82,16 @@ export interface PredictionCompleted {
   source: RequestSource;
   model: string;
   version: number;
-  /** The traffic variant that served it; `default` until traffic policies exist. */
+  /** The traffic variant that served it: its name in the endpoint's policy, or `default` for a request to a model. */
   variant: string;
+  /** The endpoint the request called, when a traffic policy chose the variant (absent for a request to a model). */
+  endpoint?: string;
+  /**
+   * With `endpoint`: the policy's shadow variants, resolved to versions when the request was admitted (one that
+   * could not serve then, or that is the version that served, is left out). The shadow feature samples them by
+   * `sampleRate` and runs them on a copy of the input after the answer was sent.
+   */
+  shadows?: ShadowTarget[];
   /** Epoch milliseconds when the answer was done. */
   at: number;
   timings: StageTimings;

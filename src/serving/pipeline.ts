@@ -26,6 +26,8 @@ import type { StageTimings } from './types.js';
 export interface Segmentation {
   model: string;
   version: number;
+  /** The traffic variant it was made for (set by the service; `default` when absent). */
+  variant?: string;
   result: SegmentationResult;
   image: ImageInfo;
   timings: StageTimings;

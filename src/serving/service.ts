@@ -26,12 +26,26 @@ import {
 } from './events.js';
 import { decideGate, gateRefused } from './gate.js';
 import { type GateStage, runPipeline, type Segmentation, type SegmentOptions } from './pipeline.js';
+import {
+  pickVariant,
+  type ShadowTarget,
+  stickyKeyOf,
+  stickyPoint,
+  type TrafficPolicies,
+  type TrafficPolicy,
+} from './traffic.js';
+import { DEFAULT_VARIANT } from './types.js';
 
 export type { EncodeJob, EncodeKind, EncodeOutputs } from './encode-job.js';
 export type { RequestSource } from './events.js';
+export type { ShadowTarget, TrafficPolicies, TrafficPolicy } from './traffic.js';
+export { DEFAULT_VARIANT } from './types.js';
 
 export interface TargetRequest {
-  /** Model name; the default model when absent. */
+  /**
+   * Model name, or an endpoint's name: when a traffic policy exists for it (and no version is named), the policy
+   * picks the model and version. The default model when absent.
+   */
   model?: string;
   /** A positive integer, as a number or as the text of a URL segment or query; the newest ready when absent. */
   version?: number | string;
@@ -45,6 +59,25 @@ export type InferOptions = Pick<RunOptions, 'outputNames' | 'timeoutMs' | 'signa
 export interface RequestOrigin {
   source: RequestSource;
   requestId?: string;
+  /**
+   * The caller's identity for traffic policies sticky by API key (`sticky: {by: "api_key"}`): the same key always
+   * gets the same variant while the weights stand. Set by whatever authenticates callers; absent, such a
+   * request gets a random variant.
+   */
+  stickyKey?: string;
+  /** A request header by lower-case name, for policies sticky by a header (HTTP adapters give it). */
+  header?: (name: string) => string | undefined;
+}
+
+/** Where a request goes: the version that answers, and the traffic variant it is for. */
+export interface Route {
+  loaded: LoadedVersion;
+  /** The endpoint's variant that serves; `default` for a request to a model (no policy). */
+  variant: string;
+  /** The endpoint whose policy chose the variant; absent for a request to a model. */
+  endpoint?: string;
+  /** The endpoint's shadow variants, resolved now (empty without a policy). */
+  shadows: readonly ShadowTarget[];
 }
 
 /**
@@ -61,7 +94,7 @@ export interface GateTicket {
  * An admitted request. Release it exactly once when its answer is done (later calls do nothing): that frees
  * its place and publishes its prediction, if it made one, as `prediction.completed`.
  */
-export interface Ticket extends AdmissionTicket, RequestOrigin {
+export interface Ticket extends AdmissionTicket, RequestOrigin, Omit<Route, 'loaded'> {
   readonly gate?: GateTicket;
 }
 
@@ -170,7 +203,7 @@ export const DEFAULT_ALIAS = 'stable';
  */
 type Pending = Omit<
   PredictionCompleted,
-  'type' | 'predictionId' | 'at' | 'variant' | 'source' | 'requestId' | 'result'
+  'type' | 'predictionId' | 'at' | 'variant' | 'endpoint' | 'shadows' | 'source' | 'requestId' | 'result'
 > & {
   segmentation?: Segmentation;
 };
@@ -185,6 +218,7 @@ export class InferenceService {
   readonly #encoders: EncoderPool;
   readonly #encodeInlineMaxPixels: number;
   #aliases: VersionAliases | undefined;
+  #traffic: TrafficPolicies | undefined;
   /** The models served when the server was first ready (see notReady); undefined until then. */
   #served: Set<string> | undefined;
   readonly #unsubscribe: () => void;
@@ -226,6 +260,14 @@ export class InferenceService {
     this.#aliases = aliases;
   }
 
+  /**
+   * Where traffic policies come from (the lifecycle's table). Until then, and without it, every name a request
+   * gives is a model's.
+   */
+  useTraffic(policies: TrafficPolicies): void {
+    this.#traffic = policies;
+  }
+
   /** Where `alias` of `model` points now, if it exists. */
   aliasOf(model: string, alias: string): number | undefined {
     return this.#aliases?.lookup(model, alias);
@@ -249,6 +291,77 @@ export class InferenceService {
     return loaded;
   }
 
+  /**
+   * Where a request goes. A name with a traffic policy (and no version named) is an endpoint: its policy picks
+   * the variant, by the request's sticky key when the policy has one and it carries it, else at random, and the
+   * variant's version or alias is resolved now (an alias that moves moves the variant). Any other request goes
+   * to the model it names, as `resolve` says, as variant `default`. Naming a version reaches that version of
+   * the model of that name directly, past any policy.
+   */
+  route(target: TargetRequest, origin: Pick<RequestOrigin, 'stickyKey' | 'header'> = {}): Route {
+    const policy = target.version === undefined ? this.#policyOf(target) : undefined;
+    if (!policy) return { loaded: this.resolve(target), variant: DEFAULT_VARIANT, shadows: [] };
+    const key = stickyKeyOf(policy.sticky, origin);
+    const variant = pickVariant(
+      policy.variants,
+      key === undefined ? Math.random() : stickyPoint(policy.endpoint, key),
+    );
+    const loaded = this.#resolveVariant(variant);
+    return {
+      loaded,
+      variant: variant.name,
+      endpoint: policy.endpoint,
+      shadows: this.#shadowsOf(policy, loaded),
+    };
+  }
+
+  /**
+   * The variants of an endpoint that take traffic, most weight first, each resolved now (throws the first that
+   * cannot serve); for a model, the one version `resolve` gives. For metadata and readiness of a name.
+   */
+  resolveVariants(target: TargetRequest): Array<{ variant: string; loaded: LoadedVersion }> {
+    const policy = target.version === undefined ? this.#policyOf(target) : undefined;
+    if (!policy) return [{ variant: DEFAULT_VARIANT, loaded: this.resolve(target) }];
+    return policy.variants
+      .filter((v) => v.weight > 0)
+      .sort((a, b) => b.weight - a.weight)
+      .map((v) => ({ variant: v.name, loaded: this.#resolveVariant(v) }));
+  }
+
+  #policyOf(target: TargetRequest): TrafficPolicy | undefined {
+    if (!this.#traffic) return undefined;
+    const name = target.model ?? this.defaultModel(target.prefer)?.model;
+    return name === undefined ? undefined : this.#traffic.lookup(name);
+  }
+
+  #resolveVariant(variant: { model: string; version?: number; alias?: string }): LoadedVersion {
+    return this.resolve({ model: variant.model, version: variant.version ?? variant.alias });
+  }
+
+  /**
+   * The policy's shadows as versions now. One that cannot serve now is left out (a shadow never fails a
+   * request), and so is one that is the very version serving this request.
+   */
+  #shadowsOf(policy: TrafficPolicy, served: LoadedVersion): ShadowTarget[] {
+    const shadows: ShadowTarget[] = [];
+    for (const shadow of policy.shadows) {
+      let loaded: LoadedVersion;
+      try {
+        loaded = this.#resolveVariant(shadow);
+      } catch {
+        continue;
+      }
+      if (loaded.name === served.name && loaded.version === served.version) continue;
+      shadows.push({
+        variant: shadow.name,
+        model: loaded.name,
+        version: loaded.version,
+        sampleRate: shadow.sampleRate,
+      });
+    }
+    return shadows;
+  }
+
   /** The number a reference names now; undefined asks the repository for the newest ready version. */
   #versionOf(model: string, ref: VersionRef | undefined): number | undefined {
     if (ref === undefined) return this.#aliases?.lookup(model, DEFAULT_ALIAS);
@@ -268,12 +381,25 @@ export class InferenceService {
   }
 
   /**
-   * Resolves and admits a request, or throws at once (QUEUE_FULL with retry_after, MODEL_NOT_FOUND...). A model
-   * with a gate has its gate classifier resolved and admitted too, under the classifier's own limits.
+   * Routes and admits a request (see `route`), or throws at once (QUEUE_FULL with retry_after,
+   * MODEL_NOT_FOUND...). A model with a gate has its gate classifier resolved and admitted too, under the
+   * classifier's own limits.
    */
   admit(target: TargetRequest, origin: RequestOrigin): Ticket {
-    const loaded = this.resolve(target);
-    const gateLoaded = GATE_BYPASS.has(origin.source) ? undefined : this.#resolveGate(loaded);
+    return this.#admit(this.route(target, origin), origin);
+  }
+
+  /**
+   * Admits a request on a route chosen before (a batch: one variant for all its items), resolving its version
+   * again, so a version reloaded meanwhile serves with its new runtime.
+   */
+  admitRoute(route: Route, origin: RequestOrigin): Ticket {
+    const loaded = this.resolve({ model: route.loaded.name, version: route.loaded.version });
+    return this.#admit({ ...route, loaded }, origin);
+  }
+
+  #admit(route: Route, origin: RequestOrigin): Ticket {
+    const gateLoaded = GATE_BYPASS.has(origin.source) ? undefined : this.#resolveGate(route.loaded);
     // The gate first, as a companion of the request: a refusal by either counts the request once.
     const gateAdmitted = gateLoaded && this.#admission.admit(gateLoaded, { companion: true });
     const releases: Array<() => void> = gateAdmitted ? [gateAdmitted.release] : [];
@@ -283,7 +409,7 @@ export class InferenceService {
     let admitted: AdmissionTicket;
     let gate: GateTicket | undefined;
     try {
-      admitted = this.#admission.admit(loaded);
+      admitted = this.#admission.admit(route.loaded);
       releases.push(admitted.release);
       // Holds the version until release: one retired meanwhile (unload, reload) closes only after this request.
       releases.push(this.repository.lease(admitted.loaded));
@@ -291,7 +417,7 @@ export class InferenceService {
         releases.push(this.repository.lease(gateLoaded));
         gate = {
           loaded: gateLoaded,
-          config: loaded.config.pipeline!.gate,
+          config: route.loaded.config.pipeline!.gate,
           observeService: gateAdmitted.observeService,
         };
       }
@@ -301,6 +427,9 @@ export class InferenceService {
     }
     const ticket: Ticket = {
       ...origin,
+      variant: route.variant,
+      endpoint: route.endpoint,
+      shadows: route.shadows,
       loaded: admitted.loaded,
       gate,
       reservePixels: admitted.reservePixels,
@@ -316,7 +445,8 @@ export class InferenceService {
           predictionId: randomUUID(),
           requestId: origin.requestId,
           source: origin.source,
-          variant: 'default',
+          variant: route.variant,
+          ...(route.endpoint === undefined ? {} : { endpoint: route.endpoint, shadows: [...route.shadows] }),
           at: Date.now(),
           ...carried,
           result: segmentation?.result,
@@ -396,6 +526,7 @@ export class InferenceService {
       afterRun: (ms: number) => ticket.observeService(ms),
     };
     const seg = await runPipeline(ticket.loaded, bytes, options, hooks, gate);
+    seg.variant = ticket.variant;
     if (UNPUBLISHED_SOURCES.has(ticket.source)) return seg;
     // Published on release, so `timings.encode` includes the answer's encoding by then.
     this.#pending.set(ticket, {
@@ -459,6 +590,8 @@ export class InferenceService {
     const problems: string[] = [];
     const aliases = this.#aliases?.notLoaded();
     if (aliases) problems.push(`model aliases: ${aliases}`);
+    const traffic = this.#traffic?.notLoaded();
+    if (traffic) problems.push(`traffic policies: ${traffic}`);
     const models = this.repository.list();
     for (const model of models) {
       if (this.#served !== undefined) {

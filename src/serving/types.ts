@@ -65,6 +65,9 @@ export interface ClassJson {
   polygons?: Polygon[];
 }
 
+/** The variant of requests that reach a model directly, without a traffic policy. */
+export const DEFAULT_VARIANT = 'default';
+
 /**
  * One class of a classification answer, best first. The mask fields are declared absent (`never`) so that code
  * reading `answer.classes` of either kind of answer type-checks and finds them undefined here.
@@ -90,6 +93,8 @@ export interface GateJson {
 interface AnswerJsonBase {
   model: string;
   version: number;
+  /** The traffic variant that answered: its name in the endpoint's policy, or `default` for a request to a model. */
+  variant: string;
   image: { width: number; height: number; format: string };
   timings: StageTimings;
   /** Models with a gate: the gate's decision (the image was accepted, or there would be no answer). */

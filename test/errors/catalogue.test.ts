@@ -747,6 +747,31 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
       expect((await promote(1)).status).toBe(200);
       return answered(promote(2));
     }),
+  // Traffic policies: weights that add up to 90; removing the policy of a name that has none.
+  TRAFFIC_POLICY_INVALID: () =>
+    withLifecycleApp({}, (base) =>
+      answered(
+        fetch(`${base}/v1/admin/endpoints/people/traffic`, {
+          method: 'PUT',
+          headers: adminHeaders(),
+          body: JSON.stringify({
+            variants: [
+              { name: 'a', model: 'softmax', version: 1, weight: 50 },
+              { name: 'b', model: 'softmax', version: 2, weight: 40 },
+            ],
+          }),
+        }),
+      ),
+    ),
+  ENDPOINT_NOT_FOUND: () =>
+    withLifecycleApp({}, (base) =>
+      answered(
+        fetch(`${base}/v1/admin/endpoints/people/traffic`, {
+          method: 'DELETE',
+          headers: { authorization: adminHeaders().authorization },
+        }),
+      ),
+    ),
   BLOB_KEY_INVALID: () =>
     thrown(async () => (await FsBlobStore.open(join(work, 'blobs'))).put('../escape', new Uint8Array(1))),
   DATABASE_QUERY_FAILED: () =>
