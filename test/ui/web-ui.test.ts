@@ -49,6 +49,7 @@ import {
   screenshot,
 } from './browser.js';
 import { drawnPixels, pixelsOfColor } from './chart-check.js';
+import { describeClassifierPage } from './classifier-check.js';
 import { compareOverlay, regionsOf } from './overlay-check.js';
 import { describeVersionHistory } from './version-history-check.js';
 
@@ -422,6 +423,7 @@ describeWithChromium('web UI in Chromium', () => {
 
   describeAnnotatePage(() => browser);
   describeVersionHistory(() => browser);
+  describeClassifierPage(() => browser);
 
   describeWithShared('shipped models on real photos', ['models', 'yolov8n-seg-coco'], () => {
     let repository: ModelRepository;
