@@ -133,7 +133,9 @@ async function overload(base: string, url: URL, body: Buffer): Promise<Level> {
 /** Median of each pipeline stage at concurrency 1, and what the HTTP round trip adds on top of the pipeline. */
 function breakdown(level: Level): string {
   const median = (values: number[]) => percentiles(values).p50;
-  const parts = STAGES.map((stage) => `${stage} ${median(level.stages.map((t) => t[stage])).toFixed(1)}`);
+  const parts = STAGES.filter((stage) => level.stages.some((t) => t[stage] !== undefined)).map(
+    (stage) => `${stage} ${median(level.stages.map((t) => t[stage] ?? 0)).toFixed(1)}`,
+  );
   const http = median(level.latencies) - median(level.stages.map((t) => t.total + t.encode));
   return `concurrency 1, server-side stage p50 (ms): ${parts.join(', ')}; HTTP round trip adds ${http.toFixed(1)}`;
 }

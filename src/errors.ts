@@ -36,6 +36,20 @@ export const ERROR_CATALOGUE = {
   },
   // The repository mirrored from an object store prefix (`serve --models-sync`): a pass that could not finish.
   MODEL_SYNC_FAILED: { status: 500, message: 'Syncing the model repository from {source} failed: {reason}' },
+  // Gate stages (`pipeline.gate` in config.yaml): a classifier that must accept an image before a model segments it.
+  // GATE_INVALID is a gate that cannot serve (shown in the gated model's status: it does not load); GATE_REFUSED
+  // an image the gate did not accept, with the classifier's answer in the details.
+  GATE_INVALID: { status: 500, message: 'Model "{model}" cannot serve behind its gate "{gate}": {reason}' },
+  GATE_REFUSED: {
+    status: 422,
+    message:
+      'Model "{model}" segments only images its gate "{gate}" accepts ({accept} with a score of at least {min_score}); the gate scored {label} {score}.',
+  },
+  // An answer format the model's task cannot give: a classifier has no mask for a mask PNG, an overlay or COCO.
+  ANSWER_FORMAT_UNSUPPORTED: {
+    status: 400,
+    message: 'Model "{model}" is a {task} model and gives no {format}: {reason}',
+  },
   MODEL_OUTPUT_MISMATCH: {
     status: 500,
     message: 'Model "{model}" returned outputs that decoder "{decoder}" cannot read: {reason}',
@@ -145,6 +159,13 @@ export const ERROR_CATALOGUE = {
     status: 409,
     message: 'Alias "{alias}" of model "{model}" has nothing to roll back to: {reason}',
   },
+  // Traffic policies (src/lifecycle/traffic.ts): validated whole before they are written, so a refusal leaves the
+  // policy in force as it was; {reason} lists every problem by the path of its field.
+  TRAFFIC_POLICY_INVALID: {
+    status: 422,
+    message: 'The traffic policy for endpoint "{endpoint}" was refused and the one in force stays: {reason}',
+  },
+  ENDPOINT_NOT_FOUND: { status: 404, message: 'Endpoint "{endpoint}" has no traffic policy.' },
   // The admin API (src/http/admin-auth.ts): model lifecycle and repository routes. Off unless keys are configured.
   ADMIN_API_DISABLED: {
     status: 403,
@@ -242,7 +263,10 @@ export const ERROR_CATALOGUE = {
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
-export type ErrorDetails = Record<string, string | number | boolean | undefined>;
+/** A list in error details, e.g. the classes a gate classifier scored (GATE_REFUSED). */
+export type ErrorDetailList = ReadonlyArray<Readonly<Record<string, string | number | boolean>>>;
+
+export type ErrorDetails = Record<string, string | number | boolean | undefined | ErrorDetailList>;
 
 function renderTemplate(template: string, details: ErrorDetails): string {
   return template.replace(/\{(\w+)\}/g, (whole, key: string) =>

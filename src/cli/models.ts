@@ -36,6 +36,13 @@ export function formatModelDetails(model: ModelStatus): string {
     const shown = model.labels.slice(0, 20).join(', ');
     lines.push(`labels:   ${model.labels.length} (${shown}${model.labels.length > 20 ? ', ...' : ''})`);
   }
+  if (model.gate) {
+    const { gate } = model;
+    const version = gate.version === undefined ? '' : ` version ${gate.version}`;
+    lines.push(
+      `gate:     ${gate.model}${version}, accepts ${gate.accept.join(', ')} with at least ${gate.min_score}`,
+    );
+  }
   lines.push('versions:');
   for (const v of model.versions) {
     lines.push(

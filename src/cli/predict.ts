@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { SegserveError } from '../errors.js';
 import type { Task } from '../models/config.js';
 import { type CategoryMapping, categoryMapping, parseDatasetCategories } from '../serving/category-ids.js';
+import { checkMaskAnswer, type MaskAnswer } from '../serving/encode.js';
 import { InferenceService } from '../serving/service.js';
 import type { CocoResult, StageTimings } from '../serving/types.js';
 import { readRegularFile } from '../sources/files.js';
@@ -16,7 +17,7 @@ import { itemErrorCode } from './errors.js';
 import { collectImages, type InputImage, numericImageId } from './inputs.js';
 import { OUTPUT_SUFFIXES, type PerImageFormat, planOutputBases } from './output-names.js';
 import { createProgress } from './progress.js';
-import { countFound, describeFound, describeTotal } from './summary.js';
+import { countFound, describeResult, describeTotal } from './summary.js';
 
 export const OUTPUT_FORMATS = ['json', 'coco', 'png', 'overlay'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -36,6 +37,13 @@ export interface PredictOptions {
   /** Longest wait for one image file's bytes (a stalled mount must not hang the run). */
   readTimeoutMs?: number;
 }
+
+/** The output formats made of masks, which classification models cannot write. */
+const MASK_OUTPUTS: ReadonlyArray<[OutputFormat, MaskAnswer]> = [
+  ['png', 'mask PNG'],
+  ['overlay', 'overlay'],
+  ['coco', 'COCO results'],
+];
 
 /** Reading a local image takes milliseconds; a minute means the file system is stuck, not slow. */
 export const READ_TIMEOUT_MS = 60_000;
@@ -143,6 +151,10 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
   const modelTarget = { model: options.model, version: options.version };
   // More images in flight than the model admits would only be refused: the CLI waits for its turn instead.
   const loaded = options.service.resolve(modelTarget);
+  // A classifier has no masks: say so before any image is read, not once per image.
+  for (const [format, answer] of MASK_OUTPUTS) {
+    if (options.formats.includes(format)) checkMaskAnswer(loaded.name, loaded.config.task, answer);
+  }
   const concurrency = Math.min(
     options.concurrency ?? loaded.config.instances + 1,
     InferenceService.capacity(loaded),
@@ -205,10 +217,10 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
       summary.succeeded++;
       const found = countFound(seg.result);
       summary.found += found;
-      for (const key of Object.keys(summary.meanTimings) as Array<keyof StageTimings>) {
-        summary.meanTimings[key] += seg.timings[key];
+      for (const key of Object.keys(seg.timings) as Array<keyof StageTimings>) {
+        summary.meanTimings[key] = (summary.meanTimings[key] ?? 0) + (seg.timings[key] ?? 0);
       }
-      progress.tick(`${image.relative}: ${describeFound(seg.result.task, found)}`);
+      progress.tick(`${image.relative}: ${describeResult(seg.result)}`);
     } catch (error) {
       const code = itemErrorCode(error);
       const message = error instanceof Error ? error.message : String(error);
@@ -247,7 +259,8 @@ export function formatSummary(summary: PredictSummary): string {
       `(${(summary.succeeded / Math.max(summary.wallSeconds, 1e-9)).toFixed(2)} img/s), ` +
       describeTotal(summary.task, summary.found, summary.succeeded),
     `mean ms per image: decode ${t.decode.toFixed(1)}, preprocess ${t.preprocess.toFixed(1)}, queue ${t.queue.toFixed(1)}, ` +
-      `infer ${t.infer.toFixed(1)}, postprocess ${t.postprocess.toFixed(1)}, encode ${t.encode.toFixed(1)}`,
+      `infer ${t.infer.toFixed(1)}, postprocess ${t.postprocess.toFixed(1)}, encode ${t.encode.toFixed(1)}` +
+      (t.gate === undefined ? '' : `, gate ${t.gate.toFixed(1)}`),
     `${summary.written.length} files written`,
   ];
   if (summary.categories) lines.push(`COCO category ids: ${summary.categories}`);

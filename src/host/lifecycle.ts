@@ -1,7 +1,8 @@
 /**
- * The model lifecycle for the server: the alias table the serving core resolves through, read before the
- * server listens when a database exists (so the first request naming no version already goes to `stable`) and
- * refreshed every few seconds to follow other replicas; and the ModelLifecycle the admin routes call.
+ * The model lifecycle for the server: the alias table and the traffic policies the serving core resolves
+ * through, read before the server listens when a database exists (so the first request naming no version already
+ * goes to `stable`, and the first naming an endpoint follows its policy) and refreshed every few seconds to
+ * follow other replicas; and the ModelLifecycle and TrafficControl the admin routes call.
  *
  * A database that exists but cannot be read at start (PostgreSQL restarting) does not stop the server: it
  * starts not ready (GET /v2/health/ready says why) and becomes ready at the first refresh that reads the aliases.
@@ -10,9 +11,11 @@
 import type { ModelUploads } from '../http/routes/admin-upload.js';
 import { AliasTable } from '../lifecycle/aliases.js';
 import { type GateEvaluator, ModelLifecycle } from '../lifecycle/lifecycle.js';
+import { TrafficControl } from '../lifecycle/traffic.js';
+import { PolicyTable } from '../lifecycle/traffic-table.js';
 import { publishUpload, stagingFolder, type UploadDeps } from '../lifecycle/upload.js';
 import type { InferenceService } from '../serving/service.js';
-import type { StorageAccess } from '../storage/index.js';
+import type { Database, StorageAccess } from '../storage/index.js';
 import type { LazyStorage } from './storage.js';
 
 export interface ServerLifecycle {
@@ -20,6 +23,7 @@ export interface ServerLifecycle {
   aliases: AliasTable;
   hasDatabase: () => boolean;
   uploads: ModelUploads;
+  traffic: TrafficControl;
   close(): void;
 }
 
@@ -65,30 +69,55 @@ export interface AliasLog {
   warn: (fields: Record<string, unknown>, message: string) => void;
 }
 
+/** A table the serving core reads on every request, kept from the database (aliases, traffic policies). */
+interface RefreshedTable {
+  refresh(db: Database): Promise<void>;
+  startRefreshing(db: () => Promise<Database>, onError: (error: unknown) => void, refreshMs?: number): void;
+}
+
 /**
  * The alias table, read before the models load: the versions aliases point at are loaded at start whatever the
  * version policy says (the repository's keepVersions asks it), and the first request already resolves through
  * it. Then refreshed every few seconds, to follow other replicas.
  */
-export async function readAliases(
+export function readAliases(stores: LazyStorage, log: AliasLog, refreshMs?: number): Promise<AliasTable> {
+  return readTable(new AliasTable(), AliasTable.unread, 'model aliases', stores, log, refreshMs);
+}
+
+/**
+ * The traffic policies, read before the models load as the aliases are (the versions policies name stay loaded,
+ * and the first request to an endpoint already follows its policy), then refreshed to follow other replicas.
+ */
+export function readTrafficPolicies(
   stores: LazyStorage,
   log: AliasLog,
   refreshMs?: number,
-): Promise<AliasTable> {
-  let aliases = new AliasTable();
+): Promise<PolicyTable> {
+  return readTable(new PolicyTable(), PolicyTable.unread, 'traffic policies', stores, log, refreshMs);
+}
+
+async function readTable<T extends RefreshedTable>(
+  fresh: T,
+  unread: (reason: string) => T,
+  what: string,
+  stores: LazyStorage,
+  log: AliasLog,
+  refreshMs?: number,
+): Promise<T> {
+  let table = fresh;
   if (stores.databaseExists()) {
     try {
-      await aliases.refresh(await stores.database());
+      await table.refresh(await stores.database());
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       log.unread(reason);
-      aliases = AliasTable.unread(reason);
+      table = unread(reason);
     }
   }
   let warned = false;
   // Only a database that exists can hold another replica's changes; an embedded one that does not exist yet is
-  // created by this process, which then changes its aliases itself.
-  aliases.startRefreshing(
+  // created by this process, which then makes its changes itself.
+  table.startRefreshing(
     async () => {
       if (!stores.databaseExists()) throw new NoDatabase();
       return stores.database();
@@ -96,14 +125,11 @@ export async function readAliases(
     (error) => {
       if (error instanceof NoDatabase || warned) return;
       warned = true;
-      log.warn(
-        { err: error instanceof Error ? error.message : String(error) },
-        'model aliases refresh failed',
-      );
+      log.warn({ err: error instanceof Error ? error.message : String(error) }, `${what} refresh failed`);
     },
     refreshMs,
   );
-  return aliases;
+  return table;
 }
 
 export function startLifecycle(
@@ -112,15 +138,22 @@ export function startLifecycle(
   aliases: AliasTable,
   evaluate: GateEvaluator,
   repositoryDir: string,
+  policies: PolicyTable = new PolicyTable(),
 ): ServerLifecycle {
   service.useAliases(aliases);
+  service.useTraffic(policies);
   const lifecycle = new ModelLifecycle({ service, database: () => stores.database(), aliases, evaluate });
+  const hasDatabase = () => stores.databaseExists();
   return {
     lifecycle,
     aliases,
-    hasDatabase: () => stores.databaseExists(),
+    hasDatabase,
     uploads: repositoryUploads(service, lifecycle, stores, repositoryDir),
-    close: () => aliases.stop(),
+    traffic: new TrafficControl({ service, database: () => stores.database(), table: policies, hasDatabase }),
+    close: () => {
+      aliases.stop();
+      policies.stop();
+    },
   };
 }
 

@@ -33,6 +33,7 @@ export type StartupEvent =
   | { type: 'no-default-model'; note: string }
   | { type: 'subscriber-failed'; event: string; subscriber: string; error: string }
   | { type: 'aliases-unread'; error: string; note: string }
+  | { type: 'traffic-unread'; error: string; note: string }
   | WatchEvent
   | SyncEvent;
 
@@ -49,6 +50,7 @@ const WARNINGS = new Set<StartupEvent['type']>([
   'no-default-model',
   'subscriber-failed',
   'aliases-unread',
+  'traffic-unread',
   'watch-unreadable',
   'version-reload-failed',
   'model-reload-failed',

@@ -19,7 +19,7 @@ import { ShadowTraffic } from '../monitoring/shadow/index.js';
 import type { InferenceService } from '../serving/service.js';
 import { type BlobStore, openBlobStore, type StorageSettings } from '../storage/index.js';
 import type { ModelsSyncSettings } from '../storage/settings.js';
-import { readAliases, startLifecycle } from './lifecycle.js';
+import { readAliases, readTrafficPolicies, startLifecycle } from './lifecycle.js';
 import { openService, type ServiceSetup, type StartupLog, startupLogger } from './open-service.js';
 import { startRetraining } from './retraining.js';
 import { LazyStorage } from './storage.js';
@@ -40,7 +40,7 @@ export interface ServeOptions
   sampleSpoolBytes?: number;
   /** How often retraining triggers count new labels (default 30 s); for tests and embedding, not a flag. */
   retrainingPollMs?: number;
-  /** How often aliases are read again to follow other replicas (default 5 s); for tests, not a flag. */
+  /** How often aliases and traffic policies are read again to follow other replicas (default 5 s); for tests, not a flag. */
   aliasRefreshMs?: number;
   /**
    * Watch the model folder and apply its changes (`--watch`, on by default for `segserve serve`); off when
@@ -103,6 +103,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     },
     aliasRefreshMs,
   );
+  const policies = await readTrafficPolicies(
+    stores,
+    {
+      unread: (error) => log({ type: 'traffic-unread', error, note: 'not ready until they are read' }),
+      warn: (fields, message) => app.log.warn(fields, message),
+    },
+    aliasRefreshMs,
+  );
   const service = await openService(
     {
       modelsDir,
@@ -110,20 +118,21 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       provisionEmpty: provisionEmpty && !sync,
       defaultModel,
       decodedPixelBudget,
-      // The versions aliases point at stay loaded whatever the version policy says.
-      keepVersions: (model) => aliases.versionsOf(model),
+      // The versions aliases point at, and those traffic policies name, stay loaded whatever the version policy says.
+      keepVersions: (model) => [...aliases.versionsOf(model), ...policies.versionsOf(model)],
       unloadTimeoutMs,
     },
     log,
   ).catch(async (error: unknown) => {
     aliases.stop();
+    policies.stop();
     await sync?.close();
     await stores.close();
     throw error;
   });
   // The model's config.yaml `evaluation:` block names the gate's dataset; a model without one is not gated.
   const gate = configuredGateEvaluator({ service, storage: stores });
-  const lifecycle = startLifecycle(service, stores, aliases, gate, modelsDir);
+  const lifecycle = startLifecycle(service, stores, aliases, gate, modelsDir, policies);
   let monitor: MonitorHistory | undefined;
   let capture: SampleCapture | undefined;
   let shadows: ShadowTraffic | undefined;

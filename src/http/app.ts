@@ -35,6 +35,7 @@ import { adminRepositoryRoutes } from './routes/admin-repository.js';
 import { adminUploadRoutes } from './routes/admin-upload.js';
 import { annotationRoutes } from './routes/annotations.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { endpointRoutes } from './routes/endpoints.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/image.js';
 import { jsonRoutes } from './routes/json.js';
@@ -94,12 +95,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (metrics || monitor) {
     // One record per request, built once, for every consumer: the Prometheus metrics and the monitor history.
     app.addHook('onResponse', async (request, reply) => {
-      const loaded = request.ticket?.loaded;
+      const ticket = request.ticket;
       const record: RequestRecord = {
         route: request.routeOptions.url ?? 'unmatched',
-        model: loaded?.name ?? '',
-        version: loaded ? String(loaded.version) : '',
-        variant: loaded ? 'default' : '',
+        model: ticket?.loaded.name ?? '',
+        version: ticket ? String(ticket.loaded.version) : '',
+        variant: ticket?.variant ?? '',
         code: answeredCode(request),
         seconds: reply.elapsedTime / 1000,
       };
@@ -155,6 +156,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         {
           name: 'lifecycle',
           description: 'Model versions: aliases, promotion through the evaluation gate, rollback, history',
+        },
+        {
+          name: 'traffic',
+          description:
+            'Endpoints: names whose traffic policy splits requests between variants, canaries and shadows',
         },
       ],
       components: {
@@ -221,8 +227,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         adminKeys: options.adminKeys,
         ...options.lifecycle,
       });
-      const { uploads } = options.lifecycle;
+      const { uploads, traffic } = options.lifecycle;
       if (uploads) await app.register(adminUploadRoutes, { uploads, limits, adminKeys: options.adminKeys });
+      if (traffic) await app.register(endpointRoutes, { traffic, adminKeys: options.adminKeys });
     }
   }
   await app.register(evaluationRoutes, {

@@ -6,7 +6,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { SegserveError } from '../errors.js';
 import type { Segmentation } from '../serving/pipeline.js';
-import type { InferenceService, RequestSource, TargetRequest, Ticket } from '../serving/service.js';
+import type {
+  InferenceService,
+  RequestOrigin,
+  RequestSource,
+  TargetRequest,
+  Ticket,
+} from '../serving/service.js';
 import type { UrlFetcher } from '../sources/fetch-url.js';
 import type { AdminKeys } from './admin-auth.js';
 import type { HttpLimits } from './options.js';
@@ -55,13 +61,40 @@ export function admitBeforeBody(
   prefer?: TargetRequest['prefer'],
 ): onRequestHookHandler {
   return async (request, reply) => {
-    const ticket = service.admit({ ...namedTarget(request), prefer }, { source, requestId: request.id });
+    const ticket = service.admit({ ...namedTarget(request), prefer }, requestOrigin(request, source));
     reply.raw.once('close', () => ticket.release());
     request.ticket = ticket;
+    // On every answer of the request from here on, errors included: which variant of a traffic policy it met.
+    reply.header(VARIANT_HEADER, ticket.variant);
     request.log.info(
-      { source, model: ticket.loaded.name, version: ticket.loaded.version },
+      {
+        source,
+        model: ticket.loaded.name,
+        version: ticket.loaded.version,
+        variant: ticket.variant,
+        ...(ticket.endpoint === undefined ? {} : { endpoint: ticket.endpoint }),
+      },
       'request admitted',
     );
+  };
+}
+
+/** The response header that names the traffic variant that answered (`default` without a policy). */
+export const VARIANT_HEADER = 'x-segserve-variant';
+
+/**
+ * Who asks, as the serving core sees an HTTP request: its adapter, its id, the name of its API key (api-keys.ts)
+ * for policies sticky by key, and its headers for policies sticky by header.
+ */
+export function requestOrigin(request: FastifyRequest, source: RequestSource): RequestOrigin {
+  return {
+    source,
+    requestId: request.id,
+    stickyKey: request.apiKeyName ?? undefined,
+    header: (name) => {
+      const value = request.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    },
   };
 }
 

@@ -28,6 +28,7 @@ export const CORS_EXPOSED_HEADERS = [
   'x-request-id',
   'x-segserve-model',
   'x-segserve-version',
+  'x-segserve-variant',
   'retry-after',
   'server-timing',
   'inference-header-content-length',

@@ -36,6 +36,12 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
     'A model repository load or unload request carries a parameter segserve does not apply (`config`, `file:...`), or a bad value.',
   MODEL_SYNC_FAILED:
     '`--models-sync`: a pass could not mirror the bucket prefix into the repository folder (a local write, or an object key that is not a file path); the next pass tries again.',
+  GATE_INVALID:
+    "A model's `pipeline.gate` names a model that is missing, not ready, not a classification model, without a version asked for, or without one of the `accept` labels; the gated model does not load (shown in its status) until its gate can serve.",
+  GATE_REFUSED:
+    "The gate classifier of a gated model did not give any `accept` label a score of at least `min_score`: the image was not segmented. The details carry the classifier's answer (`classes`: top labels and scores), the gate model and version.",
+  ANSWER_FORMAT_UNSUPPORTED:
+    'A classification model was asked for an answer made of masks: the mask PNG, the overlay, COCO results (`/predict/upload`, `/predict/url`, `/api/detect`, `format=mask|overlay`, `mask_format=png`, `segserve predict --format png|overlay|coco`).',
   MODEL_OUTPUT_MISMATCH: "The model's outputs do not have the roles or shapes its decoder reads.",
   DRIFT_BASELINE_INVALID:
     "A model's `monitoring.drift.baseline` file is unreadable or was made for another model, labels or input size; the model serves without drift monitoring.",
@@ -103,6 +109,10 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
     'An uploaded version that is not ONNX, fails to load or warm up, has outputs its decoder cannot read, or a config that is invalid or not allowed.',
   MODEL_VERSION_EXISTS: 'An upload names a version number the model already has (on disk or loaded).',
   ROLLBACK_UNAVAILABLE: 'A rollback of an alias that does not exist or has never pointed elsewhere.',
+  TRAFFIC_POLICY_INVALID:
+    '`PUT /v1/admin/endpoints/{e}/traffic` with a policy whose weights do not add up to 100, that names a model, version or alias that does not serve, a shadow that is also a served variant, a name twice, or a malformed `sticky`; every problem is listed by its field.',
+  ENDPOINT_NOT_FOUND:
+    'Removing the traffic policy of an endpoint that has none, or reading one that never had one (`GET /v1/endpoints/{e}`).',
   API_KEY_MISSING: 'An inference route called without an API key, on a server started with API keys.',
   API_KEY_INVALID: 'An inference route called with a key that is not among the configured API keys.',
   API_KEY_REVOKED: 'An inference route called with a key marked `revoked` in the key file.',

@@ -2,6 +2,7 @@
 import type { RetrainingTriggers } from '../learning/retraining/triggers.js';
 import type { AliasTable } from '../lifecycle/aliases.js';
 import type { ModelLifecycle } from '../lifecycle/lifecycle.js';
+import type { TrafficControl } from '../lifecycle/traffic.js';
 import type { ServingMetrics } from '../monitoring/metrics.js';
 import type { MonitorHistory } from '../monitoring/monitor-history.js';
 import type { ShadowTraffic } from '../monitoring/shadow/index.js';
@@ -111,6 +112,8 @@ export interface AppOptions {
     hasDatabase: () => boolean;
     /** Uploads of versions and models (`POST /v1/admin/models/{m}/versions`); without them, no upload route. */
     uploads?: ModelUploads;
+    /** Endpoints' traffic policies (`/v1/admin/endpoints/{e}/traffic`, `/v1/endpoints`); without it, no such route. */
+    traffic?: TrafficControl;
   };
   /** Keys (and their rate limits) the inference routes require; none (the default): open (api-keys.ts). */
   apiKeys?: ApiKeys;

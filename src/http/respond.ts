@@ -3,11 +3,17 @@
  * chosen by `?format=` or else by the Accept header. The service encodes (in a worker thread for large images), as
  * it does for the CLI.
  */
-import type { FastifyReply } from 'fastify';
-import type { MaskFormat, SegmentationJsonOptions } from '../serving/encode.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  checkMaskAnswer,
+  type MaskAnswer,
+  type MaskFormat,
+  type SegmentationJsonOptions,
+} from '../serving/encode.js';
 import type { Segmentation } from '../serving/pipeline.js';
 import type { InferenceService } from '../serving/service.js';
 import { STAGES, type StageTimings } from '../serving/types.js';
+import { ticketOf } from './context.js';
 
 export const ANSWER_FORMATS = ['json', 'mask', 'overlay'] as const;
 export type AnswerFormat = (typeof ANSWER_FORMATS)[number];
@@ -35,7 +41,30 @@ export function answerFormat(requested: AnswerFormat | undefined, accept: string
 }
 
 function serverTiming(timings: StageTimings): string {
-  return STAGES.map((stage) => `${stage};dur=${timings[stage].toFixed(2)}`).join(', ');
+  return STAGES.flatMap((stage) => {
+    const ms = timings[stage];
+    return ms === undefined ? [] : [`${stage};dur=${ms.toFixed(2)}`];
+  }).join(', ');
+}
+
+/**
+ * Refuses, before the body is read or the model runs, an answer made of masks from a model that has none (a
+ * classifier): ANSWER_FORMAT_UNSUPPORTED. `mask_format=png` asks for a mask PNG inside the JSON answer.
+ */
+export function refuseMaskAnswer(
+  request: FastifyRequest,
+  format: AnswerFormat | 'coco',
+  maskFormat?: MaskFormat,
+): void {
+  const { loaded } = ticketOf(request);
+  const answers: Record<AnswerFormat | 'coco', MaskAnswer | undefined> = {
+    json: maskFormat === 'png' ? 'mask_format=png' : undefined,
+    mask: 'mask PNG',
+    overlay: 'overlay',
+    coco: 'COCO results',
+  };
+  const answer = answers[format];
+  if (answer) checkMaskAnswer(loaded.name, loaded.config.task, answer);
 }
 
 export function describeSegmentation(reply: FastifyReply, seg: Segmentation): void {

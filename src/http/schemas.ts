@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ERROR_CATALOGUE } from '../errors.js';
+import { TASKS } from '../models/config.js';
 import {
   MASK_FORMATS,
   MAX_POLYGON_TOLERANCE,
@@ -57,6 +58,11 @@ const timings = {
   required: ['decode', 'preprocess', 'queue', 'infer', 'postprocess', 'encode', 'total'],
   properties: {
     decode: number,
+    gate: {
+      ...number,
+      description:
+        "Models with a gate (pipeline.gate): the gate classifier's stage, from the decoded image to its decision.",
+    },
     preprocess: number,
     queue: number,
     infer: number,
@@ -69,11 +75,16 @@ const timings = {
 const segmentation = {
   $id: 'Segmentation',
   type: 'object',
-  required: ['model', 'version', 'task', 'image', 'uncertainty', 'timings'],
+  required: ['model', 'version', 'variant', 'task', 'image', 'uncertainty', 'timings'],
   properties: {
     model: string,
     version: integer,
-    task: { type: 'string', enum: ['instance', 'semantic', 'binary'] },
+    variant: {
+      ...string,
+      description:
+        "The traffic variant that answered: its name in the endpoint's traffic policy, or `default` for a request to a model.",
+    },
+    task: { type: 'string', enum: TASKS },
     image: {
       type: 'object',
       required: ['width', 'height', 'format'],
@@ -100,18 +111,27 @@ const segmentation = {
     labels: { type: 'array', items: string, description: 'Semantic and binary models: labels by class id.' },
     classes: {
       type: 'array',
-      description: 'Semantic and binary models: every class present, background left out.',
+      description:
+        'Semantic and binary models: every class present, background left out, with its area (and mask). Classification models: the top_k best classes, best first, with their score.',
       items: {
         type: 'object',
-        required: ['class_id', 'label', 'area'],
+        required: ['class_id', 'label'],
         properties: {
           class_id: integer,
           label: string,
-          area: integer,
+          area: { ...integer, description: 'Semantic and binary models: pixels of the class.' },
+          score: { ...number, description: 'Classification models: the probability of the class.' },
           mask: { $ref: 'Rle#' },
           polygons: { $ref: 'Polygons#' },
         },
       },
+    },
+    gate: {
+      type: 'object',
+      description:
+        'Models with a gate (pipeline.gate): the gate classifier that let the image through, the accepted label and its score.',
+      required: ['model', 'version', 'label', 'score'],
+      properties: { model: string, version: integer, label: string, score: number },
     },
     mask_png: {
       type: 'string',
@@ -143,6 +163,18 @@ const segmentation = {
             minMargin: number,
             meanMargin: number,
             nearThresholdShare: number,
+          },
+        },
+        {
+          type: 'object',
+          description:
+            'Classification models: entropy of the class scores / ln C, the best score, and best minus second best.',
+          required: ['kind', 'entropy', 'topScore', 'margin'],
+          properties: {
+            kind: { type: 'string', enum: ['class-scores'] },
+            entropy: number,
+            topScore: number,
+            margin: number,
           },
         },
       ],
@@ -185,7 +217,7 @@ const model = {
   properties: {
     name: string,
     state: { type: 'string', enum: ['ready', 'loading', 'failed'] },
-    task: { type: 'string', enum: ['instance', 'semantic', 'binary'] },
+    task: { type: 'string', enum: TASKS },
     decoder: string,
     labels: { type: 'array', items: string },
     input: {
@@ -203,6 +235,21 @@ const model = {
         scale: number,
         mean: numbers,
         std: numbers,
+      },
+    },
+    gate: {
+      type: 'object',
+      description:
+        'pipeline.gate: the classification model that must accept each image before this one segments it.',
+      required: ['model', 'accept', 'min_score'],
+      properties: {
+        model: string,
+        version: {
+          anyOf: [integer, string],
+          description: 'A version number or an alias; absent: the stable alias, else the newest version.',
+        },
+        accept: { type: 'array', items: string },
+        min_score: number,
       },
     },
     versions: { type: 'array', items: versionStatus },

@@ -3,9 +3,11 @@ export { decodeImage, type ImageInfo, probeImage } from './decode.js';
 export { computeTransform } from './geometry.js';
 export { type HashRegion, hammingDistance, perceptualHash, popcount32 } from './perceptual-hash.js';
 export {
+  contentFromImage,
   type DecodedForModel,
   type DecodeForModelOptions,
   decodeForModel,
+  decodeProbed,
   type PreprocessedImage,
   type PreprocessedTensor,
   type PreprocessOptions,

@@ -72,6 +72,30 @@ export async function decodeForModel(
   return { content, transform, rgb };
 }
 
+/**
+ * The whole image, EXIF-oriented RGB, decoded once from `bytes` whose header `probeImage` accepted as `info`: for
+ * callers that feed one image to more than one model (a gate classifier, then the model it gates), each taking
+ * its content from these pixels with `contentFromImage` instead of decoding the file again. Decoding dominates
+ * (resampling never uses JPEG shrink-on-load, see resample.ts), so two models cost one decode and two resizes.
+ */
+export async function decodeProbed(bytes: Uint8Array, info: ImageInfo, maxPixels: number): Promise<RawImage> {
+  const source: ImageSource = { kind: 'encoded', bytes, info, maxPixels };
+  return readRgb(openSource(source), source);
+}
+
+/**
+ * One model's content from an image already decoded (libvips, on libuv threads): what `decodeForModel` answers,
+ * in new memory, so the content can be transferred to a worker while `rgb` stays whole for the next model.
+ */
+export async function contentFromImage(
+  rgb: RawImage,
+  input: InputSpec,
+): Promise<Pick<DecodedForModel, 'content' | 'transform'>> {
+  const transform = computeTransform(rgb.width, rgb.height, input);
+  const content = await resampleToContent({ kind: 'raw', image: rgb }, transform);
+  return { content, transform };
+}
+
 /** The model tensor of decoded content (the per-pixel part of preprocessing). */
 export function tensorFromContent(
   content: RawImage,

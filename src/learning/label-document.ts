@@ -81,6 +81,7 @@ export function labelFromResult(result: SegmentationResult, labels: readonly str
       })),
     );
   }
+  if (result.task === 'classification') invalid('a classification has no mask to label');
   return documentFromClassMap(result.task, width, height, labels, result.classMap);
 }
 

@@ -20,6 +20,8 @@ export class AliasTable implements VersionAliases {
   #byModel = new Map<string, Map<string, Target>>();
   #timer: NodeJS.Timeout | undefined;
   #notLoaded: string | undefined;
+  /** Counts changes applied by `set`, so a refresh whose read began before one does not undo it. */
+  #changes = 0;
 
   /**
    * A table whose rows exist but could not be read yet: until a refresh succeeds the server is not ready,
@@ -33,7 +35,11 @@ export class AliasTable implements VersionAliases {
 
   /** Reads every alias; callers then `startRefreshing` to follow other replicas. */
   async refresh(db: Database): Promise<void> {
-    this.replaceAll(await listAliases(db));
+    const changes = this.#changes;
+    const records = await listAliases(db);
+    // A change this process committed while the rows were read may be missing from them: applying them would
+    // put the alias back where it was until the next refresh. The next refresh reads it instead.
+    if (changes === this.#changes) this.replaceAll(records);
     this.#notLoaded = undefined;
   }
 
@@ -82,6 +88,7 @@ export class AliasTable implements VersionAliases {
     if (record === undefined) aliases.delete(alias);
     else aliases.set(alias, { version: record.version, previous: record.previousVersion });
     next.set(model, aliases);
+    this.#changes++;
     this.#byModel = next;
   }
 

@@ -14,8 +14,15 @@ import { SamplingConfigSchema } from './sampling-config.js';
 const positiveInt = z.number().int().positive();
 const triple = z.tuple([z.number(), z.number(), z.number()]);
 
-export const TASKS = ['instance', 'semantic', 'binary'] as const;
-export const DECODERS = ['yolo-seg', 'rcnn', 'softmax', 'sigmoid', 'sigmoid-multilabel'] as const;
+export const TASKS = ['instance', 'semantic', 'binary', 'classification'] as const;
+export const DECODERS = [
+  'yolo-seg',
+  'rcnn',
+  'softmax',
+  'sigmoid',
+  'sigmoid-multilabel',
+  'softmax-classifier',
+] as const;
 
 const decoderTask: Record<(typeof DECODERS)[number], readonly (typeof TASKS)[number][]> = {
   'yolo-seg': ['instance'],
@@ -23,6 +30,7 @@ const decoderTask: Record<(typeof DECODERS)[number], readonly (typeof TASKS)[num
   softmax: ['semantic', 'binary'],
   sigmoid: ['binary'],
   'sigmoid-multilabel': ['semantic'],
+  'softmax-classifier': ['classification'],
 };
 
 function decoderTaskMismatch(
@@ -115,6 +123,39 @@ export const DriftConfigSchema = z
 
 const DRIFT_EXCLUSIVE = 'give reference_size or baseline, not both';
 
+/** Model names, as `name` and the gate's `model` write them. */
+const MODEL_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
+const MODEL_NAME_RULE = 'letters, digits, ".", "_" and "-", at most 64';
+/** Alias names: the rule of ALIAS_NAME in serving/service.ts (a letter first, so never read as a number). */
+const ALIAS_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+
+/** The gate's default `min_score`: the accepted label must be at least as likely as all the others together. */
+export const DEFAULT_GATE_MIN_SCORE = 0.5;
+
+/**
+ * A gate stage: a classification model that sees each image first. The image is segmented only when the
+ * probability of one of the `accept` labels is at least `min_score`; otherwise the request is refused
+ * (GATE_REFUSED) with the classifier's answer. Which versions serve it: `version` (a number or an alias), else
+ * the gate model's `stable` alias, else its newest ready version.
+ */
+export const GateConfigSchema = z
+  .object({
+    model: z.string().regex(MODEL_NAME, MODEL_NAME_RULE),
+    version: z
+      .union([positiveInt, z.string().regex(ALIAS_NAME)], {
+        error: 'a version number (1, 2...) or an alias name (stable, canary...)',
+      })
+      .optional(),
+    accept: z
+      .array(z.string().min(1, 'a label is not empty'))
+      .min(1, 'name at least one label of the gate model that lets an image through'),
+    min_score: z.number().min(0).max(1).default(DEFAULT_GATE_MIN_SCORE),
+  })
+  .strict();
+
+/** Stages that run around the model; only a gate so far. */
+export const PipelineConfigSchema = z.object({ gate: GateConfigSchema }).strict();
+
 /**
  * Every model is drift-monitored unless its config says `enabled: false`: the input signals are read by the
  * runtime from the pixels it fills the tensor with, and the rest is a few numbers per prediction (the cost is
@@ -125,10 +166,7 @@ export const MonitoringConfigSchema = z.object({ drift: DriftConfigSchema.defaul
 export const ModelConfigSchema = z
   .object({
     /** Defaults to the model's folder name. */
-    name: z
-      .string()
-      .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, 'letters, digits, ".", "_" and "-", at most 64')
-      .optional(),
+    name: z.string().regex(MODEL_NAME, MODEL_NAME_RULE).optional(),
     description: z.string().optional(),
     task: z.enum(TASKS),
     decoder: z.enum(DECODERS),
@@ -136,6 +174,10 @@ export const ModelConfigSchema = z
     output: OutputConfigSchema.default({ names: {}, layout: 'NCHW', activation: 'applied' }),
     thresholds: ThresholdsSchema.default({ score: 0.25, nms_iou: 0.45, mask: 0.5 }),
     max_detections: positiveInt.max(1000).default(100),
+    /** Classification models: how many of the best classes an answer lists (default 5, DEFAULT_TOP_K in tasks). */
+    top_k: positiveInt.max(1000).optional(),
+    /** A gate classifier that must accept an image before this model segments it (see GateConfigSchema). */
+    pipeline: PipelineConfigSchema.optional(),
     /** Class names by index; otherwise read from `labels_file` (default `labels.txt` beside config.yaml). */
     labels: z.array(z.string()).min(1).optional(),
     labels_file: z.string().min(1).optional(),
@@ -189,7 +231,9 @@ export const ModelConfigSchema = z
     const mismatch = decoderTaskMismatch(config.task, config.decoder);
     if (mismatch) ctx.addIssue({ code: 'custom', path: ['decoder'], message: mismatch });
     const metric = metricTaskMismatch(config.task, config.evaluation?.metric);
-    if (metric) ctx.addIssue({ code: 'custom', path: ['evaluation', 'metric'], message: metric });
+    if (metric && config.task !== 'classification')
+      ctx.addIssue({ code: 'custom', path: ['evaluation', 'metric'], message: metric });
+    for (const issue of classificationIssues(config)) ctx.addIssue({ code: 'custom', ...issue });
     if (config.labels && config.labels_file) {
       ctx.addIssue({
         code: 'custom',
@@ -199,7 +243,53 @@ export const ModelConfigSchema = z
     }
   });
 
+/**
+ * What a classification model cannot have, and `top_k` on the other tasks. Sampling, retraining and evaluation
+ * work on masks (the annotation queue, mask datasets, mIoU and AP); a classifier cannot itself be gated, which
+ * keeps gates one classifier deep (no chains, no cycles).
+ */
+function classificationIssues(config: {
+  name?: string;
+  task: Task;
+  top_k?: number;
+  pipeline?: { gate: { model: string; accept: string[] } };
+  sampling?: unknown;
+  retraining?: unknown;
+  evaluation?: unknown;
+}): Array<{ path: string[]; message: string }> {
+  const issues: Array<{ path: string[]; message: string }> = [];
+  if (config.task !== 'classification') {
+    if (config.top_k !== undefined)
+      issues.push({ path: ['top_k'], message: 'top_k applies to classification models only' });
+  } else {
+    for (const key of ['sampling', 'retraining', 'evaluation'] as const) {
+      if (config[key] !== undefined) {
+        issues.push({
+          path: [key],
+          message: `${key} works on masks and does not apply to classification models`,
+        });
+      }
+    }
+    if (config.pipeline !== undefined) {
+      issues.push({
+        path: ['pipeline'],
+        message: 'a classification model cannot itself have a gate (gates are one classifier deep)',
+      });
+    }
+  }
+  const gate = config.pipeline?.gate;
+  if (gate && config.name !== undefined && gate.model === config.name) {
+    issues.push({ path: ['pipeline', 'gate', 'model'], message: 'a model cannot be its own gate' });
+  }
+  const twice = gate?.accept.find((label, i) => gate.accept.indexOf(label) !== i);
+  if (twice !== undefined) {
+    issues.push({ path: ['pipeline', 'gate', 'accept'], message: `label "${twice}" is listed twice` });
+  }
+  return issues;
+}
+
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+export type GateConfig = z.infer<typeof GateConfigSchema>;
 export type InputConfig = z.infer<typeof InputConfigSchema>;
 export type OutputConfig = z.infer<typeof OutputConfigSchema>;
 export type Thresholds = z.infer<typeof ThresholdsSchema>;

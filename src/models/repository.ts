@@ -22,7 +22,7 @@ import { SegserveError } from '../errors.js';
 import type { RuntimeFactory } from '../runtime/runtime.js';
 import type { ExecutionProvider } from '../runtime/session-options.js';
 import { classLabels } from './class-labels.js';
-import type { DecoderName, ModelConfig, Task } from './config.js';
+import type { DecoderName, GateConfig, ModelConfig, Task } from './config.js';
 import {
   CONFIG_FILE,
   type Env,
@@ -57,6 +57,8 @@ export interface ModelStatus {
   /** Class names by class id, as answers name them (classLabels): the labels file plus any background. */
   labels?: string[];
   input?: ModelConfig['input'];
+  /** The gate classifier that must accept each image first (`pipeline.gate`), for a model with one. */
+  gate?: GateConfig;
   /** Ready when at least one version is ready. */
   state: LoadState;
   /** Why the model cannot serve; on a ready model, why the last change of its folder could not be applied. */
@@ -124,6 +126,16 @@ export interface RepositoryOptions {
 }
 
 export const DEFAULT_RETIRE_TIMEOUT_MS = 120_000;
+
+/** Changes of a model that can make it fit, or stop fitting, as the gate of other models. */
+const GATE_EVENTS: ReadonlySet<RepositoryEvent['type']> = new Set<RepositoryEvent['type']>([
+  'version-ready',
+  'version-reloaded',
+  'version-failed',
+  'version-unloaded',
+  'model-failed',
+  'model-unloaded',
+]);
 
 /** One change an operation made, as operations and `rescan()` report them. */
 export interface RepositoryChange {
@@ -626,6 +638,7 @@ export class ModelRepository {
         // A listener's failure is its own; the repository goes on.
       }
     }
+    if (GATE_EVENTS.has(event.type)) this.#recheckGates(event.model);
   }
 
   #checkOpen(): void {
@@ -714,38 +727,57 @@ export class ModelRepository {
 
   async #syncMany(dirs: string[], plan: SyncPlan): Promise<RepositoryChange[]> {
     // Folders are read in order first, so that of two folders claiming one name the first (by path) keeps it.
+    // Models with a gate wait until every model without one has settled: their gate classifier may sort after
+    // them, and it must have loaded (or failed) before the gate can be checked.
     const prepared: Array<Promise<RepositoryChange[]>> = [];
+    const ungated: Array<Promise<unknown>> = [];
+    let openBarrier!: () => void;
+    const barrier = new Promise<void>((resolve) => {
+      openBarrier = resolve;
+    });
+    const settled = (run: Promise<unknown>) =>
+      run.then(
+        () => undefined,
+        () => undefined,
+      );
     for (const dir of dirs) {
-      let ready!: () => void;
+      let gated = false;
+      let ready!: (hasGate: boolean) => void;
       const claimed = new Promise<void>((resolve) => {
-        ready = resolve;
+        ready = (hasGate) => {
+          gated = hasGate;
+          resolve();
+        };
       });
-      prepared.push(this.#locked(dir, () => this.#sync(dir, plan, ready)));
-      await Promise.race([
-        claimed,
-        prepared[prepared.length - 1].then(
-          () => undefined,
-          () => undefined,
-        ),
-      ]);
+      const run = this.#locked(dir, () => this.#sync(dir, plan, ready, barrier));
+      prepared.push(run);
+      await Promise.race([claimed, settled(run)]);
+      if (!gated) ungated.push(settled(run));
     }
+    void Promise.all(ungated).then(() => openBarrier());
     const results = await Promise.all(prepared);
     return results.flat();
   }
 
   /**
    * Brings one model folder in line with the disk and the operator's requests; runs under the folder's lock.
-   * `claimed` is called once the model's name is settled (before any loading).
+   * `claimed` is called once the model's name is settled (before any loading), saying whether the model has a
+   * gate; such a model waits for `gateBarrier` (the other models of the same pass) before its gate is checked.
    */
-  async #sync(dir: string, plan: SyncPlan, claimed: () => void = () => {}): Promise<RepositoryChange[]> {
+  async #sync(
+    dir: string,
+    plan: SyncPlan,
+    claimed: (hasGate: boolean) => void = () => {},
+    gateBarrier: Promise<void> = Promise.resolve(),
+  ): Promise<RepositoryChange[]> {
     const env = this.#options.env ?? process.env;
     let entry = this.#entries.get(dir);
     if (!(await isDirectory(dir))) {
-      claimed();
+      claimed(false);
       return entry ? this.#remove(entry) : [];
     }
     if (entry?.unloaded && !plan.load) {
-      claimed();
+      claimed(false);
       return [];
     }
     let definition: ModelDefinition | undefined;
@@ -757,7 +789,7 @@ export class ModelRepository {
     }
     const name = definition?.name ?? entry?.view.status.name ?? basename(dir);
     if (!this.#wanted(name, dir)) {
-      claimed();
+      claimed(false);
       return entry ? this.#remove(entry) : [];
     }
     if (!entry) {
@@ -777,7 +809,7 @@ export class ModelRepository {
     const renamed = entry.view.published && previousName !== name;
     const owner = this.#byName.get(name);
     if (owner && owner !== entry && this.#entries.get(owner.dir) === owner) {
-      claimed();
+      claimed(false);
       const error = new SegserveError('CONFIG_INVALID', {
         file: join(dir, CONFIG_FILE),
         issues: `name: "${name}" is already served from ${owner.dir}`,
@@ -785,7 +817,8 @@ export class ModelRepository {
       return this.#publishFailure(entry, name, summarize(error));
     }
     if (!owner) this.#byName.set(name, entry);
-    claimed();
+    const gate = definition?.config.pipeline?.gate;
+    claimed(gate !== undefined);
 
     if (!definition) {
       const summary = summarize(readError);
@@ -799,7 +832,66 @@ export class ModelRepository {
       }
       return this.#publishFailure(entry, name, summary);
     }
+    if (gate) {
+      await gateBarrier;
+      const problem = this.#gateProblem(gate);
+      if (problem) {
+        const error = new SegserveError('GATE_INVALID', { model: name, gate: gate.model, reason: problem });
+        return this.#publishFailure(entry, name, summarize(error));
+      }
+    }
     return this.#apply(entry, definition, plan, renamed ? previousName : undefined);
+  }
+
+  /**
+   * Why `gate` cannot serve as a gate now, or undefined when it can: its model must be in the repository, ready,
+   * a classification model, with the version asked for (a number; an alias is resolved per request) and every
+   * accepted label among its labels.
+   */
+  #gateProblem(gate: GateConfig): string | undefined {
+    const target = this.#byName.get(gate.model);
+    if (!target || this.#entries.get(target.dir) !== target)
+      return `no model "${gate.model}" is in the repository`;
+    const { view } = target;
+    if (!view.published) return `"${gate.model}" is still loading`;
+    if (view.offline) return `"${gate.model}" is unloaded`;
+    const task = view.status.task ?? target.config?.task;
+    if (task !== undefined && task !== 'classification') {
+      return `"${gate.model}" is a ${task} model, not a classification model (task classification, decoder softmax-classifier)`;
+    }
+    if (view.loaded.size === 0) {
+      return `"${gate.model}" has no ready version (${view.status.error?.message ?? 'none loaded'})`;
+    }
+    if (typeof gate.version === 'number' && !view.loaded.has(gate.version)) {
+      const ready = [...view.loaded.keys()].sort((a, b) => a - b).join(', ');
+      return `"${gate.model}" has no ready version ${gate.version} (ready: ${ready}); its version_policy must keep it`;
+    }
+    const labels = view.status.labels ?? [];
+    const missing = gate.accept.filter((label) => !labels.includes(label));
+    if (missing.length > 0) {
+      const shown = labels.length > 20 ? `${labels.slice(0, 20).join(', ')}, ...` : labels.join(', ');
+      return `"${gate.model}" has no label ${missing.map((l) => `"${l}"`).join(', ')} to accept (its labels: ${shown})`;
+    }
+    return undefined;
+  }
+
+  /**
+   * After a change to model `changed`: the models gated by it whose state no longer fits their gate are synced
+   * again, later, under their own lock. One serving behind a gate that can no longer serve fails (GATE_INVALID);
+   * one that failed for its gate loads once the gate can serve (e.g. the gate model arrived after it).
+   */
+  #recheckGates(changed: string): void {
+    if (this.#closed) return;
+    for (const entry of this.#entries.values()) {
+      const gate = entry.config?.pipeline?.gate;
+      if (!gate || gate.model !== changed || entry.unloaded) continue;
+      const { view } = entry;
+      if (!view.published || view.offline) continue;
+      const failedForGate = view.loaded.size === 0 && view.status.error?.code === 'GATE_INVALID';
+      const problem = this.#gateProblem(gate);
+      if (!failedForGate && !(problem && view.loaded.size > 0)) continue;
+      void this.#locked(entry.dir, () => this.#sync(entry.dir, {})).catch(() => undefined);
+    }
   }
 
   /** Loads what the model needs, then swaps the new view in and retires what left. */
@@ -1009,6 +1101,7 @@ export class ModelRepository {
       // What answers call class 0..N-1, not the labels file: they differ where the decoder adds background.
       labels: classLabels(config.decoder, labels),
       input: config.input,
+      ...(config.pipeline ? { gate: config.pipeline.gate } : {}),
       state: loaded.size > 0 ? 'ready' : 'failed',
       versions,
     };

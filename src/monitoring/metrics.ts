@@ -40,6 +40,7 @@ export class ServingMetrics {
   readonly #classes: Counter<'model' | 'version' | 'class'>;
   readonly #areaRatio: Histogram<'model' | 'version' | 'class'>;
   readonly #predictions: Counter<'model' | 'version' | 'source'>;
+  readonly #gateDecisions: Counter<'model' | 'gate' | 'outcome'>;
   readonly #series = new Map<string, VersionSeries>();
   /** The request label sets of each model version, so that its series can be removed when it goes away. */
   readonly #requestLabels = new Map<string, Map<string, Record<RequestLabel, string>>>();
@@ -75,7 +76,7 @@ export class ServingMetrics {
     });
     this.#entropy = new Histogram({
       name: 'segserve_prediction_entropy',
-      help: 'Mean per-pixel entropy of each semantic or binary prediction, normalised to [0, 1].',
+      help: 'Mean per-pixel entropy of each semantic or binary prediction (the entropy of the class scores for a classification), normalised to [0, 1].',
       labelNames: ['model', 'version'],
       buckets: SHARE_BUCKETS,
       registers,
@@ -89,7 +90,7 @@ export class ServingMetrics {
     });
     this.#classes = new Counter({
       name: 'segserve_class_predictions_total',
-      help: 'Instances per class (instance models), or images containing the class (semantic, binary).',
+      help: 'Instances per class (instance models), images containing the class (semantic, binary), or images classified as the class (classification).',
       labelNames: ['model', 'version', 'class'],
       registers,
     });
@@ -98,6 +99,12 @@ export class ServingMetrics {
       help: 'Share of the image a class covers, per prediction containing it (semantic, binary).',
       labelNames: ['model', 'version', 'class'],
       buckets: SHARE_BUCKETS,
+      registers,
+    });
+    this.#gateDecisions = new Counter({
+      name: 'segserve_gate_decisions_total',
+      help: 'Images the gate classifier of a gated model (pipeline.gate) accepted or refused, by gated model, gate model and outcome.',
+      labelNames: ['model', 'gate', 'outcome'],
       registers,
     });
     new Gauge({
@@ -158,6 +165,13 @@ export class ServingMetrics {
       },
     });
     service.events.on('prediction.completed', 'metrics', (event) => this.#observe(event));
+    service.events.on('gate.decided', 'metrics', (event) =>
+      this.#gateDecisions.inc({
+        model: event.model,
+        gate: event.gate,
+        outcome: event.accepted ? 'accepted' : 'refused',
+      }),
+    );
     // A version that went away takes its series with it: versions come and go (uploads, reloads, the watch),
     // and series kept for each one ever served would grow without end.
     service.events.on('model.unloaded', 'metrics', (event) => this.forget(event.model, event.version));
@@ -207,16 +221,21 @@ export class ServingMetrics {
     series.predictions(event.source).inc();
     for (const [stage, histogram] of series.stages) {
       // A stage the prediction did not pass (raw tensors are neither decoded nor encoded) is not a 0 s sample.
+      // So is the gate stage of a model without a gate (absent).
       const ms = event.timings[stage];
-      if (ms > 0) histogram.observe(ms / 1000);
+      if (ms !== undefined && ms > 0) histogram.observe(ms / 1000);
     }
     const { summary, uncertainty } = event;
     if (uncertainty?.kind === 'pixel-entropy') series.entropy.observe(uncertainty.meanEntropy);
+    if (uncertainty?.kind === 'class-scores') series.entropy.observe(uncertainty.entropy);
     if (summary.task === 'instance') {
       for (const instance of summary.instances) {
         series.scores.observe(instance.score);
         series.classes(instance.label).inc();
       }
+    } else if (summary.task === 'classification') {
+      const best = summary.classes[0];
+      if (best) series.classes(best.label).inc();
     } else if (summary.task !== 'tensors') {
       for (const cls of summary.classes) {
         series.classes(cls.label).inc();

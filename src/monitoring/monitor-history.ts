@@ -131,14 +131,21 @@ export class MonitorHistory {
       const stage = STAGES[s];
       // Raw tensors are neither decoded nor encoded: their 0 there is not a measurement.
       if (tensors && (stage === 'decode' || stage === 'encode')) continue;
-      series.stage(slot, s, timings[stage]);
+      // Only gated models pass the gate stage.
+      const ms = timings[stage];
+      if (ms !== undefined) series.stage(slot, s, ms);
     }
     if (uncertainty?.kind === 'pixel-entropy') series.uncertainty(slot, uncertainty.meanEntropy);
+    if (uncertainty?.kind === 'class-scores') series.uncertainty(slot, uncertainty.entropy);
     if (summary.task === 'instance') {
       for (const instance of summary.instances) {
         series.uncertainty(slot, instance.score);
         series.classMass(slot, instance.classId, 1);
       }
+    } else if (summary.task === 'classification') {
+      // The class mix of a classifier: which class won each image.
+      const best = summary.classes[0];
+      if (best) series.classMass(slot, best.classId, 1);
     } else if (!tensors) {
       for (const cls of summary.classes) series.classMass(slot, cls.classId, cls.ratio);
     }

@@ -1,5 +1,5 @@
 /**
- * One structured log line per prediction (model, version, variant, prediction and request ids, timings,
+ * One structured log line per prediction (model, version, variant and endpoint, prediction and request ids, timings,
  * uncertainty, what was found), from `prediction.completed`, so it costs the request nothing. Operators turn
  * it off, or down to debug, with `--prediction-log` (env SEGSERVE_PREDICTION_LOG).
  */
@@ -28,6 +28,7 @@ export function logPredictions(service: InferenceService, write: LogLine | undef
         model: event.model,
         version: event.version,
         variant: event.variant,
+        ...(event.endpoint === undefined ? {} : { endpoint: event.endpoint }),
         source: event.source,
         prediction_id: event.predictionId,
         request_id: event.requestId,

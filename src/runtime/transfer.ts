@@ -63,6 +63,8 @@ export function transferResult(result: SegmentationResult): Transferable<Segment
 
 /** The result to post, its big arrays registered with `list`. */
 export function takeResult(result: SegmentationResult, list: TransferList): SegmentationResult {
+  // A classification is a few numbers per class: cloned, nothing to transfer.
+  if (result.task === 'classification') return result;
   return result.task === 'instance'
     ? {
         ...result,

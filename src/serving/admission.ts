@@ -78,8 +78,12 @@ export class Admission {
     return loaded.config.instances + loaded.config.max_queue;
   }
 
-  /** Lets a request in or throws QUEUE_FULL; synchronous, so nothing has been read or decoded yet. */
-  admit(loaded: LoadedVersion): Ticket {
+  /**
+   * Lets a request in or throws QUEUE_FULL; synchronous, so nothing has been read or decoded yet. `companion`:
+   * a second version the same request also needs (a gate classifier), held against that version's capacity but
+   * not counted as another request (a refusal is still counted, as it refuses the request).
+   */
+  admit(loaded: LoadedVersion, options: { companion?: boolean } = {}): Ticket {
     const load = this.#load(loaded);
     const capacity = Admission.capacity(loaded);
     if (load.inFlight >= capacity) {
@@ -91,9 +95,12 @@ export class Admission {
         retry_after: this.#retryAfter(loaded, load),
       });
     }
+    const counted = options.companion !== true;
     load.inFlight++;
-    this.#counters.admitted++;
-    this.#counters.in_flight++;
+    if (counted) {
+      this.#counters.admitted++;
+      this.#counters.in_flight++;
+    }
     let pixels = 0;
     let released = false;
     return {
@@ -120,7 +127,7 @@ export class Admission {
         if (released) return;
         released = true;
         load.inFlight--;
-        this.#counters.in_flight--;
+        if (counted) this.#counters.in_flight--;
         this.#counters.pixels_in_flight -= pixels;
       },
     };

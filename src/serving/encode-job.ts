@@ -11,6 +11,7 @@ import { type TransferList, takeRaw, takeResult } from '../runtime/transfer.js';
 import type { SegmentationResult } from '../tasks/types.js';
 import { type CategoryIdOf, type CategoryMapping, indexPlusOne } from './category-ids.js';
 import {
+  checkMaskAnswer,
   type OverlayRequest,
   type SegmentationJsonOptions,
   toCocoResults,
@@ -57,6 +58,8 @@ export interface Encoded {
 
 /** The pixels an encoding of `seg` walks: what decides whether it is worth a thread hop. */
 export function encodePixels(seg: Segmentation): number {
+  // A classification's answer is a few numbers whatever the image's size: never worth the hop.
+  if (seg.result.task === 'classification') return 0;
   return seg.result.width * seg.result.height;
 }
 
@@ -66,10 +69,13 @@ export function portableJob(seg: Segmentation, job: EncodeJob): PortableEncodeJo
   const { categoryId = indexPlusOne, imageId, fileName } = job;
   const idOf = typeof categoryId === 'function' ? categoryId : categoryId.categoryId;
   const { result } = seg;
+  if (result.task === 'classification') checkMaskAnswer(seg.model, result.task, 'COCO results');
   const classes: Array<[number, string]> =
     result.task === 'instance'
       ? result.instances.map((inst) => [inst.classId, inst.label])
-      : result.areas.map((area) => [area.classId, area.label]);
+      : result.task === 'classification'
+        ? []
+        : result.areas.map((area) => [area.classId, area.label]);
   const ids = new Map(classes.map(([classId, label]) => [classId, idOf(label, classId)]));
   return { kind: 'coco', imageId, fileName, categoryIds: [...ids] };
 }

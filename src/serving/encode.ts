@@ -12,10 +12,20 @@ import { encodeBinaryMaskPng, encodeClassMapPng } from '../masks/png.js';
 import { maskToPolygons } from '../masks/polygons.js';
 import { countsToString, encodeCroppedMask, encodeMask } from '../masks/rle.js';
 import type { BinaryMask, CompressedRle } from '../masks/types.js';
-import type { Box, InstanceResult, SemanticResult } from '../tasks/types.js';
+import type { Task } from '../models/config.js';
+import type { Box, ClassificationResult, InstanceResult, SemanticResult } from '../tasks/types.js';
 import { type CategoryIdOf, type CategoryMapping, indexPlusOne } from './category-ids.js';
 import type { Segmentation } from './pipeline.js';
-import type { ClassJson, CocoResult, InstanceJson, SegmentationJson, StageTimings } from './types.js';
+import {
+  type ClassificationJson,
+  type ClassJson,
+  type CocoResult,
+  DEFAULT_VARIANT,
+  type InstanceJson,
+  type MaskAnswerJson,
+  type SegmentationJson,
+  type StageTimings,
+} from './types.js';
 
 /** `png`: one mask PNG for the whole image (see toMaskPng), base64 in `mask_png`, instead of masks per entry. */
 export const MASK_FORMATS = ['rle', 'polygon', 'png', 'none'] as const;
@@ -53,6 +63,23 @@ function encodeOptions(options: MaskFormat | SegmentationJsonOptions | undefined
     });
   }
   return { maskFormat, polygonTolerance };
+}
+
+/** Answers made of masks, which a classification model cannot give. */
+export type MaskAnswer = 'mask PNG' | 'overlay' | 'COCO results' | 'mask_format=png';
+
+/**
+ * Refuses an answer made of masks for a model whose task has none (a classifier): ANSWER_FORMAT_UNSUPPORTED.
+ * Adapters call it before running the model where they know the format early; encoding calls it again.
+ */
+export function checkMaskAnswer(model: string, task: Task, format: MaskAnswer): void {
+  if (task !== 'classification') return;
+  throw new SegserveError('ANSWER_FORMAT_UNSUPPORTED', {
+    model,
+    task,
+    format,
+    reason: 'a classifier answers labels and scores, not masks; ask for the JSON answer',
+  });
 }
 
 const round = (value: number, digits: number): number => {
@@ -118,6 +145,7 @@ function classesJson(result: SemanticResult, { maskFormat, polygonTolerance }: E
 function roundTimings(t: StageTimings): StageTimings {
   return {
     decode: round(t.decode, 2),
+    ...(t.gate === undefined ? {} : { gate: round(t.gate, 2) }),
     preprocess: round(t.preprocess, 2),
     queue: round(t.queue, 2),
     infer: round(t.infer, 2),
@@ -141,23 +169,65 @@ export function toSegmentationJson(
   const encoding = encodeOptions(options);
   const { maskFormat } = encoding;
   const { result } = seg;
-  const body: SegmentationJson = {
-    model: seg.model,
-    version: seg.version,
-    task: result.task,
-    image: { width: result.width, height: result.height, format: seg.image.format },
-    uncertainty: result.uncertainty,
-    timings: seg.timings,
+  const image = { width: result.width, height: result.height, format: seg.image.format };
+  const variant = seg.variant ?? DEFAULT_VARIANT;
+  const gate = seg.gate && {
+    model: seg.gate.model,
+    version: seg.gate.version,
+    label: seg.gate.label,
+    score: round(seg.gate.score, 4),
   };
-  if (result.task === 'instance') body.instances = instancesJson(result, encoding);
-  else {
-    body.labels = result.labels;
-    body.classes = classesJson(result, encoding);
+  let body: SegmentationJson;
+  if (result.task === 'classification') {
+    // rle, polygon and none are about masks a classifier does not have; only a mask PNG is a different answer.
+    if (maskFormat === 'png') checkMaskAnswer(seg.model, result.task, 'mask_format=png');
+    body = classificationJson(seg, result, image, variant);
+  } else {
+    const masks: MaskAnswerJson = {
+      model: seg.model,
+      version: seg.version,
+      variant,
+      task: result.task,
+      image,
+      uncertainty: result.uncertainty,
+      timings: seg.timings,
+    };
+    if (result.task === 'instance') masks.instances = instancesJson(result, encoding);
+    else {
+      masks.labels = result.labels;
+      masks.classes = classesJson(result, encoding);
+    }
+    if (maskFormat === 'png') masks.mask_png = toMaskPng(seg).toString('base64');
+    body = masks;
   }
-  if (maskFormat === 'png') body.mask_png = toMaskPng(seg).toString('base64');
+  if (gate) body.gate = gate;
   seg.timings.encode += performance.now() - started;
   body.timings = roundTimings(seg.timings);
   return body;
+}
+
+function classificationJson(
+  seg: Segmentation,
+  result: ClassificationResult,
+  image: ClassificationJson['image'],
+  variant: string,
+): ClassificationJson {
+  const { entropy, topScore, margin } = result.uncertainty;
+  return {
+    model: seg.model,
+    version: seg.version,
+    variant,
+    task: 'classification',
+    image,
+    classes: result.top.map((c) => ({ label: c.label, class_id: c.classId, score: round(c.score, 4) })),
+    uncertainty: {
+      kind: 'class-scores',
+      entropy: round(entropy, 4),
+      topScore: round(topScore, 4),
+      margin: round(margin, 4),
+    },
+    timings: seg.timings,
+  };
 }
 
 /**
@@ -173,6 +243,10 @@ export function toCocoResults(
   categoryId: CategoryIdOf | CategoryMapping = indexPlusOne,
 ): CocoResult[] {
   const { result } = seg;
+  if (result.task === 'classification') {
+    checkMaskAnswer(seg.model, result.task, 'COCO results');
+    return [];
+  }
   const idOf = typeof categoryId === 'function' ? categoryId : categoryId.categoryId;
   if (result.task === 'instance') {
     return result.instances.map((inst) => ({
@@ -212,6 +286,10 @@ export function toCocoResults(
  */
 export function toMaskPng(seg: Segmentation): Buffer {
   const { result } = seg;
+  if (result.task === 'classification') {
+    checkMaskAnswer(seg.model, result.task, 'mask PNG');
+    return Buffer.alloc(0);
+  }
   const { width, height } = result;
   if (result.task !== 'instance') {
     return result.task === 'binary'
@@ -249,8 +327,12 @@ export interface OverlayRequest {
 
 /** The overlay image: needs the segmentation to have been made with `keepImage`. */
 export async function toOverlay(seg: Segmentation, request: OverlayRequest = {}): Promise<Buffer> {
-  if (!seg.rgb) throw new Error('overlay requested from a segmentation made without keepImage');
   const { result } = seg;
+  if (result.task === 'classification') {
+    checkMaskAnswer(seg.model, result.task, 'overlay');
+    return Buffer.alloc(0);
+  }
+  if (!seg.rgb) throw new Error('overlay requested from a segmentation made without keepImage');
   let input: OverlayInput;
   if (result.task === 'instance') {
     input = {

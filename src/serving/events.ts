@@ -6,7 +6,14 @@
  */
 import type { ImageFormat, PixelStatistics } from '../image/index.js';
 import type { ErrorSummary, RepositoryEvent, RetireReason } from '../models/repository.js';
-import type { InstanceUncertainty, PixelUncertainty, SegmentationResult, Task } from '../tasks/types.js';
+import type {
+  ClassUncertainty,
+  InstanceUncertainty,
+  PixelUncertainty,
+  SegmentationResult,
+  Task,
+} from '../tasks/types.js';
+import type { ShadowTarget } from './traffic.js';
 import type { StageTimings } from './types.js';
 
 /** Which adapter a request came through (bounded: used in logs and metric labels). */
@@ -41,10 +48,12 @@ export const UNPUBLISHED_SOURCES: ReadonlySet<RequestSource> = new Set<RequestSo
 export type PredictionSummary =
   | { task: 'instance'; instances: Array<{ label: string; classId: number; score: number; area: number }> }
   | {
-      task: Exclude<Task, 'instance'>;
+      task: Exclude<Task, 'instance' | 'classification'>;
       /** Every class present, with its pixel count and its share of the image. */
       classes: Array<{ label: string; classId: number; area: number; ratio: number }>;
     }
+  /** A classifier's answer: its top classes, best first. */
+  | { task: 'classification'; classes: Array<{ label: string; classId: number; score: number }> }
   /** An Open Inference Protocol request: raw tensors in and out, nothing decoded. */
   | { task: 'tensors' };
 
@@ -54,6 +63,12 @@ export function summarizeResult(result: SegmentationResult): PredictionSummary {
     return {
       task: 'instance',
       instances: result.instances.map(({ label, classId, score, area }) => ({ label, classId, score, area })),
+    };
+  }
+  if (result.task === 'classification') {
+    return {
+      task: 'classification',
+      classes: result.top.map(({ label, classId, score }) => ({ label, classId, score })),
     };
   }
   const pixels = Math.max(1, result.width * result.height);
@@ -72,21 +87,21 @@ export interface PredictionCompleted {
   source: RequestSource;
   model: string;
   version: number;
-  /** The traffic variant that served it; `default` until traffic policies exist. */
+  /** The traffic variant that served it: its name in the endpoint's policy, or `default` for a request to a model. */
   variant: string;
-  /** The endpoint (traffic policy name) the client called; absent when no policy chose the variant. */
+  /** The endpoint the request called, when a traffic policy chose the variant (absent for a request to a model). */
   endpoint?: string;
   /**
-   * The shadow variants of that endpoint's policy: each gets a sampled copy of the request after the answer was
-   * sent (src/monitoring/shadow), `sampleRate` being the share of requests copied (0..1). Absent when the
-   * policy has none.
+   * With `endpoint`: the policy's shadow variants, resolved to versions when the request was admitted (one that
+   * could not serve then, or that is the version that served, is left out). The shadow feature (src/monitoring/shadow)
+   * samples them by `sampleRate` and runs them on a copy of the input after the answer was sent.
    */
-  shadows?: Array<{ variant: string; model: string; version: number; sampleRate: number }>;
+  shadows?: ShadowTarget[];
   /** Epoch milliseconds when the answer was done. */
   at: number;
   timings: StageTimings;
   image?: { width: number; height: number; format: ImageFormat };
-  uncertainty?: PixelUncertainty | InstanceUncertainty;
+  uncertainty?: PixelUncertainty | InstanceUncertainty | ClassUncertainty;
   summary: PredictionSummary;
   /** Brightness, contrast and colourfulness of the input as the model saw it; absent for raw tensors. */
   imageStatistics?: PixelStatistics;
@@ -153,8 +168,31 @@ export interface ModelLoadFailed {
   at: number;
 }
 
+/**
+ * The gate classifier of a gated model decided on an image (`pipeline.gate`): accepted (it is segmented next)
+ * or refused (the request is answered GATE_REFUSED). Emitted as the decision is made; a refused image makes no
+ * `prediction.completed`.
+ */
+export interface GateDecided {
+  type: 'gate.decided';
+  /** The gated model and the version the request was admitted to. */
+  model: string;
+  version: number;
+  /** The gate classifier and its version. */
+  gate: string;
+  gateVersion: number;
+  accepted: boolean;
+  /** The best-scoring accepted label and its probability. */
+  label: string;
+  score: number;
+  source: RequestSource;
+  requestId?: string;
+  at: number;
+}
+
 export type ServingEvent =
   | PredictionCompleted
+  | GateDecided
   | DriftDetected
   | ModelLoaded
   | ModelUnloaded

@@ -9,9 +9,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SegserveError } from '../errors.js';
-import type { LoadedVersion, ModelRepository, ModelStatus, Task } from '../models/index.js';
+import type { GateConfig, LoadedVersion, ModelRepository, ModelStatus, Task } from '../models/index.js';
 import type { NamedTensors, RunOptions } from '../runtime/index.js';
 import { Admission, type AdmissionCounters, type Ticket as AdmissionTicket } from './admission.js';
+import { checkMaskAnswer, type MaskAnswer } from './encode.js';
 import { type EncodeJob, type EncodeOutputs, encodePixels, portableJob, runEncodeJob } from './encode-job.js';
 import { EncoderPool } from './encoder-pool.js';
 import {
@@ -23,13 +24,28 @@ import {
   summarizeResult,
   UNPUBLISHED_SOURCES,
 } from './events.js';
-import { runPipeline, type Segmentation, type SegmentOptions } from './pipeline.js';
+import { decideGate, gateRefused } from './gate.js';
+import { type GateStage, runPipeline, type Segmentation, type SegmentOptions } from './pipeline.js';
+import {
+  pickVariant,
+  type ShadowTarget,
+  stickyKeyOf,
+  stickyPoint,
+  type TrafficPolicies,
+  type TrafficPolicy,
+} from './traffic.js';
+import { DEFAULT_VARIANT } from './types.js';
 
 export type { EncodeJob, EncodeKind, EncodeOutputs } from './encode-job.js';
 export type { RequestSource } from './events.js';
+export type { ShadowTarget, TrafficPolicies, TrafficPolicy } from './traffic.js';
+export { DEFAULT_VARIANT } from './types.js';
 
 export interface TargetRequest {
-  /** Model name; the default model when absent. */
+  /**
+   * Model name, or an endpoint's name: when a traffic policy exists for it (and no version is named), the policy
+   * picks the model and version. The default model when absent.
+   */
   model?: string;
   /** A positive integer, as a number or as the text of a URL segment or query; the newest ready when absent. */
   version?: number | string;
@@ -43,13 +59,50 @@ export type InferOptions = Pick<RunOptions, 'outputNames' | 'timeoutMs' | 'signa
 export interface RequestOrigin {
   source: RequestSource;
   requestId?: string;
+  /**
+   * The caller's identity for traffic policies sticky by API key (`sticky: {by: "api_key"}`): the same key always
+   * gets the same variant while the weights stand. Set by whatever authenticates callers; absent, such a
+   * request gets a random variant.
+   */
+  stickyKey?: string;
+  /** A request header by lower-case name, for policies sticky by a header (HTTP adapters give it). */
+  header?: (name: string) => string | undefined;
+}
+
+/** Where a request goes: the version that answers, and the traffic variant it is for. */
+export interface Route {
+  loaded: LoadedVersion;
+  /** The endpoint's variant that serves; `default` for a request to a model (no policy). */
+  variant: string;
+  /** The endpoint whose policy chose the variant; absent for a request to a model. */
+  endpoint?: string;
+  /** The endpoint's shadow variants, resolved now (empty without a policy). */
+  shadows: readonly ShadowTarget[];
+}
+
+/**
+ * The gate classifier of a gated model's request, admitted with it under its own queue limits and held until the
+ * request is released. Absent for models without a gate and for the sources that bypass gates (GATE_BYPASS).
+ */
+export interface GateTicket {
+  readonly loaded: LoadedVersion;
+  readonly config: GateConfig;
+  observeService(ms: number): void;
 }
 
 /**
  * An admitted request. Release it exactly once when its answer is done (later calls do nothing): that frees
  * its place and publishes its prediction, if it made one, as `prediction.completed`.
  */
-export interface Ticket extends AdmissionTicket, RequestOrigin {}
+export interface Ticket extends AdmissionTicket, RequestOrigin, Omit<Route, 'loaded'> {
+  readonly gate?: GateTicket;
+}
+
+/**
+ * Sources that skip a model's gate. `/v2` sends tensors, not an image, so there is nothing for a classifier to
+ * see; an evaluation scores the segmentation model itself on a dataset of its own domain.
+ */
+export const GATE_BYPASS: ReadonlySet<RequestSource> = new Set<RequestSource>(['v2', 'eval']);
 
 export interface DefaultModelChoice {
   model: string;
@@ -76,6 +129,13 @@ export interface ServiceOptions {
   /** Worker threads that encode answers (started on first use). */
   encoderThreads: number;
 }
+
+/** What each encoding job other than JSON answers, as ANSWER_FORMAT_UNSUPPORTED names it. */
+const MASK_ANSWERS: Record<Exclude<EncodeJob['kind'], 'json'>, MaskAnswer> = {
+  mask: 'mask PNG',
+  overlay: 'overlay',
+  coco: 'COCO results',
+};
 
 /** Default pixel budget: a few large photos at once, about 0.3 GB of RGB (plus an overlay's RGBA copy). */
 export const DEFAULT_DECODED_PIXEL_BUDGET = 100_000_000;
@@ -143,7 +203,7 @@ export const DEFAULT_ALIAS = 'stable';
  */
 type Pending = Omit<
   PredictionCompleted,
-  'type' | 'predictionId' | 'at' | 'variant' | 'source' | 'requestId' | 'result'
+  'type' | 'predictionId' | 'at' | 'variant' | 'endpoint' | 'shadows' | 'source' | 'requestId' | 'result'
 > & {
   segmentation?: Segmentation;
 };
@@ -158,6 +218,7 @@ export class InferenceService {
   readonly #encoders: EncoderPool;
   readonly #encodeInlineMaxPixels: number;
   #aliases: VersionAliases | undefined;
+  #traffic: TrafficPolicies | undefined;
   /** The models served when the server was first ready (see notReady); undefined until then. */
   #served: Set<string> | undefined;
   readonly #unsubscribe: () => void;
@@ -199,6 +260,14 @@ export class InferenceService {
     this.#aliases = aliases;
   }
 
+  /**
+   * Where traffic policies come from (the lifecycle's table). Until then, and without it, every name a request
+   * gives is a model's.
+   */
+  useTraffic(policies: TrafficPolicies): void {
+    this.#traffic = policies;
+  }
+
   /** Where `alias` of `model` points now, if it exists. */
   aliasOf(model: string, alias: string): number | undefined {
     return this.#aliases?.lookup(model, alias);
@@ -222,6 +291,77 @@ export class InferenceService {
     return loaded;
   }
 
+  /**
+   * Where a request goes. A name with a traffic policy (and no version named) is an endpoint: its policy picks
+   * the variant, by the request's sticky key when the policy has one and it carries it, else at random, and the
+   * variant's version or alias is resolved now (an alias that moves moves the variant). Any other request goes
+   * to the model it names, as `resolve` says, as variant `default`. Naming a version reaches that version of
+   * the model of that name directly, past any policy.
+   */
+  route(target: TargetRequest, origin: Pick<RequestOrigin, 'stickyKey' | 'header'> = {}): Route {
+    const policy = target.version === undefined ? this.#policyOf(target) : undefined;
+    if (!policy) return { loaded: this.resolve(target), variant: DEFAULT_VARIANT, shadows: [] };
+    const key = stickyKeyOf(policy.sticky, origin);
+    const variant = pickVariant(
+      policy.variants,
+      key === undefined ? Math.random() : stickyPoint(policy.endpoint, key),
+    );
+    const loaded = this.#resolveVariant(variant);
+    return {
+      loaded,
+      variant: variant.name,
+      endpoint: policy.endpoint,
+      shadows: this.#shadowsOf(policy, loaded),
+    };
+  }
+
+  /**
+   * The variants of an endpoint that take traffic, most weight first, each resolved now (throws the first that
+   * cannot serve); for a model, the one version `resolve` gives. For metadata and readiness of a name.
+   */
+  resolveVariants(target: TargetRequest): Array<{ variant: string; loaded: LoadedVersion }> {
+    const policy = target.version === undefined ? this.#policyOf(target) : undefined;
+    if (!policy) return [{ variant: DEFAULT_VARIANT, loaded: this.resolve(target) }];
+    return policy.variants
+      .filter((v) => v.weight > 0)
+      .sort((a, b) => b.weight - a.weight)
+      .map((v) => ({ variant: v.name, loaded: this.#resolveVariant(v) }));
+  }
+
+  #policyOf(target: TargetRequest): TrafficPolicy | undefined {
+    if (!this.#traffic) return undefined;
+    const name = target.model ?? this.defaultModel(target.prefer)?.model;
+    return name === undefined ? undefined : this.#traffic.lookup(name);
+  }
+
+  #resolveVariant(variant: { model: string; version?: number; alias?: string }): LoadedVersion {
+    return this.resolve({ model: variant.model, version: variant.version ?? variant.alias });
+  }
+
+  /**
+   * The policy's shadows as versions now. One that cannot serve now is left out (a shadow never fails a
+   * request), and so is one that is the very version serving this request.
+   */
+  #shadowsOf(policy: TrafficPolicy, served: LoadedVersion): ShadowTarget[] {
+    const shadows: ShadowTarget[] = [];
+    for (const shadow of policy.shadows) {
+      let loaded: LoadedVersion;
+      try {
+        loaded = this.#resolveVariant(shadow);
+      } catch {
+        continue;
+      }
+      if (loaded.name === served.name && loaded.version === served.version) continue;
+      shadows.push({
+        variant: shadow.name,
+        model: loaded.name,
+        version: loaded.version,
+        sampleRate: shadow.sampleRate,
+      });
+    }
+    return shadows;
+  }
+
   /** The number a reference names now; undefined asks the repository for the newest ready version. */
   #versionOf(model: string, ref: VersionRef | undefined): number | undefined {
     if (ref === undefined) return this.#aliases?.lookup(model, DEFAULT_ALIAS);
@@ -240,25 +380,62 @@ export class InferenceService {
     return Admission.capacity(loaded);
   }
 
-  /** Resolves and admits a request, or throws at once (QUEUE_FULL with retry_after, MODEL_NOT_FOUND...). */
+  /**
+   * Routes and admits a request (see `route`), or throws at once (QUEUE_FULL with retry_after,
+   * MODEL_NOT_FOUND...). A model with a gate has its gate classifier resolved and admitted too, under the
+   * classifier's own limits.
+   */
   admit(target: TargetRequest, origin: RequestOrigin): Ticket {
-    const admitted = this.#admission.admit(this.resolve(target));
-    // Holds the version until release: one retired meanwhile (unload, reload) closes only after this request.
-    let unlease: () => void;
+    return this.#admit(this.route(target, origin), origin);
+  }
+
+  /**
+   * Admits a request on a route chosen before (a batch: one variant for all its items), resolving its version
+   * again, so a version reloaded meanwhile serves with its new runtime.
+   */
+  admitRoute(route: Route, origin: RequestOrigin): Ticket {
+    const loaded = this.resolve({ model: route.loaded.name, version: route.loaded.version });
+    return this.#admit({ ...route, loaded }, origin);
+  }
+
+  #admit(route: Route, origin: RequestOrigin): Ticket {
+    const gateLoaded = GATE_BYPASS.has(origin.source) ? undefined : this.#resolveGate(route.loaded);
+    // The gate first, as a companion of the request: a refusal by either counts the request once.
+    const gateAdmitted = gateLoaded && this.#admission.admit(gateLoaded, { companion: true });
+    const releases: Array<() => void> = gateAdmitted ? [gateAdmitted.release] : [];
+    const releaseAll = () => {
+      for (const release of releases) release();
+    };
+    let admitted: AdmissionTicket;
+    let gate: GateTicket | undefined;
     try {
-      unlease = this.repository.lease(admitted.loaded);
+      admitted = this.#admission.admit(route.loaded);
+      releases.push(admitted.release);
+      // Holds the version until release: one retired meanwhile (unload, reload) closes only after this request.
+      releases.push(this.repository.lease(admitted.loaded));
+      if (gateLoaded && gateAdmitted) {
+        releases.push(this.repository.lease(gateLoaded));
+        gate = {
+          loaded: gateLoaded,
+          config: route.loaded.config.pipeline!.gate,
+          observeService: gateAdmitted.observeService,
+        };
+      }
     } catch (error) {
-      admitted.release();
+      releaseAll();
       throw error;
     }
     const ticket: Ticket = {
       ...origin,
+      variant: route.variant,
+      endpoint: route.endpoint,
+      shadows: route.shadows,
       loaded: admitted.loaded,
+      gate,
       reservePixels: admitted.reservePixels,
       observeService: admitted.observeService,
       release: () => {
-        admitted.release();
-        unlease();
+        releaseAll();
         const pending = this.#pending.get(ticket);
         if (!pending) return;
         this.#pending.delete(ticket);
@@ -268,7 +445,8 @@ export class InferenceService {
           predictionId: randomUUID(),
           requestId: origin.requestId,
           source: origin.source,
-          variant: 'default',
+          variant: route.variant,
+          ...(route.endpoint === undefined ? {} : { endpoint: route.endpoint, shadows: [...route.shadows] }),
           at: Date.now(),
           ...carried,
           result: segmentation?.result,
@@ -278,12 +456,77 @@ export class InferenceService {
     return ticket;
   }
 
-  /** Segments an image with the ticket's version; the ticket's pixel budget covers its decoding. */
+  /**
+   * The gate classifier version of a gated model, or undefined without a gate. A gate that cannot serve now
+   * makes the gated model not ready (MODEL_NOT_READY, 503: the classifier may be loading); one that is not a
+   * classifier (reloaded as another task since the gated model loaded) is GATE_INVALID.
+   */
+  #resolveGate(loaded: LoadedVersion): LoadedVersion | undefined {
+    const gate = loaded.config.pipeline?.gate;
+    if (!gate) return undefined;
+    let gateLoaded: LoadedVersion;
+    try {
+      gateLoaded = this.resolve({ model: gate.model, version: gate.version });
+    } catch (error) {
+      throw new SegserveError('MODEL_NOT_READY', {
+        model: loaded.name,
+        version: loaded.version,
+        reason: `its gate "${gate.model}" cannot serve: ${error instanceof Error ? error.message : String(error)}`,
+      });
+    }
+    if (gateLoaded.config.task !== 'classification') {
+      throw new SegserveError('GATE_INVALID', {
+        model: loaded.name,
+        gate: gate.model,
+        reason: `"${gate.model}" version ${gateLoaded.version} is a ${gateLoaded.config.task} model, not a classification model`,
+      });
+    }
+    return gateLoaded;
+  }
+
+  /** The gate stage of a gated request: its decision is published (gate.decided), a refusal thrown. */
+  #gateStage(ticket: Ticket, gate: GateTicket): GateStage {
+    return {
+      loaded: gate.loaded,
+      config: gate.config,
+      observeService: gate.observeService,
+      decide: (result, ms) => {
+        const classifier = { model: gate.loaded.name, version: gate.loaded.version };
+        const decision = decideGate(gate.config, classifier, result, ms);
+        if (!UNPUBLISHED_SOURCES.has(ticket.source)) {
+          this.events.emit({
+            type: 'gate.decided',
+            model: ticket.loaded.name,
+            version: ticket.loaded.version,
+            gate: decision.model,
+            gateVersion: decision.version,
+            accepted: decision.accepted,
+            label: decision.label,
+            score: decision.score,
+            source: ticket.source,
+            requestId: ticket.requestId,
+            at: Date.now(),
+          });
+        }
+        if (!decision.accepted) throw gateRefused(ticket.loaded, gate.config, decision);
+        return decision;
+      },
+    };
+  }
+
+  /**
+   * Segments an image with the ticket's version; the ticket's pixel budget covers its decoding. A gated model's
+   * image is seen by its gate classifier first, and one the gate refuses is GATE_REFUSED (422).
+   */
   async segment(ticket: Ticket, bytes: Uint8Array, options: SegmentOptions = {}): Promise<Segmentation> {
-    const seg = await runPipeline(ticket.loaded, bytes, options, {
-      beforeDecode: (info) => ticket.reservePixels(info.width * info.height),
-      afterRun: (ms) => ticket.observeService(ms),
-    });
+    const gate = ticket.gate && this.#gateStage(ticket, ticket.gate);
+    const hooks = {
+      beforeDecode: (info: { width: number; height: number }) =>
+        ticket.reservePixels(info.width * info.height),
+      afterRun: (ms: number) => ticket.observeService(ms),
+    };
+    const seg = await runPipeline(ticket.loaded, bytes, options, hooks, gate);
+    seg.variant = ticket.variant;
     if (UNPUBLISHED_SOURCES.has(ticket.source)) return seg;
     // Published on release, so `timings.encode` includes the answer's encoding by then.
     this.#pending.set(ticket, {
@@ -324,6 +567,8 @@ export class InferenceService {
    * mask arrays (and image) are lent to that worker.
    */
   async encode<J extends EncodeJob>(seg: Segmentation, job: J): Promise<EncodeOutputs[J['kind']]> {
+    // Refused here, before any thread hop: a classifier's answer has no mask to draw or list.
+    if (job.kind !== 'json') checkMaskAnswer(seg.model, seg.result.task, MASK_ANSWERS[job.kind]);
     const portable = portableJob(seg, job);
     const { output } =
       encodePixels(seg) <= this.#encodeInlineMaxPixels
@@ -345,6 +590,8 @@ export class InferenceService {
     const problems: string[] = [];
     const aliases = this.#aliases?.notLoaded();
     if (aliases) problems.push(`model aliases: ${aliases}`);
+    const traffic = this.#traffic?.notLoaded();
+    if (traffic) problems.push(`traffic policies: ${traffic}`);
     const models = this.repository.list();
     for (const model of models) {
       if (this.#served !== undefined) {

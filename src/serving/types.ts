@@ -5,15 +5,20 @@
  */
 import type { Polygon } from '../masks/polygons.js';
 import type { CompressedRle } from '../masks/types.js';
-import type { DecoderName, InputConfig } from '../models/config.js';
+import type { DecoderName, GateConfig, InputConfig } from '../models/config.js';
 import type { ErrorSummary, LoadState } from '../models/status.js';
-import type { Box, SegmentationResult, Task } from '../tasks/types.js';
+import type { Box, ClassUncertainty, InstanceUncertainty, PixelUncertainty, Task } from '../tasks/types.js';
 
 export type { ErrorSummary, LoadState };
 
 export interface StageTimings {
   /** Header probe, decode, EXIF orientation and resize (libvips, on libuv threads). */
   decode: number;
+  /**
+   * Models with a gate (`pipeline.gate`): the gate classifier's whole stage, from the decoded image to its
+   * decision (its resize, queue, tensor fill, inference and decoder). Absent for models without a gate.
+   */
+  gate?: number;
   /** Tensor fill (placement, padding, layout, colour order, normalisation), in the inference worker. */
   preprocess: number;
   /** Waiting for a free worker. */
@@ -31,6 +36,7 @@ export interface StageTimings {
 /** The stages in the order a request passes them, `total` last: the order Server-Timing and the UI list them. */
 export const STAGES = [
   'decode',
+  'gate',
   'preprocess',
   'queue',
   'infer',
@@ -59,19 +65,65 @@ export interface ClassJson {
   polygons?: Polygon[];
 }
 
-export interface SegmentationJson {
+/** The variant of requests that reach a model directly, without a traffic policy. */
+export const DEFAULT_VARIANT = 'default';
+
+/**
+ * One class of a classification answer, best first. The mask fields are declared absent (`never`) so that code
+ * reading `answer.classes` of either kind of answer type-checks and finds them undefined here.
+ */
+export interface ClassScoreJson {
+  label: string;
+  class_id: number;
+  score: number;
+  area?: never;
+  mask?: never;
+  polygons?: never;
+}
+
+/** What the gate classifier of a gated model said about an image it let through. */
+export interface GateJson {
   model: string;
   version: number;
-  task: Task;
+  /** The accepted label that passed, and its probability. */
+  label: string;
+  score: number;
+}
+
+interface AnswerJsonBase {
+  model: string;
+  version: number;
+  /** The traffic variant that answered: its name in the endpoint's policy, or `default` for a request to a model. */
+  variant: string;
   image: { width: number; height: number; format: string };
+  timings: StageTimings;
+  /** Models with a gate: the gate's decision (the image was accepted, or there would be no answer). */
+  gate?: GateJson;
+}
+
+/** The answer of a segmentation model: instances, or classes with their areas and masks. */
+export interface MaskAnswerJson extends AnswerJsonBase {
+  task: Exclude<Task, 'classification'>;
   instances?: InstanceJson[];
   classes?: ClassJson[];
   labels?: string[];
   /** The mask PNG in base64, with mask format `png`. */
   mask_png?: string;
-  uncertainty: SegmentationResult['uncertainty'];
-  timings: StageTimings;
+  uncertainty: PixelUncertainty | InstanceUncertainty;
 }
+
+/** The answer of a classification model: its best classes (`top_k`), no masks. */
+export interface ClassificationJson extends AnswerJsonBase {
+  task: 'classification';
+  classes: ClassScoreJson[];
+  uncertainty: ClassUncertainty;
+  instances?: never;
+  labels?: never;
+  mask_png?: never;
+}
+
+/** The JSON answer of /v1, the compatible routes and `segserve predict`. */
+export type SegmentationJson = MaskAnswerJson | ClassificationJson;
 
 /** One entry of a COCO results file (the format of COCO's evaluation server and pycocotools' loadRes). */
 export interface CocoResult {
@@ -103,6 +155,8 @@ export interface ModelJson {
   labels?: string[];
   /** What the model reads, from its config.yaml (defaults applied). */
   input?: InputConfig;
+  /** The gate classifier that must accept each image first (`pipeline.gate`), for a model with one. */
+  gate?: GateConfig;
   versions: ModelVersionJson[];
   error?: ErrorSummary;
 }

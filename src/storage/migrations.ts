@@ -164,4 +164,31 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX model_history_model ON model_history (model, id);
     `,
   },
+  {
+    version: 4,
+    name: 'traffic-policies',
+    // Endpoints' traffic policies (src/lifecycle/traffic*.ts): which variants answer a name, by weight, and which
+    // shadow it. Every replica reads them here, as it reads aliases; the history says who changed what, when.
+    sql: `
+      -- policy: the policy as the admin API took it (variants or the canary shorthand, sticky, shadows).
+      CREATE TABLE traffic_policies (
+        endpoint text PRIMARY KEY,
+        policy jsonb NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        updated_by text NOT NULL
+      );
+      -- One change of an endpoint's policy: kind policy_set or policy_removed, the policy before and after
+      -- (null where there was or is none).
+      CREATE TABLE traffic_history (
+        id bigserial PRIMARY KEY,
+        endpoint text NOT NULL,
+        kind text NOT NULL,
+        actor text NOT NULL,
+        policy jsonb,
+        previous jsonb,
+        at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX traffic_history_endpoint ON traffic_history (endpoint, id);
+    `,
+  },
 ];

@@ -3,6 +3,7 @@
  * `getDecoder(config.decoder)` is the entry point; the rest is exported for tests and tools.
  */
 import type { DecoderName } from '../models/config.js';
+import { decodeSoftmaxClassifier } from './classification.js';
 import { decodeRcnn } from './rcnn.js';
 import { decodeMultilabel, decodeSigmoid, decodeSoftmax } from './semantic.js';
 import type { Decoder } from './types.js';
@@ -14,12 +15,20 @@ const decoders: Record<DecoderName, Decoder> = {
   softmax: decodeSoftmax,
   sigmoid: decodeSigmoid,
   'sigmoid-multilabel': decodeMultilabel,
+  'softmax-classifier': decodeSoftmaxClassifier,
 };
 
 export function getDecoder(name: DecoderName): Decoder {
   return decoders[name];
 }
 
+export {
+  classUncertainty,
+  DEFAULT_TOP_K,
+  decodeSoftmaxClassifier,
+  softmax,
+  topClasses,
+} from './classification.js';
 export { type CornerBox, iou, type NmsCandidate, nms } from './nms.js';
 export { pasteMask } from './paste.js';
 export { decodeRcnn } from './rcnn.js';

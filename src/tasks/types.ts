@@ -71,7 +71,45 @@ export interface SemanticResult {
   uncertainty: PixelUncertainty;
 }
 
-export type SegmentationResult = InstanceResult | SemanticResult;
+/** One class of a classification and its probability. */
+export interface ClassScore {
+  classId: number;
+  label: string;
+  /** Probability in [0, 1] (the softmax of the logits, or what the model output when it applies it). */
+  score: number;
+}
+
+/**
+ * How unsure a classifier was about one image: the Shannon entropy of its class probabilities divided by ln C
+ * (0 = certain, 1 = every class equally likely), the best probability, and the best minus the second best.
+ */
+export interface ClassUncertainty {
+  kind: 'class-scores';
+  entropy: number;
+  topScore: number;
+  margin: number;
+}
+
+/** A classifier's answer for one image (task `classification`, decoder `softmax-classifier`). */
+export interface ClassificationResult {
+  task: 'classification';
+  /** The image size (EXIF-oriented), as for the other tasks. */
+  width: number;
+  height: number;
+  /** The `top_k` best classes, best first (ties by class id). */
+  top: ClassScore[];
+  /** The probability of every class, by class id (what a gate decides on: an accepted label may be outside `top`). */
+  scores: number[];
+  /** Labels by class id. */
+  labels: string[];
+  uncertainty: ClassUncertainty;
+}
+
+/** What a task decoder answers: masks (instance, semantic, binary) or class scores (classification). */
+export type SegmentationResult = InstanceResult | SemanticResult | ClassificationResult;
+
+/** The results that carry masks. */
+export type MaskResult = InstanceResult | SemanticResult;
 
 /** What a decoder needs besides the raw outputs: the parsed config, labels and the input mapping. */
 export interface DecodeContext {

@@ -46,7 +46,12 @@ import { PROJECT_ROOT } from '../helpers/paths.js';
 import { freshDatabase } from '../helpers/postgres.js';
 import { boxPrediction, insertSample, openedStores, testImage } from '../helpers/samples.js';
 import { segment, serviceFor } from '../helpers/serving.js';
-import { failsAtWidthModel, semanticScene, tinySoftmaxModel } from '../helpers/tiny-models.js';
+import {
+  failsAtWidthModel,
+  semanticScene,
+  tinyRedClassifier,
+  tinySoftmaxModel,
+} from '../helpers/tiny-models.js';
 import {
   errorOf,
   listen,
@@ -84,6 +89,7 @@ const NO_STATUS_ON_SURFACE = new Set<ErrorCode>([
   'OUTPUT_NOT_WRITABLE',
   'REQUEST_ABORTED',
   'MODEL_SYNC_FAILED',
+  'GATE_INVALID',
 ]);
 
 const SLOW = '/v1/models/slow/segment?mask_format=none';
@@ -376,6 +382,12 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
   MODEL_NOT_READY: () => answered(post('/v1/models/broken/segment', scene)),
   MODEL_LOAD_FAILED: () => modelStatusError('broken'),
   MODEL_OUTPUT_MISMATCH: () => answered(post('/v1/models/mismatch/segment', scene)),
+  // A gate that is not a classifier: the gated model does not load, its status says why.
+  GATE_INVALID: () => modelStatusError('gated-bad'),
+  // The scene is mostly black: the red classifier gives "red" 0.14, below the gate's 0.6.
+  GATE_REFUSED: () => answered(post('/v1/models/gated/segment', scene)),
+  // A classifier has no mask PNG to give.
+  ANSWER_FORMAT_UNSUPPORTED: () => answered(post('/v1/models/red-or-not/segment?format=mask', scene)),
   // A baseline made for another model, read as a model's drift monitor would at load.
   DRIFT_BASELINE_INVALID: async () => {
     const file = join(work, 'other-model-baseline.json');
@@ -736,6 +748,31 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
       expect((await promote(1)).status).toBe(200);
       return answered(promote(2));
     }),
+  // Traffic policies: weights that add up to 90; removing the policy of a name that has none.
+  TRAFFIC_POLICY_INVALID: () =>
+    withLifecycleApp({}, (base) =>
+      answered(
+        fetch(`${base}/v1/admin/endpoints/people/traffic`, {
+          method: 'PUT',
+          headers: adminHeaders(),
+          body: JSON.stringify({
+            variants: [
+              { name: 'a', model: 'softmax', version: 1, weight: 50 },
+              { name: 'b', model: 'softmax', version: 2, weight: 40 },
+            ],
+          }),
+        }),
+      ),
+    ),
+  ENDPOINT_NOT_FOUND: () =>
+    withLifecycleApp({}, (base) =>
+      answered(
+        fetch(`${base}/v1/admin/endpoints/people/traffic`, {
+          method: 'DELETE',
+          headers: { authorization: adminHeaders().authorization },
+        }),
+      ),
+    ),
   BLOB_KEY_INVALID: () =>
     thrown(async () => (await FsBlobStore.open(join(work, 'blobs'))).put('../escape', new Uint8Array(1))),
   DATABASE_QUERY_FAILED: () =>
@@ -849,6 +886,18 @@ beforeAll(async () => {
     },
     cuda: { bytes: softmax.bytes, config: { ...softmaxConfig, execution_provider: 'cuda' } },
     'bad-config': { bytes: softmax.bytes, config: { ...softmaxConfig, task: 'astrology' } },
+    'red-or-not': tinyRedClassifier(),
+    gated: {
+      bytes: softmax.bytes,
+      config: {
+        ...softmaxConfig,
+        pipeline: { gate: { model: 'red-or-not', accept: ['red'], min_score: 0.6 } },
+      },
+    },
+    'gated-bad': {
+      bytes: softmax.bytes,
+      config: { ...softmaxConfig, pipeline: { gate: { model: 'softmax', accept: ['red'] } } },
+    },
     failing: {
       bytes: failsAtWidthModel(),
       config: {

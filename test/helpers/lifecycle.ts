@@ -1,13 +1,17 @@
 /**
- * An app serving the model lifecycle (aliases, promotion, rollback, history) over a repository and a database,
- * with admin keys, as the server wires it (host/lifecycle.ts) but with the gate's evaluator given by the test.
+ * An app serving the model lifecycle (aliases, promotion, rollback, history, endpoints' traffic policies) over a
+ * repository and a database, with admin keys, as the server wires it (host/lifecycle.ts) but with the gate's
+ * evaluator given by the test.
  */
 import type { FastifyInstance } from 'fastify';
 import { repositoryUploads } from '../../src/host/lifecycle.js';
 import { AdminKeys } from '../../src/http/admin-auth.js';
+import type { ApiKeys } from '../../src/http/api-keys.js';
 import { buildApp } from '../../src/http/app.js';
 import { AliasTable } from '../../src/lifecycle/aliases.js';
 import { type GateEvaluator, ModelLifecycle } from '../../src/lifecycle/lifecycle.js';
+import { TrafficControl } from '../../src/lifecycle/traffic.js';
+import { PolicyTable } from '../../src/lifecycle/traffic-table.js';
 import type { ModelRepository } from '../../src/models/index.js';
 import type { BlobStore, Database } from '../../src/storage/index.js';
 import { openedStores } from './samples.js';
@@ -19,6 +23,9 @@ export interface LifecycleApp {
   app: FastifyInstance;
   aliases: AliasTable;
   lifecycle: ModelLifecycle;
+  /** The traffic policies the service routes by, and what the endpoint routes change them through. */
+  policies: PolicyTable;
+  traffic: TrafficControl;
 }
 
 export async function lifecycleApp(options: {
@@ -30,11 +37,17 @@ export async function lifecycleApp(options: {
   adminKeys?: AdminKeys | null;
   /** The repository's folder: with it the app takes uploads into it. */
   repositoryDir?: string;
+  /** API keys for the inference routes (none: open). */
+  apiKeys?: ApiKeys;
 }): Promise<LifecycleApp> {
   const service = serviceFor(options.repository);
   const aliases = new AliasTable();
   await aliases.refresh(options.db);
   service.useAliases(aliases);
+  const policies = new PolicyTable();
+  await policies.refresh(options.db);
+  service.useTraffic(policies);
+  const traffic = new TrafficControl({ service, database: async () => options.db, table: policies });
   const lifecycle = new ModelLifecycle({
     service,
     database: async () => options.db,
@@ -51,17 +64,19 @@ export async function lifecycleApp(options: {
     logger: false,
     stores,
     adminKeys,
+    apiKeys: options.apiKeys,
     lifecycle: {
       lifecycle,
       aliases,
       hasDatabase: () => true,
+      traffic,
       uploads:
         options.repositoryDir === undefined
           ? undefined
           : repositoryUploads(service, lifecycle, stores, options.repositoryDir),
     },
   });
-  return { app, aliases, lifecycle };
+  return { app, aliases, lifecycle, policies, traffic };
 }
 
 export const adminHeaders = (key = ADMIN_KEY) => ({

@@ -304,6 +304,106 @@ export function tinyMultilabelModel(options: DenseOptions = {}): TinyModel {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Classification models: 16x16 input, global average pooling of the colour channels, one score per class.
+
+/** Options of the tiny classifiers: output [1, C, 1, 1] as pooled, or flattened to [1, C]. */
+interface ClassifierOptions {
+  shape?: '4d' | '2d';
+}
+
+/**
+ * A classifier: GlobalAveragePool of the image ([1, 3, 1, 1]: the mean of each colour, in 0..1), then a 1x1
+ * convolution with `weights` [C][3] and `bias`, then `Flatten` to [1, C] when asked.
+ */
+function classifierModel(weights: number[][], bias: number[], shape: '4d' | '2d'): Uint8Array {
+  const classes = weights.length;
+  const { input, nodes } = imageInput('image', 'NCHW', SEMANTIC_SIZE, SEMANTIC_SIZE);
+  nodes.push(
+    { op: 'GlobalAveragePool', inputs: ['x'], outputs: ['mean'] },
+    {
+      op: 'Conv',
+      inputs: ['mean', 'w', 'b'],
+      outputs: [shape === '2d' ? 'pooled' : 'scores'],
+      attributes: { kernel_shape: [1, 1] },
+    },
+  );
+  if (shape === '2d')
+    nodes.push({ op: 'Flatten', inputs: ['pooled'], outputs: ['scores'], attributes: { axis: 1 } });
+  return buildModel({
+    inputs: [input],
+    outputs: [{ name: 'scores', dims: shape === '2d' ? [1, classes] : [1, classes, 1, 1] }],
+    nodes,
+    initializers: [
+      { name: 'w', dims: [classes, 3, 1, 1], values: weights.flat() },
+      { name: 'b', dims: [classes], values: bias },
+    ],
+  });
+}
+
+function classifierConfig(name: string, activation: Activation, labels: string[]): unknown {
+  return {
+    name,
+    task: 'classification',
+    decoder: 'softmax-classifier',
+    input: { name: 'image', width: SEMANTIC_SIZE, height: SEMANTIC_SIZE, resize: 'stretch' },
+    output: { activation },
+    labels,
+  };
+}
+
+/**
+ * "Is it red?": labels ['red', 'other'], probabilities applied by the graph: red = the mean red of the image
+ * (0..1), other = 1 - red. On semanticScene() (36 red pixels of 256): red 0.140625, other 0.859375; on an image
+ * all red: red 1. Resizing keeps the mean of large flat regions, so other sizes score about the same.
+ */
+export function tinyRedClassifier(options: ClassifierOptions = {}): TinyModel {
+  const labels = ['red', 'other'];
+  return {
+    bytes: classifierModel(
+      [
+        [1, 0, 0],
+        [-1, 0, 0],
+      ],
+      [0, 1],
+      options.shape ?? '4d',
+    ),
+    inputName: 'image',
+    layout: 'NCHW',
+    width: SEMANTIC_SIZE,
+    height: SEMANTIC_SIZE,
+    config: classifierConfig('tiny-red', 'applied', labels),
+    labels,
+  };
+}
+
+/**
+ * Which colour: labels ['red', 'green', 'blue', 'grey'], logits 10 x the mean of R, G and B and 2 for grey
+ * (`activation: logits`, the decoder applies the softmax), output [1, 4] unless `shape: '4d'`. On
+ * semanticScene() (means R 36/256, G 16/256, B 32/256): logits [1.40625, 0.625, 1.25, 2].
+ */
+export function tinyColourClassifier(options: ClassifierOptions = {}): TinyModel {
+  const labels = ['red', 'green', 'blue', 'grey'];
+  return {
+    bytes: classifierModel(
+      [
+        [10, 0, 0],
+        [0, 10, 0],
+        [0, 0, 10],
+        [0, 0, 0],
+      ],
+      [0, 0, 0, 2],
+      options.shape ?? '2d',
+    ),
+    inputName: 'image',
+    layout: 'NCHW',
+    width: SEMANTIC_SIZE,
+    height: SEMANTIC_SIZE,
+    config: classifierConfig('tiny-colour', 'logits', labels),
+    labels,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // YOLOv8-seg: 64x64 input, 2 classes, 2 prototypes of 16x16 (stride 4), 5 anchors.
 
 const YOLO_SIZE = 64;

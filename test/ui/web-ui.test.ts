@@ -49,6 +49,7 @@ import {
   screenshot,
 } from './browser.js';
 import { drawnPixels, pixelsOfColor } from './chart-check.js';
+import { describeClassifierPage } from './classifier-check.js';
 import { compareOverlay, regionsOf } from './overlay-check.js';
 import { describeShadowPage } from './shadow-check.js';
 import { describeVersionHistory } from './version-history-check.js';
@@ -330,7 +331,7 @@ describeWithChromium('web UI in Chromium', () => {
       const legend = page.getByRole('group', { name: 'Classes' });
       for (const cls of classes) {
         const row = legend.getByRole('listitem').filter({ hasText: cls.label });
-        expect(await row.textContent()).toContain(`${cls.area.toLocaleString('en')} px`);
+        expect(await row.textContent()).toContain(`${(cls.area ?? 0).toLocaleString('en')} px`);
       }
       await expectOverlay(page, answer, new Set());
       await legend.getByRole('checkbox', { name: 'green' }).uncheck();
@@ -423,6 +424,7 @@ describeWithChromium('web UI in Chromium', () => {
 
   describeAnnotatePage(() => browser);
   describeVersionHistory(() => browser);
+  describeClassifierPage(() => browser);
   describeShadowPage(() => browser);
 
   describeWithShared('shipped models on real photos', ['models', 'yolov8n-seg-coco'], () => {

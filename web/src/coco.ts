@@ -21,6 +21,8 @@ function required(mask: CompressedRle | undefined, label: string): CompressedRle
 
 export function cocoResults(answer: SegmentationJson, imageId: number, fileName: string): CocoResult[] {
   const base = { image_id: imageId, file_name: fileName };
+  // A classification has no masks, so nothing COCO could list.
+  if (answer.task === 'classification') return [];
   if (answer.task === 'instance') {
     return (answer.instances ?? []).map((inst) => ({
       ...base,

@@ -66,6 +66,13 @@ export function downloadsPanel(input: DownloadInput): HTMLElement {
     return button;
   };
 
+  const answerJson = action('Answer JSON', 'The API answer exactly as received', async () => {
+    save(new Blob([input.text], { type: 'application/json' }), `${base}-segserve.json`);
+  });
+  // A classifier answers labels and scores: there is no mask, overlay or COCO result to save.
+  if (answer.task === 'classification') {
+    return section('Downloads', h('div', { class: 'button-row' }, answerJson), status);
+  }
   const buttons = [
     action('Mask PNG', 'The mask PNG from the server (class ids, or instance numbers 1..N)', async () => {
       save(await segmentToPng(source, answer.model, answer.version, 'mask'), `${base}-mask.png`);
@@ -84,9 +91,7 @@ export function downloadsPanel(input: DownloadInput): HTMLElement {
     action('COCO results', 'COCO results JSON for this image (pycocotools loadRes format)', async () => {
       save(json(cocoResults(answer, input.imageId, input.name)), `${base}-coco.json`);
     }),
-    action('Answer JSON', 'The API answer exactly as received', async () => {
-      save(new Blob([input.text], { type: 'application/json' }), `${base}-segserve.json`);
-    }),
+    answerJson,
   ];
   return section('Downloads', h('div', { class: 'button-row' }, ...buttons), status);
 }

@@ -296,7 +296,9 @@ class VersionCard {
           title:
             version.task === 'instance'
               ? 'Class mix (share of instances)'
-              : 'Class mix (share of image area)',
+              : version.task === 'classification'
+                ? 'Class mix (share of images, by best class)'
+                : 'Class mix (share of image area)',
           axis: 'share',
           testId: `classes-${id}`,
           series: classes.labels.map(

@@ -10,6 +10,7 @@ import * as fmt from './format';
 
 const STAGE_NAMES: Record<keyof StageTimings, string> = {
   decode: 'Decode',
+  gate: 'Gate',
   preprocess: 'Preprocess',
   queue: 'Queue',
   infer: 'Inference',
@@ -25,16 +26,21 @@ export function section(title: string, ...content: Array<Node | string>): HTMLEl
 /** One row per stage with a bar of its share of the total, so the slow stage shows at a glance. */
 export function timingsPanel(timings: StageTimings): HTMLElement {
   const total = timings.total > 0 ? timings.total : 1;
-  const rows = STAGES.map((stage) => {
+  // The gate stage is listed for gated models only.
+  const rows = STAGES.flatMap((stage) => {
+    const ms = timings[stage];
+    if (ms === undefined) return [];
     const bar = h('span', { class: 'bar' });
-    bar.style.setProperty('--share', String(Math.min(1, timings[stage] / total)));
-    return h(
-      'tr',
-      { class: stage === 'total' ? 'total' : undefined },
-      h('th', { scope: 'row' }, STAGE_NAMES[stage]),
-      h('td', { class: 'bar-cell' }, stage === 'total' ? '' : bar),
-      h('td', { class: 'num' }, fmt.milliseconds(timings[stage])),
-    );
+    bar.style.setProperty('--share', String(Math.min(1, ms / total)));
+    return [
+      h(
+        'tr',
+        { class: stage === 'total' ? 'total' : undefined },
+        h('th', { scope: 'row' }, STAGE_NAMES[stage]),
+        h('td', { class: 'bar-cell' }, stage === 'total' ? '' : bar),
+        h('td', { class: 'num' }, fmt.milliseconds(ms)),
+      ),
+    ];
   });
   return section(
     'Timings',
@@ -66,6 +72,21 @@ export function uncertaintyPanel(answer: SegmentationJson): HTMLElement {
         ['Doubtful pixels', fmt.percent(u.uncertainShare)],
       ]),
       h('p', { class: 'hint' }, 'Entropy is 0 when the model is sure, 1 when every class is equally likely.'),
+    );
+  }
+  if (u.kind === 'class-scores') {
+    return section(
+      'Uncertainty',
+      definitions([
+        ['Entropy', u.entropy.toFixed(3)],
+        ['Best score', fmt.score(u.topScore)],
+        ['Margin', fmt.score(u.margin)],
+      ]),
+      h(
+        'p',
+        { class: 'hint' },
+        'Entropy of the class scores: 0 when the model is sure, 1 when every class is equally likely. Margin: best score minus the second best.',
+      ),
     );
   }
   const entries: Array<[string, string]> = [['Instances', String(u.count)]];

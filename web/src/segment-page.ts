@@ -233,13 +233,16 @@ export class SegmentPage {
       const answer = await segment(item.source, model, version, this.abort.signal);
       if (generation !== this.generation) return;
       item.answer = answer;
-      const { instances, classes, task } = answer.answer;
+      const result = answer.answer;
+      const best = result.task === 'classification' ? result.classes[0] : undefined;
       this.setState(
         item,
         'done',
-        task === 'instance'
-          ? plural(instances?.length ?? 0, 'instance')
-          : plural(classes?.length ?? 0, 'class'),
+        result.task === 'instance'
+          ? plural(result.instances?.length ?? 0, 'instance')
+          : best
+            ? `${best.label} ${best.score.toFixed(2)}`
+            : plural(result.classes?.length ?? 0, 'class'),
       );
     } catch (error) {
       if (generation !== this.generation) return;

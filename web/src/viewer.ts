@@ -36,6 +36,8 @@ function regionsOf(answer: SegmentationJson): Region[] {
   const { width, height } = answer.image;
   // An answer without masks (never asked for by this UI) still shows its boxes over an empty layer.
   const countsOf = (mask: CompressedRle | undefined) => (mask ? rleCounts(mask) : [width * height]);
+  // A classification has no masks: nothing is drawn over the image.
+  if (answer.task === 'classification') return [];
   if (answer.task === 'instance') {
     const instances = answer.instances ?? [];
     return instances
@@ -94,7 +96,10 @@ export class Viewer {
       class: 'view-canvas',
       role: 'img',
       'data-testid': 'overlay-canvas',
-      'aria-label': `${input.name} with its ${input.answer.task === 'instance' ? 'instance' : 'class'} masks`,
+      'aria-label':
+        input.answer.task === 'classification'
+          ? `${input.name} (a classification has no masks)`
+          : `${input.name} with its ${input.answer.task === 'instance' ? 'instance' : 'class'} masks`,
     });
     this.original = h('canvas', {
       width,
@@ -126,7 +131,8 @@ export class Viewer {
     const main = h(
       'div',
       { class: 'viewer-main' },
-      this.controls(stage),
+      // Opacity, side by side and boxes are about masks, which a classification does not have.
+      answer.task === 'classification' ? null : this.controls(stage),
       stage,
       this.input.image
         ? null
@@ -147,7 +153,12 @@ export class Viewer {
       'div',
       { class: 'viewer-side' },
       summary,
-      answer.task === 'instance' ? this.instancePanels() : this.classPanel(),
+      answer.task === 'instance'
+        ? this.instancePanels()
+        : answer.task === 'classification'
+          ? this.scoresPanel()
+          : this.classPanel(),
+      answer.gate ? this.gatePanel(answer.gate) : null,
       uncertaintyPanel(answer),
       timingsPanel(answer.timings),
       downloadsPanel({ ...this.input, overlayAsShown: () => this.overlayAsShown() }),
@@ -223,6 +234,36 @@ export class Viewer {
         h('legend', {}, `Instances (${instances.length})`),
         h('ul', { class: 'item-list' }, ...rows),
       ),
+    );
+  }
+
+  /** A classifier's answer: its best classes with their scores, best first. */
+  private scoresPanel(): HTMLElement {
+    const classes = this.input.answer.task === 'classification' ? this.input.answer.classes : [];
+    const rows = classes.map((cls) => {
+      const bar = h('span', { class: 'bar' });
+      bar.style.setProperty('--share', String(Math.min(1, Math.max(0, cls.score))));
+      return h(
+        'li',
+        { class: 'item-row score-row' },
+        h('span', {}, cls.label),
+        h('span', { class: 'bar-cell' }, bar),
+        h('span', { class: 'num' }, fmt.score(cls.score)),
+      );
+    });
+    return h(
+      'fieldset',
+      { class: 'panel' },
+      h('legend', {}, `Classes (top ${classes.length})`),
+      h('ul', { class: 'item-list' }, ...rows),
+    );
+  }
+
+  /** What the gate classifier of a gated model said about this image. */
+  private gatePanel(gate: NonNullable<SegmentationJson['gate']>): HTMLElement {
+    return section(
+      'Gate',
+      h('p', {}, `${gate.model} v${gate.version} accepted it as ${gate.label} (${fmt.score(gate.score)}).`),
     );
   }
 
@@ -311,17 +352,17 @@ export class Viewer {
   private showDetails(region: Region | null): void {
     const { answer } = this.input;
     if (!region) {
-      const what = answer.task === 'instance' ? 'an instance' : 'a class';
-      replace(
-        this.details,
-        h('p', { class: 'hint' }, `Point at ${what} (or focus its row) to see its details.`),
-      );
+      const hint =
+        answer.task === 'classification'
+          ? 'A classifier answers labels and scores for the whole image; there are no masks.'
+          : `Point at ${answer.task === 'instance' ? 'an instance' : 'a class'} (or focus its row) to see its details.`;
+      replace(this.details, h('p', { class: 'hint' }, hint));
       return;
     }
     const inst = answer.instances?.[region.index];
     const cls = answer.classes?.[region.index];
     if (inst) replace(this.details, instanceDetails(inst, swatch(region.color)));
-    else if (cls) {
+    else if (cls && cls.area !== undefined) {
       const imageArea = answer.image.width * answer.image.height;
       replace(this.details, classDetails(cls.label, cls.class_id, cls.area, imageArea, swatch(region.color)));
     }

@@ -14,6 +14,7 @@ import {
   type AnswerFormat,
   answerFormat,
   describeSegmentation,
+  refuseMaskAnswer,
   sendSegmentation,
 } from '../respond.js';
 import {
@@ -95,6 +96,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
       async (request, reply) => {
         const format = answerFormat(request.query.format, request.headers.accept);
+        refuseMaskAnswer(request, format, request.query.mask_format);
         const bytes = await readImage(request, context);
         const seg = await segmentForRequest(context, request, reply, bytes, format === 'overlay');
         return sendSegmentation(context.service, reply, seg, format, segmentationJsonOptions(request.query));
@@ -125,6 +127,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
     },
     async (request, reply) => {
+      refuseMaskAnswer(request, 'json', request.query.mask_format);
       const seg = await segmentForRequest(context, request, reply, await readImage(request, context));
       return sendSegmentation(context.service, reply, seg, 'json', segmentationJsonOptions(request.query));
     },
@@ -143,6 +146,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
     },
     async (request, reply) => {
+      refuseMaskAnswer(request, 'mask');
       const seg = await segmentForRequest(context, request, reply, await readImage(request, context));
       return sendSegmentation(context.service, reply, seg, 'mask', 'none');
     },
@@ -182,6 +186,7 @@ export const imageRoutes: FastifyPluginAsync<HttpContext> = async (app, context)
       },
     },
     async (request, reply) => {
+      refuseMaskAnswer(request, 'coco');
       const seg = await segmentForRequest(context, request, reply, await readImage(request, context));
       describeSegmentation(reply, seg);
       // Class ids as the model numbers them (0-based), as these clients index their own label lists.

@@ -5,12 +5,20 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { SegserveError } from '../../errors.js';
+import { checkMaskAnswer } from '../../serving/encode.js';
 import type { Ticket } from '../../serving/service.js';
 import type { SegmentationJson } from '../../serving/types.js';
 import { readBatchFile } from '../../sources/files.js';
-import { admitBeforeBody, type HttpContext, namedTarget, segmentForRequest } from '../context.js';
+import {
+  admitBeforeBody,
+  type HttpContext,
+  namedTarget,
+  requestOrigin,
+  segmentForRequest,
+  VARIANT_HEADER,
+} from '../context.js';
 import { toSegserveError } from '../error-handler.js';
-import { sendSegmentation } from '../respond.js';
+import { refuseMaskAnswer, sendSegmentation } from '../respond.js';
 import {
   binaryPng,
   errorResponses,
@@ -62,6 +70,7 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
       },
     },
     async (request, reply) => {
+      refuseMaskAnswer(request, 'mask');
       const bytes = await context.fetcher.fetch(request.body.url);
       return sendSegmentation(
         context.service,
@@ -100,10 +109,11 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
         response: {
           200: {
             type: 'object',
-            required: ['model', 'version', 'succeeded', 'failed', 'results'],
+            required: ['model', 'version', 'variant', 'succeeded', 'failed', 'results'],
             properties: {
               model: { type: 'string' },
               version: { type: 'integer' },
+              variant: { type: 'string' },
               succeeded: { type: 'integer' },
               failed: { type: 'integer' },
               results: {
@@ -134,9 +144,13 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
       },
     },
     async (request, reply) => {
-      // One version for every item; each item is admitted on its own, as it would be sent alone.
-      const loaded = context.service.resolve(namedTarget(request));
-      const target = { model: loaded.name, version: loaded.version };
+      // One version (and traffic variant) for every item; each item is admitted on its own, as if sent alone.
+      const origin = requestOrigin(request, 'predict/batch');
+      const route = context.service.route(namedTarget(request), origin);
+      const { loaded } = route;
+      if (request.query.mask_format === 'png')
+        checkMaskAnswer(loaded.name, loaded.config.task, 'mask_format=png');
+      reply.header(VARIANT_HEADER, route.variant);
       const { paths, urls } = request.body;
       const inputs = paths ?? urls ?? [];
       if (inputs.length > limits.batchItems) {
@@ -160,7 +174,7 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
         async (input, index): Promise<BatchItem> => {
           let ticket: Ticket | undefined;
           try {
-            ticket = context.service.admit(target, { source: 'predict/batch', requestId: request.id });
+            ticket = context.service.admitRoute(route, origin);
             const bytes = await read(input);
             const seg = await segmentForRequest(context, request, reply, bytes, false, ticket);
             return {
@@ -185,6 +199,7 @@ export const jsonRoutes: FastifyPluginAsync<HttpContext> = async (app, context) 
       return {
         model: loaded.name,
         version: loaded.version,
+        variant: route.variant,
         succeeded: results.length - failed,
         failed,
         results,

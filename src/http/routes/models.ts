@@ -15,6 +15,7 @@ function modelJson(status: ModelStatus): ModelJson {
     decoder: status.decoder,
     labels: status.labels,
     input: status.input,
+    gate: status.gate,
     versions: status.versions
       .map((v) => ({ version: v.version, state: v.state, error: v.error }))
       .sort((a, b) => a.version - b.version),

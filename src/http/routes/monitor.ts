@@ -5,6 +5,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { SegserveError } from '../../errors.js';
+import { TASKS } from '../../models/config.js';
 import { SIGNAL_NAMES } from '../../monitoring/drift/signal-names.js';
 import type { MonitorHistory } from '../../monitoring/monitor-history.js';
 import type { MonitorJson } from '../../monitoring/monitor-types.js';
@@ -101,7 +102,7 @@ const version = {
   properties: {
     model: string,
     version: integer,
-    task: { type: 'string', enum: ['instance', 'semantic', 'binary'] },
+    task: { type: 'string', enum: TASKS },
     state: { type: 'string', enum: ['ready', 'loading', 'failed', 'unloaded'] },
     ready: { type: 'boolean' },
     queue: {

@@ -238,8 +238,8 @@ export const shadowRoutes: FastifyPluginAsync<ShadowRouteOptions> = async (app, 
     async (): Promise<ShadowListJson> => shadows.list(),
   );
 
-  app.get<{ Params: { name: string } }>(
-    '/v1/endpoints/:name/shadows',
+  app.get<{ Params: { endpoint: string } }>(
+    '/v1/endpoints/:endpoint/shadows',
     {
       logLevel: 'warn',
       schema: {
@@ -250,15 +250,15 @@ export const shadowRoutes: FastifyPluginAsync<ShadowRouteOptions> = async (app, 
           'the agreement; the latency difference; and the requests that disagree most, each with links to its ' +
           'image and both masks. Figures are kept in memory since the start of the server (an endpoint without ' +
           'shadows answers an empty list).',
-        params: { type: 'object', required: ['name'], properties: { name: NAME } },
+        params: { type: 'object', required: ['endpoint'], properties: { endpoint: NAME } },
         response: { 200: endpointShadows, ...errorResponses },
       },
     },
-    async (request): Promise<EndpointShadowsJson> => shadows.summary(request.params.name),
+    async (request): Promise<EndpointShadowsJson> => shadows.summary(request.params.endpoint),
   );
 
-  app.get<{ Params: { name: string; id: string; part: ComparisonPart } }>(
-    '/v1/endpoints/:name/shadows/comparisons/:id/:part',
+  app.get<{ Params: { endpoint: string; id: string; part: ComparisonPart } }>(
+    '/v1/endpoints/:endpoint/shadows/comparisons/:id/:part',
     {
       schema: {
         tags,
@@ -270,9 +270,9 @@ export const shadowRoutes: FastifyPluginAsync<ShadowRouteOptions> = async (app, 
           'once the comparison is no longer kept.',
         params: {
           type: 'object',
-          required: ['name', 'id', 'part'],
+          required: ['endpoint', 'id', 'part'],
           properties: {
-            name: NAME,
+            endpoint: NAME,
             id: { type: 'string', minLength: 1, maxLength: 64 },
             part: { type: 'string', enum: ['image', 'served', 'shadow'] },
           },
@@ -287,8 +287,8 @@ export const shadowRoutes: FastifyPluginAsync<ShadowRouteOptions> = async (app, 
       },
     },
     async (request, reply) => {
-      const { name, id, part } = request.params;
-      const { contentType, body } = await shadows.part(name, id, part);
+      const { endpoint, id, part } = request.params;
+      const { contentType, body } = await shadows.part(endpoint, id, part);
       // A kept comparison never changes; it only goes away.
       return reply.type(contentType).header('cache-control', 'private, max-age=3600').send(body);
     },

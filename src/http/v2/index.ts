@@ -9,6 +9,7 @@
 import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { DEFAULT_RETRY_AFTER_S, retryAfterSeconds, SegserveError } from '../../errors.js';
+import type { LoadedVersion } from '../../models/index.js';
 import type { InferenceStats } from '../../monitoring/inference-stats.js';
 import { type InferenceService, parseVersion } from '../../serving/service.js';
 import { type AdminKeys, decorateAdminActor, requireAdmin } from '../admin-auth.js';
@@ -63,6 +64,14 @@ function packageVersion(): string {
   // The same relative path from src/http/v2 (tsx, vitest) and from dist/http/v2 (compiled).
   const manifest = createRequire(import.meta.url)('../../../package.json') as { version: string };
   return manifest.version;
+}
+
+/**
+ * The version whose metadata a name answers: the model's, or for an endpoint with a traffic policy, its variant
+ * of most weight (what most of its requests meet; variants of other inputs would need their own name).
+ */
+function primaryVersion(service: InferenceService, request: FastifyRequest): LoadedVersion {
+  return service.resolveVariants(namedTarget(request))[0].loaded;
 }
 
 function header(request: FastifyRequest, name: string): string | undefined {
@@ -200,7 +209,7 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
       base,
       { schema: { tags, summary: 'Model metadata' } },
       (request, reply) => {
-        const loaded = service.resolve(namedTarget(request));
+        const loaded = primaryVersion(service, request);
         return sendJsonBytes(reply, 200, JSON.stringify(modelMetadata(repository, loaded)));
       },
     );
@@ -209,7 +218,7 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
       `${base}/config`,
       { schema: { tags, summary: "Model configuration in Triton's form (model configuration extension)" } },
       (request, reply) => {
-        const loaded = service.resolve(namedTarget(request));
+        const loaded = primaryVersion(service, request);
         const config = tritonModelConfig(loaded, repository.config(loaded.name));
         return sendJsonBytes(reply, 200, JSON.stringify(config));
       },
@@ -221,7 +230,8 @@ async function routes(app: FastifyInstance, options: V2Options): Promise<void> {
       (request, reply) => {
         const { model } = request.params;
         try {
-          service.resolve(namedTarget(request));
+          // An endpoint is ready when every variant that takes its traffic can serve.
+          service.resolveVariants(namedTarget(request));
         } catch (error) {
           if (!(error instanceof SegserveError) || error.code !== 'MODEL_NOT_READY') throw error;
           reply.header('retry-after', String(retryAfterSeconds(error)));

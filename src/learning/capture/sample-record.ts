@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { IMAGE_FORMATS, type ImageFormat } from '../../image/index.js';
 import type { PredictionCompleted } from '../../serving/events.js';
+import type { MaskResult } from '../../tasks/types.js';
 import { type Decision, STRATEGIES } from '../sampler/index.js';
 
 /** The row's fields that come from the prediction (the rest is the stored keys and hashes). */
@@ -41,12 +42,20 @@ export interface SampleRecord {
   label: Uint8Array;
 }
 
-/** What a kept prediction must carry to become a sample: the image and the result, which only images have. */
+/**
+ * What a kept prediction must carry to become a sample: the image and a result with masks, which only
+ * segmentations of images have (a classification has no mask for an annotator to start from).
+ */
 export type Storable = PredictionCompleted &
-  Required<Pick<PredictionCompleted, 'image' | 'imageBytes' | 'result'>>;
+  Required<Pick<PredictionCompleted, 'image' | 'imageBytes'>> & { result: MaskResult };
 
 export function isStorable(event: PredictionCompleted): event is Storable {
-  return event.image !== undefined && event.imageBytes !== undefined && event.result !== undefined;
+  return (
+    event.image !== undefined &&
+    event.imageBytes !== undefined &&
+    event.result !== undefined &&
+    event.result.task !== 'classification'
+  );
 }
 
 export function metaOf(event: Storable, decision: Decision): SampleMeta {
@@ -54,7 +63,7 @@ export function metaOf(event: Storable, decision: Decision): SampleMeta {
   const classes =
     summary.task === 'instance'
       ? [...new Set(summary.instances.map((instance) => instance.label))]
-      : summary.task === 'tensors'
+      : summary.task === 'tensors' || summary.task === 'classification'
         ? []
         : summary.classes.filter((area) => area.classId !== 0).map((area) => area.label);
   return {

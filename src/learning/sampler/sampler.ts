@@ -74,6 +74,7 @@ function durationMs(text: string): number {
 function containsClass(summary: PredictionSummary, classes: ReadonlySet<string>): boolean {
   if (summary.task === 'instance') return summary.instances.some((instance) => classes.has(instance.label));
   if (summary.task === 'tensors') return false;
+  // Classification models cannot be sampled (their config refuses `sampling`); their top classes would do.
   return summary.classes.some((area) => classes.has(area.label));
 }
 

@@ -1,7 +1,7 @@
 /**
  * One number in [0, 1] per prediction that the sampler's thresholds and rankings read: higher is more unsure.
  */
-import type { InstanceUncertainty, PixelUncertainty } from '../../tasks/types.js';
+import type { ClassUncertainty, InstanceUncertainty, PixelUncertainty } from '../../tasks/types.js';
 
 /**
  * - Semantic and binary models: the mean normalised per-pixel entropy (tasks/uncertainty.ts), already in [0, 1].
@@ -11,18 +11,17 @@ import type { InstanceUncertainty, PixelUncertainty } from '../../tasks/types.js
  *   margin never exceeds its score, so there the class margin decides; torchvision's Mask R-CNN reports one
  *   score per detection (class margin 1), so there the score decides. A prediction with no instance scores 0:
  *   there is nothing to doubt in it (a missed object shows in no score; the random strategy samples those).
+ * - Classification models (which cannot be sampled, but have the number): the normalised entropy of the scores.
  * Undefined when the prediction has no uncertainty (raw Open Inference Protocol tensors).
  */
 export function uncertaintyScore(
-  uncertainty: PixelUncertainty | InstanceUncertainty | undefined,
+  uncertainty: PixelUncertainty | InstanceUncertainty | ClassUncertainty | undefined,
 ): number | undefined {
   if (!uncertainty) return undefined;
-  const score =
-    uncertainty.kind === 'pixel-entropy'
-      ? uncertainty.meanEntropy
-      : uncertainty.count === 0
-        ? 0
-        : 1 - Math.min(uncertainty.minMargin, uncertainty.minScore);
+  let score: number;
+  if (uncertainty.kind === 'pixel-entropy') score = uncertainty.meanEntropy;
+  else if (uncertainty.kind === 'class-scores') score = uncertainty.entropy;
+  else score = uncertainty.count === 0 ? 0 : 1 - Math.min(uncertainty.minMargin, uncertainty.minScore);
   // A model that emits NaN must not rank above every real score (NaN fails every comparison but this one).
   return Number.isFinite(score) ? Math.min(Math.max(score, 0), 1) : undefined;
 }

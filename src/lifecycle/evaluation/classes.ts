@@ -45,6 +45,15 @@ function mismatch(
 
 /** EVAL_TASK_MISMATCH when the model's task cannot be scored on the dataset's ground truth. */
 export function checkTask(dataset: EvaluationDataset, model: string, task: Task): void {
+  if (task === 'classification') {
+    throw new SegserveError('EVAL_TASK_MISMATCH', {
+      model,
+      task,
+      source: `dataset ${dataset.source}`,
+      ground_truth: dataset.kind === 'instances' ? 'instance annotations (COCO)' : 'class-map masks',
+      reason: 'segserve evaluates segmentation models only (mask AP, box AP, mIoU), not classifiers',
+    });
+  }
   const instances = task === 'instance';
   if (instances === (dataset.kind === 'instances')) return;
   throw new SegserveError('EVAL_TASK_MISMATCH', {

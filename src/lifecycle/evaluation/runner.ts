@@ -185,7 +185,7 @@ export async function runEvaluation(
           });
           detections[index] = found.filter((d) => keep!.has(d.category_name));
         } else {
-          if (dataset.kind !== 'class-maps' || !binding)
+          if (dataset.kind !== 'class-maps' || !binding || result.task === 'classification')
             throw new Error('class maps without class-map ground truth');
           const read = dataset.image(index).classMap(result.width, result.height, binding.format);
           const truth = remapClassMap(await read, binding.toModel);

@@ -6,7 +6,12 @@
 import type { PixelStatistics } from '../../image/index.js';
 import { type PredictionSummary, summarizeResult } from '../../serving/events.js';
 import type { Segmentation } from '../../serving/pipeline.js';
-import type { InstanceUncertainty, PixelUncertainty, SegmentationResult } from '../../tasks/types.js';
+import type {
+  ClassUncertainty,
+  InstanceUncertainty,
+  PixelUncertainty,
+  SegmentationResult,
+} from '../../tasks/types.js';
 
 export interface InputSignals extends PixelStatistics {
   /** Width / height of the (EXIF-oriented) source image. */
@@ -14,13 +19,14 @@ export interface InputSignals extends PixelStatistics {
 }
 
 export interface OutputSignals {
-  /** Mean normalised per-pixel entropy (semantic and binary models). */
+  /** Mean normalised per-pixel entropy (semantic and binary models); the scores' entropy (classification). */
   entropy?: number;
   /** Mean score of the kept instances (instance models); absent when there are none. */
   instanceScore?: number;
   /**
    * Share of each class by class index (the model's labels): of the pixels for semantic and binary models, of the
-   * instances for instance models. Sums to 1, or to 0 for an instance result without instances.
+   * instances for instance models, 1 for the best class of a classification. Sums to 1, or to 0 for an instance
+   * result without instances.
    */
   classShares: number[];
 }
@@ -44,11 +50,18 @@ export function outputSignals(result: SegmentationResult, classCount: number): O
 /** The output signals from what a `prediction.completed` event carries (its summary and uncertainty). */
 export function outputSignalsOf(
   summary: PredictionSummary,
-  uncertainty: PixelUncertainty | InstanceUncertainty | undefined,
+  uncertainty: PixelUncertainty | InstanceUncertainty | ClassUncertainty | undefined,
   classCount: number,
 ): OutputSignals {
   const classShares = new Array<number>(classCount).fill(0);
   if (summary.task === 'tensors') return { classShares };
+  if (summary.task === 'classification') {
+    // The mix of answers: how often each class wins, as the instance mix counts detections.
+    const best = summary.classes[0];
+    if (best && best.classId < classCount) classShares[best.classId] = 1;
+    const entropy = uncertainty?.kind === 'class-scores' ? uncertainty.entropy : undefined;
+    return { entropy, classShares };
+  }
   if (summary.task === 'instance') {
     const count = summary.instances.length;
     for (const instance of summary.instances) {

@@ -10,7 +10,7 @@
 import { alignClassMap, backgroundClass, type SegmentationAgreement } from '../../eval/index.js';
 import { colorForIndex, encodeClassMapPng, type Rgb } from '../../masks/index.js';
 import type { CroppedMask } from '../../masks/types.js';
-import type { SegmentationResult } from '../../tasks/types.js';
+import type { MaskResult } from '../../tasks/types.js';
 
 /** Instances without a match. */
 export const UNMATCHED_COLOR: Rgb = [230, 25, 25];
@@ -85,8 +85,8 @@ function outlinedPng(ids: Uint8Array, width: number, height: number, colors: Rgb
 
 export function comparisonPng(
   side: 'served' | 'shadow',
-  served: SegmentationResult,
-  shadow: SegmentationResult,
+  served: MaskResult,
+  shadow: MaskResult,
   agreement: SegmentationAgreement,
 ): Buffer {
   const result = side === 'served' ? served : shadow;

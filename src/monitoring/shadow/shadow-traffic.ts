@@ -43,7 +43,7 @@ import type { PredictionCompleted } from '../../serving/events.js';
 import type { Segmentation } from '../../serving/pipeline.js';
 import type { InferenceService, Ticket } from '../../serving/service.js';
 import type { StageTimings } from '../../serving/types.js';
-import type { SegmentationResult } from '../../tasks/types.js';
+import type { MaskResult } from '../../tasks/types.js';
 import { LogThrottle } from '../log-throttle.js';
 import { comparisonPng } from './comparison-png.js';
 import { ShadowMetrics, type ShadowOutcome, type VariantSeries } from './shadow-metrics.js';
@@ -116,7 +116,7 @@ interface Job {
   servedBy: ServedBy;
   bytes: Uint8Array;
   format: string;
-  served: SegmentationResult;
+  served: MaskResult;
   servedMs: number;
   at: number;
   requestId?: string;
@@ -132,8 +132,8 @@ interface Kept {
   shadowMs: number;
   bytes: Uint8Array;
   format: string;
-  served: SegmentationResult;
-  shadow: SegmentationResult;
+  served: MaskResult;
+  shadow: MaskResult;
   comparison: SegmentationAgreement;
   /** What it holds in memory, roughly: the image and the masks of both results. */
   size: number;
@@ -147,7 +147,7 @@ interface VariantState {
   queue: Job[];
   requests: ShadowRequestsJson;
   drops: ShadowDropsJson;
-  task: SegmentationResult['task'] | null;
+  task: MaskResult['task'] | null;
   agreementSum: number;
   agreementMin: number | null;
   histogram: number[];
@@ -167,7 +167,7 @@ function modelMs(timings: StageTimings): number {
   return timings.decode + timings.preprocess + timings.infer + timings.postprocess;
 }
 
-function resultSize(result: SegmentationResult): number {
+function resultSize(result: MaskResult): number {
   if (result.task !== 'instance') return result.classMap.length;
   return result.instances.reduce((sum, instance) => sum + instance.mask.data.length, 0);
 }
@@ -234,7 +234,8 @@ export class ShadowTraffic {
         this.#count(state, 'not_sampled');
         continue;
       }
-      if (!result || !imageBytes || !image) {
+      // Masks are compared: raw tensors (/v2) have none, nor have classifiers' answers.
+      if (!result || result.task === 'classification' || !imageBytes || !image) {
         this.#drop(state, 'not_comparable');
         continue;
       }
@@ -473,20 +474,32 @@ export class ShadowTraffic {
       ticket.release();
     }
     let comparison: SegmentationAgreement;
+    const result = shadow.result;
     try {
-      comparison = compareSegmentations(job.served, shadow.result);
+      if (result.task === 'classification') {
+        throw new SegserveError('EVAL_INPUT_INVALID', {
+          source: 'comparison',
+          reason: `the shadow is a classifier: its answer has no masks to compare with the served ${job.served.task} masks`,
+        });
+      }
+      comparison = compareSegmentations(job.served, result);
     } catch (error) {
       this.#fail(state, error);
       return;
     }
     // A variant forgotten meanwhile (evicted, or retargeted) records nothing more.
     if (this.#variants.get(state.key) !== state) return;
-    this.#record(state, job, shadow, comparison);
+    this.#record(state, job, result, modelMs(shadow.timings), comparison);
   }
 
-  #record(state: VariantState, job: Job, shadow: Segmentation, comparison: SegmentationAgreement): void {
+  #record(
+    state: VariantState,
+    job: Job,
+    shadow: MaskResult,
+    shadowMs: number,
+    comparison: SegmentationAgreement,
+  ): void {
     const { agreement } = comparison;
-    const shadowMs = modelMs(shadow.timings);
     state.requests.compared++;
     state.series.compared(agreement, (shadowMs - job.servedMs) / 1000);
     state.task = job.served.task;
@@ -517,9 +530,9 @@ export class ShadowTraffic {
       bytes: job.bytes,
       format: job.format,
       served: job.served,
-      shadow: shadow.result,
+      shadow,
       comparison,
-      size: job.bytes.byteLength + resultSize(job.served) + resultSize(shadow.result),
+      size: job.bytes.byteLength + resultSize(job.served) + resultSize(shadow),
     });
   }
 

@@ -18,7 +18,7 @@ export interface ShadowRequestsJson {
 /**
  * Why sampled requests were dropped: the variant's queue was full (the shadow is slower than the traffic sent to
  * it), its model had no free worker or admitted nothing more (live traffic comes first), or the request cannot
- * be compared (raw tensors through /v2, no image kept).
+ * be compared (raw tensors through /v2, a classifier's answer: no masks).
  */
 export interface ShadowDropsJson {
   queue_full: number;
@@ -80,7 +80,7 @@ export interface ShadowVariantJson {
   model: string;
   version: number;
   sample_rate: number;
-  /** The served variants' task, once a comparison was made. */
+  /** The served variant's task, once a comparison was made (classifiers' answers have no masks to compare). */
   task: 'instance' | 'semantic' | 'binary' | null;
   requests: ShadowRequestsJson;
   dropped_by_reason: ShadowDropsJson;

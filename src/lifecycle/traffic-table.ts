@@ -1,0 +1,131 @@
+/**
+ * The traffic policies the serving core reads on every request (TrafficPolicies): an in-memory copy of the
+ * `traffic_policies` rows, compiled once per read. As with aliases (aliases.ts), a change made through this
+ * process applies to its next request (after its commit); one made through another replica at the next refresh
+ * (`refreshMs`, default 5 s). A refresh that fails keeps the last table, so requests keep going where they went.
+ */
+import type { TrafficPolicies, TrafficPolicy } from '../serving/traffic.js';
+import type { Database } from '../storage/index.js';
+import { compilePolicy, parsePolicy, pinnedVersions } from './traffic-policy.js';
+import { listPolicies, type PolicyRecord } from './traffic-store.js';
+
+export const DEFAULT_TRAFFIC_REFRESH_MS = 5_000;
+
+interface Entry {
+  record: PolicyRecord;
+  compiled: TrafficPolicy;
+}
+
+export class PolicyTable implements TrafficPolicies {
+  #byEndpoint = new Map<string, Entry>();
+  #timer: NodeJS.Timeout | undefined;
+  #notLoaded: string | undefined;
+  /** Counts changes applied by `set`: a refresh whose read began before one must not undo it. */
+  #changes = 0;
+  /** Stored rows that do not parse (edited by hand?): left out, and said here. */
+  #unreadable: string[] = [];
+
+  /** A table whose rows exist but could not be read yet: the server is not ready until a refresh succeeds. */
+  static unread(reason: string): PolicyTable {
+    const table = new PolicyTable();
+    table.#notLoaded = reason;
+    return table;
+  }
+
+  /** Reads every policy; callers then `startRefreshing` to follow other replicas. */
+  async refresh(db: Database): Promise<void> {
+    const changes = this.#changes;
+    const records = await listPolicies(db);
+    // A change this process committed while the rows were read may be missing from them: the next refresh
+    // reads it. (Applying these rows would put the old policy back for up to a refresh interval.)
+    if (changes === this.#changes) this.replaceAll(records);
+    this.#notLoaded = undefined;
+  }
+
+  notLoaded(): string | undefined {
+    return this.#notLoaded;
+  }
+
+  startRefreshing(
+    db: () => Promise<Database>,
+    onError: (error: unknown) => void,
+    refreshMs = DEFAULT_TRAFFIC_REFRESH_MS,
+  ): void {
+    this.stop();
+    this.#timer = setInterval(() => {
+      db()
+        .then((opened) => this.refresh(opened))
+        .catch(onError);
+    }, refreshMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  replaceAll(records: readonly PolicyRecord[]): void {
+    const next = new Map<string, Entry>();
+    const unreadable: string[] = [];
+    for (const record of records) {
+      const entry = entryOf(record);
+      if (entry) next.set(record.endpoint, entry);
+      else unreadable.push(record.endpoint);
+    }
+    // One assignment: a request routed meanwhile sees the old table or the new one, never half of each.
+    this.#byEndpoint = next;
+    this.#unreadable = unreadable;
+  }
+
+  /** Applies a change this process committed (undefined: removed), without waiting for the next refresh. */
+  set(endpoint: string, record: PolicyRecord | undefined): void {
+    const next = new Map(this.#byEndpoint);
+    const entry = record && entryOf(record);
+    if (entry) next.set(endpoint, entry);
+    else next.delete(endpoint);
+    this.#changes++;
+    this.#byEndpoint = next;
+  }
+
+  lookup(endpoint: string): TrafficPolicy | undefined {
+    return this.#byEndpoint.get(endpoint)?.compiled;
+  }
+
+  record(endpoint: string): PolicyRecord | undefined {
+    return this.#byEndpoint.get(endpoint)?.record;
+  }
+
+  /** Every policy in force, by endpoint name. */
+  records(): PolicyRecord[] {
+    return [...this.#byEndpoint.values()]
+      .map((entry) => entry.record)
+      .sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0));
+  }
+
+  /** Endpoints whose stored policy does not parse, and so are not applied. */
+  unreadable(): readonly string[] {
+    return this.#unreadable;
+  }
+
+  /**
+   * The version numbers policies name of `model`: they stay loaded whatever the version policy says, as the
+   * versions of aliases do, so a policy never points at a version the repository retired.
+   */
+  versionsOf(model: string): number[] {
+    const versions = new Set<number>();
+    for (const { compiled } of this.#byEndpoint.values()) {
+      for (const pinned of pinnedVersions(compiled)) if (pinned.model === model) versions.add(pinned.version);
+    }
+    return [...versions].sort((a, b) => a - b);
+  }
+}
+
+function entryOf(record: PolicyRecord): Entry | undefined {
+  const parsed = parsePolicy(record.policy);
+  if (!parsed.ok) return undefined;
+  return {
+    record: { ...record, policy: parsed.policy },
+    compiled: compilePolicy(record.endpoint, parsed.policy),
+  };
+}
