@@ -7,20 +7,23 @@
  * requests, once the shadow is busy and its queue full. Reports p50/p95 per case, their ratios to the
  * no-shadow case, and what the shadow made of the copies.
  *
- * The endpoint's policy is stood in for by test/monitoring/shadow-helpers.ts until endpoints with traffic
- * policies exist. `npx tsx bench/shadow.ts` prints the report; `benchShadow()` returns it.
+ * Requests go to an endpoint whose traffic policy (one variant, v2, and the case's shadows) is put in the
+ * policy table the serving core routes by, as the admin API does after storing it; the no-shadow case has the
+ * same policy without shadows, so routing costs the same in every case. `npx tsx bench/shadow.ts` prints the
+ * report; `benchShadow()` returns it.
  */
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PolicyTable } from '../src/lifecycle/traffic-table.js';
+import type { ShadowJson } from '../src/lifecycle/wire-types.js';
 import { ModelRepository } from '../src/models/index.js';
 import { ShadowTraffic } from '../src/monitoring/shadow/index.js';
 import { type Runtime, SessionPool } from '../src/runtime/index.js';
 import { toSegmentationJson } from '../src/serving/encode.js';
 import { InferenceService } from '../src/serving/service.js';
-import { policyDouble, type ShadowList } from '../test/monitoring/shadow-helpers.js';
 import { jpeg640x480 } from './http.js';
 import { percentiles, table } from './stats.js';
 
@@ -34,6 +37,8 @@ const SLEEP_MS = 2000;
 const MODEL = 'yolov8n-seg';
 /** The same model under another name, whose runs sleep first: the slow shadow. */
 const SLEEPY = 'yolov8n-seg-sleepy';
+/** The endpoint the requests call. */
+const ENDPOINT = 'photos';
 
 /** A runtime whose every run sleeps first, counted busy meanwhile (a slow model that holds no CPU). */
 function sleepy(inner: Runtime, ms: number): Runtime {
@@ -57,18 +62,18 @@ function sleepy(inner: Runtime, ms: number): Runtime {
 
 interface Case {
   name: string;
-  shadows: ShadowList;
+  shadows: ShadowJson[];
   /** The shadows' duty cycle (default the product's). */
   dutyCycle?: number;
 }
 
-const int8 = (sampleRate: number): ShadowList => [{ variant: 'int8', model: MODEL, version: 1, sampleRate }];
+const int8 = (sample_rate: number): ShadowJson[] => [{ name: 'int8', model: MODEL, version: 1, sample_rate }];
 
 const cases: Case[] = [
   { name: 'no shadow', shadows: [] },
   {
     name: 'sleeping shadow (2 s a run), rate 1',
-    shadows: [{ variant: 'slow', model: SLEEPY, version: 2, sampleRate: 1 }],
+    shadows: [{ name: 'slow', model: SLEEPY, version: 2, sample_rate: 1 }],
   },
   { name: 'int8 v1 shadow, rate 1', shadows: int8(1) },
   { name: 'int8 v1 shadow, rate 1, dutyCycle 0.5', shadows: int8(1), dutyCycle: 0.5 },
@@ -96,11 +101,12 @@ export async function benchShadow(): Promise<string> {
     const loaded = await repository.loadVersion(MODEL, 1);
     if (loaded.state !== 'ready') throw new Error(`yolov8n-seg v1 did not load: ${JSON.stringify(loaded)}`);
     const service = new InferenceService(repository);
-    const policy = policyDouble(service);
+    const policies = new PolicyTable();
+    service.useTraffic(policies);
     const body = await jpeg640x480(join(shared, 'datasets/coco-val2017-mini/images/000000397133.jpg'));
     const segmentOnce = async (): Promise<number> => {
       const started = performance.now();
-      const ticket = service.admit({ model: MODEL, version: 2 }, { source: 'v1' });
+      const ticket = service.admit({ model: ENDPOINT }, { source: 'v1' });
       try {
         JSON.stringify(toSegmentationJson(await service.segment(ticket, body)));
       } finally {
@@ -108,7 +114,16 @@ export async function benchShadow(): Promise<string> {
       }
       return performance.now() - started;
     };
-    // Warm-up, untimed, with every shadow model run once.
+    /** The endpoint's policy: every request to v2, with these shadows. */
+    const route = (shadows: ShadowJson[]) =>
+      policies.set(ENDPOINT, {
+        endpoint: ENDPOINT,
+        policy: { variants: [{ name: 'main', model: MODEL, version: 2, weight: 100 }], shadows },
+        updatedAt: new Date().toISOString(),
+        updatedBy: 'bench',
+      });
+    route([]);
+    // Warm-up, untimed.
     for (let i = 0; i < 5; i++) await segmentOnce();
     const latencies = new Map<string, number[]>(cases.map((c) => [c.name, []]));
     const copies = new Map<string, { compared: number; dropped: number; notSampled: number }>(
@@ -120,17 +135,15 @@ export async function benchShadow(): Promise<string> {
         // A fresh shadow subscriber per block: closed at its end, it drops the copies still queued, so nothing of
         // one case runs during the next (or while nothing is measured, which would flatter the shadow).
         const shadows = new ShadowTraffic(service, { dutyCycle: c.dutyCycle });
-        policy.clear();
-        if (c.shadows.length > 0) policy.set(MODEL, 2, c.name, c.shadows);
+        route(c.shadows);
         // Steady state first (the shadow busy, its queue filled), then the measured requests.
         for (let i = 0; i < STEADY; i++) await segmentOnce();
         for (let i = 0; i < PER_BLOCK; i++) latencies.get(c.name)?.push(await segmentOnce());
         // The last request's event is delivered on the next turn of the event loop.
         await new Promise((turn) => setImmediate(turn));
-        policy.clear();
         // Closing waits for the run in flight (recorded) and drops the copies still queued.
         await shadows.close();
-        const requests = shadows.summary(c.name).variants[0]?.requests;
+        const requests = shadows.summary(ENDPOINT).variants[0]?.requests;
         const counted = copies.get(c.name);
         if (requests && counted) {
           // The copies the close dropped are counted as dropped.

@@ -13,6 +13,8 @@ import { type GateEvaluator, ModelLifecycle } from '../../src/lifecycle/lifecycl
 import { TrafficControl } from '../../src/lifecycle/traffic.js';
 import { PolicyTable } from '../../src/lifecycle/traffic-table.js';
 import type { ModelRepository } from '../../src/models/index.js';
+import type { ServingMetrics } from '../../src/monitoring/metrics.js';
+import type { ShadowTraffic } from '../../src/monitoring/shadow/index.js';
 import type { BlobStore, Database } from '../../src/storage/index.js';
 import { openedStores } from './samples.js';
 import { serviceFor } from './serving.js';
@@ -39,6 +41,9 @@ export async function lifecycleApp(options: {
   repositoryDir?: string;
   /** API keys for the inference routes (none: open). */
   apiKeys?: ApiKeys;
+  /** Prometheus metrics and shadow traffic, over the same service (`serviceFor(repository)`). */
+  metrics?: ServingMetrics;
+  shadows?: ShadowTraffic;
 }): Promise<LifecycleApp> {
   const service = serviceFor(options.repository);
   const aliases = new AliasTable();
@@ -65,6 +70,8 @@ export async function lifecycleApp(options: {
     stores,
     adminKeys,
     apiKeys: options.apiKeys,
+    metrics: options.metrics,
+    shadows: options.shadows,
     lifecycle: {
       lifecycle,
       aliases,

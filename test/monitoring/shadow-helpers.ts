@@ -1,39 +1,81 @@
 /**
- * Test doubles for shadow traffic: a stand-in for the traffic policy (until endpoints with policies exist, it
- * adds `endpoint` and `shadows` to the `prediction.completed` events of the model versions it is told about,
- * as the serving core will for a request served through an endpoint), a runtime that holds its runs until it is
- * let go (a model that sleeps, without holding a CPU), and polling for a condition the event loop reaches.
+ * Shadow traffic set-up for tests: an app serving the endpoint routes over an embedded database (so traffic
+ * policies are put in force through `PUT /v1/admin/endpoints/{name}/traffic`, as an operator does) with the
+ * shadow routes; a runtime that holds its runs until it is let go (a model that sleeps, without holding a CPU);
+ * and polling for a condition the event loop reaches.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TrafficPolicyJson } from '../../src/lifecycle/wire-types.js';
+import type { ModelRepository } from '../../src/models/index.js';
+import type { ServingMetrics } from '../../src/monitoring/metrics.js';
+import type { ShadowTraffic } from '../../src/monitoring/shadow/index.js';
 import type { RunOptions, RunResult, Runtime, RuntimeFactory } from '../../src/runtime/index.js';
 import { SessionPool } from '../../src/runtime/index.js';
 import type { NamedTensors } from '../../src/runtime/types.js';
-import type { PredictionCompleted } from '../../src/serving/events.js';
-import type { InferenceService } from '../../src/serving/service.js';
+import { FsBlobStore } from '../../src/storage/fs-blob-store.js';
+import { openDatabase } from '../../src/storage/index.js';
+import { adminHeaders, lifecycleApp } from '../helpers/lifecycle.js';
+import { listenOnLoopback } from '../http/helpers.js';
 
-export type ShadowList = NonNullable<PredictionCompleted['shadows']>;
-
-export interface PolicyDouble {
-  /** Requests served by `model` version `version` count as served through `endpoint`, with these shadows. */
-  set(model: string, version: number, endpoint: string, shadows: ShadowList): void;
-  clear(): void;
+export interface ShadowApp {
+  /** http://127.0.0.1:<port> */
+  base: string;
+  /** Puts `policy` in force for `endpoint` through the admin API (throws with the answer when refused). */
+  putPolicy(endpoint: string, policy: TrafficPolicyJson): Promise<void>;
+  close(): Promise<void>;
 }
 
 /**
- * Subscribes before the shadow subscriber (subscribers run in the order they subscribed), and fills in what an
- * endpoint's policy would: the endpoint's name and its shadow variants.
+ * The app over `repository` (its service: `serviceFor(repository)`, which `shadows` and `metrics` must have been
+ * made with), listening on loopback, with an admin key, the endpoint routes and the shadow routes.
  */
-export function policyDouble(service: InferenceService): PolicyDouble {
-  const policies = new Map<string, { endpoint: string; shadows: ShadowList }>();
-  service.events.on('prediction.completed', 'policy-double', (event) => {
-    const policy = policies.get(`${event.model}:${event.version}`);
-    if (!policy) return;
-    event.endpoint = policy.endpoint;
-    event.shadows = policy.shadows;
+export async function shadowApp(options: {
+  repository: ModelRepository;
+  shadows: ShadowTraffic;
+  metrics?: ServingMetrics;
+}): Promise<ShadowApp> {
+  const work = await mkdtemp(join(tmpdir(), 'segserve-shadow-'));
+  const db = await openDatabase({ kind: 'embedded', dir: join(work, 'db') });
+  const blobs = await FsBlobStore.open(join(work, 'blobs'));
+  const { app } = await lifecycleApp({
+    repository: options.repository,
+    db,
+    blobs,
+    evaluate: async () => undefined,
+    shadows: options.shadows,
+    metrics: options.metrics,
   });
+  const base = await listenOnLoopback(app);
   return {
-    set: (model, version, endpoint, shadows) => policies.set(`${model}:${version}`, { endpoint, shadows }),
-    clear: () => policies.clear(),
+    base,
+    async putPolicy(endpoint, policy) {
+      const response = await fetch(`${base}/v1/admin/endpoints/${endpoint}/traffic`, {
+        method: 'PUT',
+        headers: adminHeaders(),
+        body: JSON.stringify(policy),
+      });
+      if (response.status !== 200) {
+        throw new Error(`policy of ${endpoint} refused: ${response.status} ${await response.text()}`);
+      }
+    },
+    async close() {
+      await app.close();
+      await blobs.close();
+      await db.close();
+      await rm(work, { recursive: true, force: true });
+    },
   };
+}
+
+/** A policy sending every request of an endpoint to one model version, with these shadows. */
+export function oneVariant(
+  model: string,
+  version: number,
+  shadows: NonNullable<TrafficPolicyJson['shadows']> = [],
+): TrafficPolicyJson {
+  return { variants: [{ name: 'main', model, version, weight: 100 }], shadows };
 }
 
 /** Runs of the gated runtimes wait while the gate is held; the session counts as busy meanwhile. */

@@ -3,22 +3,22 @@
  * served requests run on the shadow variants after the answers were sent, compared, counted, kept (the least
  * agreeing, with image and masks) and shown by the API and /metrics, while the clients' answers stay exactly
  * what they are without shadows. A shadow that fails, sleeps or finds its model busy is counted and dropped,
- * never waited for, and its queue never grows past its bound. Endpoints come from a stand-in for the traffic
- * policy (shadow-helpers.ts), which fills in the event fields that a policy will.
+ * never waited for, and its queue never grows past its bound. The endpoints' traffic policies are put in force
+ * through the admin API, over an embedded database (shadow-helpers.ts).
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/http/app.js';
 import { colorForIndex } from '../../src/masks/index.js';
 import { ModelRepository } from '../../src/models/index.js';
 import { ServingMetrics } from '../../src/monitoring/metrics.js';
 import { EDGE_ALPHA, FILL_ALPHA, ShadowTraffic, UNMATCHED_COLOR } from '../../src/monitoring/shadow/index.js';
 import type { EndpointShadowsJson, ShadowVariantJson } from '../../src/monitoring/shadow/wire-types.js';
 import type { PredictionCompleted } from '../../src/serving/events.js';
-import { InferenceService } from '../../src/serving/service.js';
+import type { InferenceService } from '../../src/serving/service.js';
 import { caught } from '../helpers/caught.js';
+import { serviceFor } from '../helpers/serving.js';
 import {
   paintRgb,
   RED,
@@ -29,14 +29,13 @@ import {
   tinyYoloSegModel,
   yoloScene,
 } from '../helpers/tiny-models.js';
-import { errorOf, listenOnLoopback, png, writeRepository } from '../http/helpers.js';
-import { Gate, gatedFactory, type PolicyDouble, policyDouble, until } from './shadow-helpers.js';
+import { errorOf, png, writeRepository } from '../http/helpers.js';
+import { Gate, gatedFactory, oneVariant, shadowApp, until } from './shadow-helpers.js';
 
 let dir: string;
 let repository: ModelRepository;
 let service: InferenceService;
 let shadows: ShadowTraffic;
-let policy: PolicyDouble;
 let base: string;
 let close: () => Promise<void>;
 const gate = new Gate();
@@ -60,9 +59,8 @@ beforeAll(async () => {
   });
   await writeFile(join(dir, 'softmax', '2', 'model.onnx'), tinySoftmaxVariant(softmaxWeightsBlindTo(2)));
   repository = await ModelRepository.open(dir, { createRuntime: gatedFactory(gate, ['sleepy']) });
-  service = new InferenceService(repository);
+  service = serviceFor(repository);
   const metrics = new ServingMetrics(service, { processMetrics: false });
-  policy = policyDouble(service);
   service.events.on('prediction.completed', 'test', (event) => {
     published.push(event);
   });
@@ -73,9 +71,25 @@ beforeAll(async () => {
     keep: 2,
     random: () => randoms.shift() ?? 0,
   });
-  const app = await buildApp({ service, metrics, shadows, logger: false });
-  base = await listenOnLoopback(app);
+  const app = await shadowApp({ repository, shadows, metrics });
+  base = app.base;
   close = () => app.close();
+  const softmaxShadow = (name: string, sample_rate: number) => [
+    { name, model: 'softmax', version: 2, sample_rate },
+  ];
+  await app.putPolicy('plain', oneVariant('softmax', 1));
+  await app.putPolicy('paint', oneVariant('softmax', 1, softmaxShadow('blind', 1)));
+  await app.putPolicy('sampled', oneVariant('softmax', 1, softmaxShadow('half', 0.5)));
+  await app.putPolicy('tensors', oneVariant('softmax', 1, softmaxShadow('blind', 1)));
+  await app.putPolicy(
+    'pets',
+    oneVariant('yolo', 2, [{ name: 'old', model: 'yolo', version: 1, sample_rate: 1 }]),
+  );
+  const onSoftmax = (name: string, model: string) =>
+    oneVariant('softmax', 1, [{ name, model, version: 1, sample_rate: 1 }]);
+  await app.putPolicy('faulty', onSoftmax('broken', 'broken'));
+  await app.putPolicy('slow', onSoftmax('sleepy', 'sleepy'));
+  await app.putPolicy('crowded', onSoftmax('sleepy', 'sleepy'));
   scene = new Uint8Array(await png(semanticScene()));
   sceneWithoutGreen = new Uint8Array(await png(paintRgb(16, 16, [{ x0: 2, y0: 2, x1: 8, y1: 8, rgb: RED }])));
   yolo = new Uint8Array(await png(yoloScene()));
@@ -88,8 +102,9 @@ afterAll(async () => {
   await service?.close();
 });
 
-async function segment(model: string, version: number, body: Uint8Array): Promise<Record<string, unknown>> {
-  const response = await fetch(`${base}/v1/models/${model}/segment?version=${version}`, {
+/** The answer of `endpoint` for `body`, timings left out (the only part that differs between two answers). */
+async function segment(endpoint: string, body: Uint8Array): Promise<Record<string, unknown>> {
+  const response = await fetch(`${base}/v1/models/${endpoint}/segment`, {
     method: 'POST',
     body,
     headers: { 'content-type': 'application/octet-stream' },
@@ -149,23 +164,24 @@ describe('shadow comparisons (semantic)', () => {
   const images = () => [scene, sceneWithoutGreen, scene, sceneWithoutGreen];
 
   beforeAll(async () => {
-    // The same requests first without a shadow, then through the endpoint with v2 in shadow.
-    for (const image of images()) answers.push(await segment('softmax', 1, image));
-    policy.set('softmax', 1, 'paint', [{ variant: 'blind', model: 'softmax', version: 2, sampleRate: 1 }]);
+    // The same requests first through an endpoint without shadow, then through one with v2 in shadow.
+    for (const image of images()) answers.push(await segment('plain', image));
     published.length = 0;
     // One at a time, each copy compared before the next request: none finds the queue full.
     for (const [i, image] of images().entries()) {
-      answers.push(await segment('softmax', 1, image));
+      answers.push(await segment('paint', image));
       await settle('paint', 'blind', i + 1);
     }
-    policy.clear();
   });
 
   it('answers clients exactly as without the shadow, and publishes no prediction of the shadow', () => {
     expect(answers.slice(4)).toEqual(answers.slice(0, 4));
-    expect(answers.every((a) => a.model === 'softmax' && a.version === 1)).toBe(true);
+    expect(answers.every((a) => a.model === 'softmax' && a.version === 1 && a.variant === 'main')).toBe(true);
     // Four served predictions, none by the shadow's version (its runs are not published).
-    expect(published.map((e) => [e.model, e.version, e.source])).toEqual(Array(4).fill(['softmax', 1, 'v1']));
+    expect(published.map((e) => [e.endpoint, e.variant, e.model, e.version, e.source])).toEqual(
+      Array(4).fill(['paint', 'main', 'softmax', 1, 'v1']),
+    );
+    expect(published[0].shadows).toEqual([{ variant: 'blind', model: 'softmax', version: 2, sampleRate: 1 }]);
   });
 
   it('compares every sampled copy: agreement 2/3 where the shadow misses green, 1 where there is no green', async () => {
@@ -200,6 +216,7 @@ describe('shadow comparisons (semantic)', () => {
     for (const kept of blind.disagreements) {
       expect(kept.agreement).toBeCloseTo(2 / 3, 12);
       expect(kept.image).toEqual({ width: 16, height: 16, format: 'png' });
+      expect(kept.served).toEqual({ model: 'softmax', version: 1, variant: 'main' });
       expect(kept.request_id).toMatch(/\S/);
       expect(kept.detail.kind).toBe('class-map');
       if (kept.detail.kind !== 'class-map') continue;
@@ -263,28 +280,13 @@ describe('shadow comparisons (semantic)', () => {
 
 describe('sampling', () => {
   it('copies the share of requests its rate says, and counts the others as not sampled', async () => {
-    policy.set('softmax', 1, 'sampled', [{ variant: 'half', model: 'softmax', version: 2, sampleRate: 0.5 }]);
     randoms.push(0.1, 0.9, 0.4, 0.6, 0.49, 0.5);
     for (let i = 0; i < 6; i++) {
-      await segment('softmax', 1, sceneWithoutGreen);
+      await segment('sampled', sceneWithoutGreen);
       await settle('sampled', 'half', i + 1);
     }
-    policy.clear();
     expect(variantOf('sampled', 'half')?.requests).toEqual({
       compared: 3,
-      dropped: 0,
-      failed: 0,
-      not_sampled: 3,
-    });
-  });
-
-  it('never copies at rate 0', async () => {
-    policy.set('softmax', 1, 'off', [{ variant: 'never', model: 'softmax', version: 2, sampleRate: 0 }]);
-    for (let i = 0; i < 3; i++) await segment('softmax', 1, scene);
-    await settle('off', 'never', 3);
-    policy.clear();
-    expect(variantOf('off', 'never')?.requests).toEqual({
-      compared: 0,
       dropped: 0,
       failed: 0,
       not_sampled: 3,
@@ -294,12 +296,10 @@ describe('sampling', () => {
 
 describe('instances', () => {
   it('matches the instances of two versions with the same weights: full agreement, same masks', async () => {
-    policy.set('yolo', 2, 'pets', [{ variant: 'old', model: 'yolo', version: 1, sampleRate: 1 }]);
     for (let i = 0; i < 2; i++) {
-      await segment('yolo', 2, yolo);
+      await segment('pets', yolo);
       await settle('pets', 'old', i + 1);
     }
-    policy.clear();
     const old = (await summary('pets')).variants[0];
     expect(old).toMatchObject({
       task: 'instance',
@@ -333,14 +333,12 @@ describe('instances', () => {
 
 describe('a shadow that fails', () => {
   it('is counted and logged once a minute; the served answers are unchanged', async () => {
-    const before = await segment('softmax', 1, scene);
-    policy.set('softmax', 1, 'faulty', [{ variant: 'broken', model: 'broken', version: 1, sampleRate: 1 }]);
+    const before = await segment('plain', scene);
     const during: Array<Record<string, unknown>> = [];
     for (let i = 0; i < 3; i++) {
-      during.push(await segment('softmax', 1, scene));
+      during.push(await segment('faulty', scene));
       await settle('faulty', 'broken', i + 1);
     }
-    policy.clear();
     expect(during).toEqual([before, before, before]);
     expect(variantOf('faulty', 'broken')?.requests).toEqual({
       compared: 0,
@@ -361,24 +359,26 @@ describe('a shadow that fails', () => {
     ).toBe(3);
   });
 
-  it('names a model that does not exist: failed, not dropped', async () => {
-    policy.set('softmax', 1, 'gone', [
-      { variant: 'ghost', model: 'no-such-model', version: 1, sampleRate: 1 },
-    ]);
-    await segment('softmax', 1, scene);
+  it('names a model gone since the request was served: failed, not dropped', async () => {
+    // A policy names only models that serve, so the event is published here as the core would have, had the
+    // model been unloaded between the request and its copy.
+    const [served] = published;
+    service.events.emit({
+      ...served,
+      endpoint: 'gone',
+      shadows: [{ variant: 'ghost', model: 'no-such-model', version: 1, sampleRate: 1 }],
+    });
     await settle('gone', 'ghost', 1);
-    policy.clear();
     expect(variantOf('gone', 'ghost')?.requests.failed).toBe(1);
   });
 });
 
 describe('a shadow that sleeps', () => {
   it('drops copies once its queue is full, never blocks the served requests, and compares the rest after', async () => {
-    const before = await segment('softmax', 1, scene);
+    const before = await segment('plain', scene);
     gate.hold();
-    policy.set('softmax', 1, 'slow', [{ variant: 'sleepy', model: 'sleepy', version: 1, sampleRate: 1 }]);
     // Eight requests, answered while the first copy sleeps at the gate: two copies wait, five are dropped.
-    const answers = await Promise.all(Array.from({ length: 8 }, () => segment('softmax', 1, scene)));
+    const answers = await Promise.all(Array.from({ length: 8 }, () => segment('slow', scene)));
     // Five counted as dropped; two waiting in the queue; one at the gate.
     await until(
       () => heard('slow', 'sleepy') === 5 && variantOf('slow', 'sleepy')?.queue.depth === 2,
@@ -392,7 +392,6 @@ describe('a shadow that sleeps', () => {
     expect(sleepy?.dropped_by_reason).toEqual({ queue_full: 5, busy: 0, not_comparable: 0 });
     gate.release();
     await shadows.settled();
-    policy.clear();
     expect(variantOf('slow', 'sleepy')?.requests).toEqual({
       compared: 3,
       dropped: 5,
@@ -407,10 +406,8 @@ describe('a shadow that sleeps', () => {
     // A live request holds sleepy's one worker.
     const live = fetch(`${base}/v1/models/sleepy/segment`, { method: 'POST', body: scene });
     await until(() => gate.waiting === 1, 'the live request at the gate');
-    policy.set('softmax', 1, 'crowded', [{ variant: 'sleepy', model: 'sleepy', version: 1, sampleRate: 1 }]);
-    for (let i = 0; i < 3; i++) await segment('softmax', 1, scene);
+    for (let i = 0; i < 3; i++) await segment('crowded', scene);
     await settle('crowded', 'sleepy', 3);
-    policy.clear();
     // Not one shadow run reached the model: only the live request waits there.
     expect(gate.waiting).toBe(1);
     expect(variantOf('crowded', 'sleepy')?.dropped_by_reason).toEqual({
@@ -425,18 +422,16 @@ describe('a shadow that sleeps', () => {
 
 describe('requests that cannot be compared', () => {
   it('counts raw tensor requests (no image, no masks) as dropped, not comparable', async () => {
-    policy.set('softmax', 1, 'tensors', [{ variant: 'blind', model: 'softmax', version: 2, sampleRate: 1 }]);
     const tensor = {
       inputs: [{ name: 'image', datatype: 'FP32', shape: [1, 3, 16, 16], data: new Array(768).fill(0) }],
     };
-    const response = await fetch(`${base}/v2/models/softmax/versions/1/infer`, {
+    const response = await fetch(`${base}/v2/models/tensors/infer`, {
       method: 'POST',
       body: JSON.stringify(tensor),
       headers: { 'content-type': 'application/json' },
     });
     expect(response.status).toBe(200);
     await settle('tensors', 'blind', 1);
-    policy.clear();
     expect(variantOf('tensors', 'blind')?.dropped_by_reason.not_comparable).toBe(1);
   });
 });

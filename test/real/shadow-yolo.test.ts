@@ -8,24 +8,22 @@
  *   under a concurrent load where the slower int8 shadow cannot keep up;
  * - under that load the shadow drops copies instead of queueing them: every request is compared or dropped,
  *   its queue is never deeper than its bound, and no served request fails.
- * The endpoint's policy is stood in for by shadow-helpers.ts until endpoints with traffic policies exist.
+ * The endpoints' traffic policies are put in force through the admin API (over an embedded database).
  * Prints the figures (agreement, instance IoU, counts, latency difference) for the record.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildApp } from '../../src/http/app.js';
 import { ModelRepository } from '../../src/models/index.js';
 import { ServingMetrics } from '../../src/monitoring/metrics.js';
 import { ShadowTraffic } from '../../src/monitoring/shadow/index.js';
 import type { ShadowVariantJson } from '../../src/monitoring/shadow/wire-types.js';
-import { InferenceService } from '../../src/serving/service.js';
 import { COCO_MINI } from '../helpers/datasets.js';
 import { REPOSITORY_DIR } from '../helpers/paths.js';
 import { seededRandom } from '../helpers/random.js';
+import { serviceFor } from '../helpers/serving.js';
 import { describeWithShared } from '../helpers/shared.js';
-import { listenOnLoopback } from '../http/helpers.js';
-import { type PolicyDouble, policyDouble, until } from '../monitoring/shadow-helpers.js';
+import { oneVariant, type ShadowApp, shadowApp, until } from '../monitoring/shadow-helpers.js';
 
 const MODEL = 'yolov8n-seg';
 const SEED = 12;
@@ -43,11 +41,8 @@ function describeShadowYolo(body: () => void): void {
 
 describeShadowYolo(() => {
   let repository: ModelRepository;
-  let service: InferenceService;
   let shadows: ShadowTraffic;
-  let policy: PolicyDouble;
-  let base: string;
-  let close: () => Promise<void>;
+  let app: ShadowApp;
   let photos: Array<{ name: string; bytes: Uint8Array }>;
   /** Answers by photo, without shadow. */
   const plain = new Map<string, unknown>();
@@ -59,8 +54,8 @@ describeShadowYolo(() => {
   let deepest = 0;
   let failedUnderLoad = 0;
 
-  async function segment(bytes: Uint8Array): Promise<{ status: number; answer: unknown }> {
-    const response = await fetch(`${base}/v1/models/${MODEL}/segment?version=2`, {
+  async function segment(endpoint: string, bytes: Uint8Array): Promise<{ status: number; answer: unknown }> {
+    const response = await fetch(`${app.base}/v1/models/${endpoint}/segment`, {
       method: 'POST',
       body: bytes,
       headers: { 'content-type': 'application/octet-stream' },
@@ -84,21 +79,22 @@ describeShadowYolo(() => {
     // The version policy serves the newest only; the int8 file is loaded beside it for the shadow.
     const outcome = await repository.loadVersion(MODEL, 1);
     expect(outcome.state).toBe('ready');
-    service = new InferenceService(repository);
+    const service = serviceFor(repository);
     const metrics = new ServingMetrics(service, { processMetrics: false });
-    policy = policyDouble(service);
     const random = seededRandom(SEED);
     shadows = new ShadowTraffic(service, { registry: metrics.registry, random });
-    const app = await buildApp({ service, metrics, shadows, logger: false });
-    base = await listenOnLoopback(app);
-    close = () => app.close();
+    app = await shadowApp({ repository, shadows, metrics });
+    const int8 = (sample_rate: number) => [{ name: 'int8', model: MODEL, version: 1, sample_rate }];
+    await app.putPolicy('coco-plain', oneVariant(MODEL, 2));
+    await app.putPolicy('coco', oneVariant(MODEL, 2, int8(0.5)));
+    await app.putPolicy('coco-load', oneVariant(MODEL, 2, int8(1)));
     const names = (await readdir(join(COCO_MINI, 'images'))).filter((n) => n.endsWith('.jpg')).sort();
     photos = await Promise.all(
       names.map(async (name) => ({ name, bytes: await readFile(join(COCO_MINI, 'images', name)) })),
     );
 
     for (const photo of photos) {
-      const { status, answer } = await segment(photo.bytes);
+      const { status, answer } = await segment('coco-plain', photo.bytes);
       expect(status).toBe(200);
       plain.set(photo.name, answer);
     }
@@ -106,9 +102,8 @@ describeShadowYolo(() => {
     // One at a time, half sampled: each copy compared before the next request, so none is dropped.
     const draws = seededRandom(SEED);
     sampled = photos.filter(() => draws() < 0.5).length;
-    policy.set(MODEL, 2, 'coco', [{ variant: 'int8', model: MODEL, version: 1, sampleRate: 0.5 }]);
     for (const [i, photo] of photos.entries()) {
-      const { status, answer } = await segment(photo.bytes);
+      const { status, answer } = await segment('coco', photo.bytes);
       expect(status).toBe(200);
       sequential.set(photo.name, answer);
       await until(() => heard('coco') === i + 1, `request ${i + 1} at the shadow`);
@@ -117,7 +112,6 @@ describeShadowYolo(() => {
     oneByOne = variant('coco') as ShadowVariantJson;
 
     // Every photo at once, CONCURRENCY at a time, every request copied: the int8 shadow (3x slower) drops.
-    policy.set(MODEL, 2, 'coco-load', [{ variant: 'int8', model: MODEL, version: 1, sampleRate: 1 }]);
     const watch = setInterval(() => {
       deepest = Math.max(deepest, variant('coco-load')?.queue.depth ?? 0);
     }, 2);
@@ -126,7 +120,7 @@ describeShadowYolo(() => {
       Array.from({ length: CONCURRENCY }, async () => {
         while (next < photos.length) {
           const photo = photos[next++];
-          const { status, answer } = await segment(photo.bytes);
+          const { status, answer } = await segment('coco-load', photo.bytes);
           if (status !== 200) failedUnderLoad++;
           loaded.set(photo.name, answer);
         }
@@ -136,7 +130,6 @@ describeShadowYolo(() => {
     await shadows.settled();
     clearInterval(watch);
     underLoad = variant('coco-load') as ShadowVariantJson;
-    policy.clear();
 
     const figures = (v: ShadowVariantJson) =>
       `compared ${v.requests.compared}, dropped ${v.requests.dropped} (${JSON.stringify(v.dropped_by_reason)}), ` +
@@ -154,9 +147,9 @@ describeShadowYolo(() => {
   }, 900_000);
 
   afterAll(async () => {
-    await close?.();
+    await app?.close();
     await shadows?.close();
-    await service?.close();
+    await repository?.close();
   });
 
   it('records a comparison for every sampled request and none for the others', () => {

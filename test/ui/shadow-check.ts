@@ -3,7 +3,7 @@
  * bar per bin, those under the alert's 0.8 marked) and the requests that disagree most, each with the served
  * and the shadow masks laid over the image side by side (the mask layer exactly over the image). Tiny models
  * always (softmax v1 serving, v2 blind to green in shadow); yolov8n-seg v2 serving and v1 (int8) in shadow on
- * COCO photos where ../shared is present. The endpoint's policy is stood in for by shadow-helpers.ts.
+ * COCO photos where ../shared is present. The endpoint's traffic policy is put in force through the admin API.
  *
  * Registered from web-ui.test.ts, inside its Chromium suite, so the UI is built once.
  */
@@ -14,7 +14,6 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelRepository } from '../../src/models/index.js';
 import { ShadowTraffic } from '../../src/monitoring/shadow/index.js';
-import type { InferenceService } from '../../src/serving/service.js';
 import { COCO_MINI } from '../helpers/datasets.js';
 import { REPOSITORY_DIR } from '../helpers/paths.js';
 import { serviceFor } from '../helpers/serving.js';
@@ -27,14 +26,8 @@ import {
   tinySoftmaxModel,
   tinySoftmaxVariant,
 } from '../helpers/tiny-models.js';
-import {
-  listen,
-  openTemporaryRepository,
-  type RunningApp,
-  type TinyRepository,
-  writeRepository,
-} from '../http/helpers.js';
-import { type PolicyDouble, policyDouble, type ShadowList, until } from '../monitoring/shadow-helpers.js';
+import { openTemporaryRepository, type TinyRepository, writeRepository } from '../http/helpers.js';
+import { oneVariant, type ShadowApp, shadowApp, until } from '../monitoring/shadow-helpers.js';
 import { DESKTOP, openPage, PHONE, screenshot } from './browser.js';
 
 /** An RGB image scaled up by nearest neighbour, as PNG (the tiny scene at a size a page shows). */
@@ -98,19 +91,24 @@ async function imagesLoaded(page: Page): Promise<boolean> {
 interface Setup {
   repo?: TinyRepository;
   repository?: ModelRepository;
-  service: InferenceService;
   shadows: ShadowTraffic;
-  policy: PolicyDouble;
-  server: RunningApp;
+  app: ShadowApp;
 }
 
-async function startWith(repository: ModelRepository, shadows: ShadowList, model: string, version: number) {
-  const service = serviceFor(repository);
-  const policy = policyDouble(service);
-  const traffic = new ShadowTraffic(service, { keep: 3 });
-  policy.set(model, version, 'photos', shadows);
-  const server = await listen({ repository, shadows: traffic });
-  return { service, shadows: traffic, policy, server };
+/** The app over `repository` with endpoint `photos`: `model` v`version` serving, `shadow` in shadow. */
+async function startWith(
+  repository: ModelRepository,
+  model: string,
+  version: number,
+  shadow: { name: string; version: number },
+): Promise<Pick<Setup, 'shadows' | 'app'>> {
+  const shadows = new ShadowTraffic(serviceFor(repository), { keep: 3 });
+  const app = await shadowApp({ repository, shadows });
+  await app.putPolicy(
+    'photos',
+    oneVariant(model, version, [{ name: shadow.name, model, version: shadow.version, sample_rate: 1 }]),
+  );
+  return { shadows, app };
 }
 
 export function describeShadowPage(browser: () => Browser): void {
@@ -125,18 +123,13 @@ export function describeShadowPage(browser: () => Browser): void {
       const repo = await openTemporaryRepository(dir);
       setup = {
         repo,
-        ...(await startWith(
-          repo.repository,
-          [{ variant: 'blind', model: 'softmax', version: 2, sampleRate: 1 }],
-          'softmax',
-          1,
-        )),
+        ...(await startWith(repo.repository, 'softmax', 1, { name: 'blind', version: 2 })),
       };
       const withGreen = await scaledPng(semanticScene(), 16);
       const withoutGreen = await scaledPng(paintRgb(16, 16, [{ x0: 2, y0: 2, x1: 8, y1: 8, rgb: RED }]), 16);
       await serveThrough(
-        setup.server.base,
-        '/v1/models/softmax/segment?version=1',
+        setup.app.base,
+        '/v1/models/photos/segment',
         [withGreen, withoutGreen, withGreen, withoutGreen, withoutGreen],
         setup.shadows,
         'photos',
@@ -144,14 +137,14 @@ export function describeShadowPage(browser: () => Browser): void {
     });
 
     afterAll(async () => {
-      await setup?.server.app.close();
+      await setup?.app.close();
       await setup?.shadows.close();
       await setup?.repo?.close();
     });
 
     it('shows the counts, the agreement distribution and the most disagreeing requests side by side', async () => {
       const { page, errors } = await openPage(browser());
-      await page.goto(`${setup.server.base}/`);
+      await page.goto(`${setup.app.base}/`);
       await page.getByRole('link', { name: 'Shadow' }).click();
       await expect.poll(() => page.locator('[data-variant="blind"]').count()).toBe(1);
       expect(await page.getByRole('link', { name: 'Shadow' }).getAttribute('aria-current')).toBe('page');
@@ -173,7 +166,7 @@ export function describeShadowPage(browser: () => Browser): void {
       const first = card.locator('.shadow-comparison').first();
       expect(await first.locator('.class-legend').textContent()).toContain('green: IoU 0.00');
       expect(await first.locator('figcaption').allTextContents()).toEqual([
-        'Served: softmax v1 (default)',
+        'Served: softmax v1 (main)',
         'Shadow: blind (softmax v2)',
       ]);
       await expect.poll(() => imagesLoaded(page)).toBe(true);
@@ -185,7 +178,7 @@ export function describeShadowPage(browser: () => Browser): void {
 
     it('fits a phone: the two masks stay side by side, nothing wider than the screen', async () => {
       const { page, errors } = await openPage(browser(), PHONE);
-      await page.goto(`${setup.server.base}/shadow?endpoint=photos`);
+      await page.goto(`${setup.app.base}/shadow?endpoint=photos`);
       await expect.poll(() => page.locator('.shadow-comparison').count()).toBe(3);
       await expect.poll(() => imagesLoaded(page)).toBe(true);
       await screenshot(page, 'shadow-page-phone');
@@ -205,7 +198,7 @@ export function describeShadowPage(browser: () => Browser): void {
 
     it('says when an endpoint has no shadow variants', async () => {
       const { page, errors } = await openPage(browser(), DESKTOP);
-      await page.goto(`${setup.server.base}/shadow?endpoint=nowhere`);
+      await page.goto(`${setup.app.base}/shadow?endpoint=nowhere`);
       await expect.poll(() => page.locator('.shadow-page .empty-state').first().isVisible()).toBe(true);
       expect(await page.locator('.shadow-page .empty-state').first().textContent()).toContain(
         'No endpoint has shadow variants yet',
@@ -224,35 +217,24 @@ export function describeShadowPage(browser: () => Browser): void {
       expect((await repository.loadVersion('yolov8n-seg', 1)).state).toBe('ready');
       setup = {
         repository,
-        ...(await startWith(
-          repository,
-          [{ variant: 'int8', model: 'yolov8n-seg', version: 1, sampleRate: 1 }],
-          'yolov8n-seg',
-          2,
-        )),
+        ...(await startWith(repository, 'yolov8n-seg', 2, { name: 'int8', version: 1 })),
       };
       const names = (await readdir(join(COCO_MINI, 'images'))).sort().slice(0, 12);
       const photos = await Promise.all(
         names.map(async (n) => new Uint8Array(await readFile(join(COCO_MINI, 'images', n)))),
       );
-      await serveThrough(
-        setup.server.base,
-        '/v1/models/yolov8n-seg/versions/2/segment',
-        photos,
-        setup.shadows,
-        'photos',
-      );
+      await serveThrough(setup.app.base, '/v1/models/photos/segment', photos, setup.shadows, 'photos');
     }, 300_000);
 
     afterAll(async () => {
-      await setup?.server.app.close();
+      await setup?.app.close();
       await setup?.shadows.close();
       await setup?.repository?.close();
     });
 
     it('shows the photos that disagree most with both answers’ masks', async () => {
       const { page, errors } = await openPage(browser());
-      await page.goto(`${setup.server.base}/shadow?endpoint=photos`);
+      await page.goto(`${setup.app.base}/shadow?endpoint=photos`);
       await expect.poll(() => page.locator('.shadow-comparison').count()).toBe(3);
       await expect.poll(() => imagesLoaded(page)).toBe(true);
       expect(await layersAligned(page)).toBe(true);

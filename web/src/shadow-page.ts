@@ -33,8 +33,12 @@ function svg(tag: string, attributes: Record<string, string | number>, text?: st
 
 const figure = (value: number | null, digits = 2) => (value === null ? '–' : value.toFixed(digits));
 const ms = (value: number | null) => (value === null ? '–' : `${value.toFixed(value < 10 ? 1 : 0)} ms`);
-const signedMs = (value: number | null) =>
-  value === null ? '–' : `${value > 0 ? '+' : value < 0 ? '−' : ''}${Math.abs(value).toFixed(0)} ms`;
+/** A difference in whole ms with its sign; a difference that rounds to 0 has none (not "−0 ms"). */
+function signedMs(value: number | null): string {
+  if (value === null) return '–';
+  const rounded = Math.round(value);
+  return `${rounded > 0 ? '+' : rounded < 0 ? '−' : ''}${Math.abs(rounded)} ms`;
+}
 
 /** A colour swatch (set through the CSSOM: the page's CSP refuses style attributes). */
 function swatch(color: string): HTMLElement {
