@@ -11,11 +11,12 @@
 import type { ModelUploads } from '../http/routes/admin-upload.js';
 import { AliasTable } from '../lifecycle/aliases.js';
 import { type GateEvaluator, ModelLifecycle } from '../lifecycle/lifecycle.js';
+import type { RefreshedTable } from '../lifecycle/refreshed-table.js';
 import { TrafficControl } from '../lifecycle/traffic.js';
 import { PolicyTable } from '../lifecycle/traffic-table.js';
 import { publishUpload, stagingFolder, type UploadDeps } from '../lifecycle/upload.js';
 import type { InferenceService } from '../serving/service.js';
-import type { Database, StorageAccess } from '../storage/index.js';
+import type { StorageAccess } from '../storage/index.js';
 import type { LazyStorage } from './storage.js';
 
 export interface ServerLifecycle {
@@ -69,19 +70,13 @@ export interface AliasLog {
   warn: (fields: Record<string, unknown>, message: string) => void;
 }
 
-/** A table the serving core reads on every request, kept from the database (aliases, traffic policies). */
-interface RefreshedTable {
-  refresh(db: Database): Promise<void>;
-  startRefreshing(db: () => Promise<Database>, onError: (error: unknown) => void, refreshMs?: number): void;
-}
-
 /**
  * The alias table, read before the models load: the versions aliases point at are loaded at start whatever the
  * version policy says (the repository's keepVersions asks it), and the first request already resolves through
  * it. Then refreshed every few seconds, to follow other replicas.
  */
 export function readAliases(stores: LazyStorage, log: AliasLog, refreshMs?: number): Promise<AliasTable> {
-  return readTable(new AliasTable(), AliasTable.unread, 'model aliases', stores, log, refreshMs);
+  return readTable(new AliasTable(), 'model aliases', stores, log, refreshMs);
 }
 
 /**
@@ -93,25 +88,23 @@ export function readTrafficPolicies(
   log: AliasLog,
   refreshMs?: number,
 ): Promise<PolicyTable> {
-  return readTable(new PolicyTable(), PolicyTable.unread, 'traffic policies', stores, log, refreshMs);
+  return readTable(new PolicyTable(), 'traffic policies', stores, log, refreshMs);
 }
 
-async function readTable<T extends RefreshedTable>(
-  fresh: T,
-  unread: (reason: string) => T,
+async function readTable<T extends RefreshedTable<unknown>>(
+  table: T,
   what: string,
   stores: LazyStorage,
   log: AliasLog,
   refreshMs?: number,
 ): Promise<T> {
-  let table = fresh;
   if (stores.databaseExists()) {
     try {
       await table.refresh(await stores.database());
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       log.unread(reason);
-      table = unread(reason);
+      table.markUnread(reason);
     }
   }
   let warned = false;

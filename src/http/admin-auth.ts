@@ -11,9 +11,9 @@
  * key matched or which entry it was closest to. Hashing first also gives equal lengths, which timingSafeEqual needs.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { SegserveError } from '../errors.js';
+import { readKeyEntries } from './key-entries.js';
 
 export const ADMIN_KEYS_ENV = 'SEGSERVE_ADMIN_KEYS';
 export const ADMIN_KEY_FILE_ENV = 'SEGSERVE_ADMIN_KEY_FILE';
@@ -84,30 +84,13 @@ export class AdminKeys {
     settings: { keyFile?: string },
     env: Readonly<Record<string, string | undefined>> = process.env,
   ): AdminKeys | undefined {
-    const entries: Array<{ text: string; where: string }> = [];
-    const listed = (env[ADMIN_KEYS_ENV] ?? '').split(',').map((k) => k.trim());
-    listed.forEach((text, i) => {
-      if (text !== '') entries.push({ text, where: `${ADMIN_KEYS_ENV} entry ${i + 1}` });
+    const entries = readKeyEntries({
+      what: 'admin key',
+      listEnv: ADMIN_KEYS_ENV,
+      fileEnv: ADMIN_KEY_FILE_ENV,
+      keyFile: settings.keyFile,
+      env,
     });
-    const file = settings.keyFile ?? (env[ADMIN_KEY_FILE_ENV]?.trim() || undefined);
-    if (file !== undefined) {
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (error) {
-        throw new SegserveError('INVALID_ARGUMENT', {
-          reason: `admin key file ${file} cannot be read: ${(error as Error).message}`,
-        });
-      }
-      text.split(/\r?\n/).forEach((line, i) => {
-        const entry = line.trim();
-        if (entry !== '' && !entry.startsWith('#'))
-          entries.push({ text: entry, where: `${file} line ${i + 1}` });
-      });
-      if (entries.length === 0) {
-        throw new SegserveError('INVALID_ARGUMENT', { reason: `admin key file ${file} holds no key` });
-      }
-    }
     return entries.length === 0 ? undefined : AdminKeys.fromEntries(entries);
   }
 

@@ -16,9 +16,9 @@
  * replicas behind a load balancer admit up to N times a key's rate. A key without `rate=` has no limit.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SegserveError } from '../errors.js';
+import { readKeyEntries } from './key-entries.js';
 
 export const API_KEYS_ENV = 'SEGSERVE_API_KEYS';
 export const API_KEY_FILE_ENV = 'SEGSERVE_API_KEY_FILE';
@@ -148,30 +148,13 @@ export class ApiKeys {
     settings: { keyFile?: string },
     env: Readonly<Record<string, string | undefined>> = process.env,
   ): ApiKeys | undefined {
-    const entries: Array<{ text: string; where: string }> = [];
-    (env[API_KEYS_ENV] ?? '').split(',').forEach((text, i) => {
-      if (text.trim() !== '') entries.push({ text: text.trim(), where: `${API_KEYS_ENV} entry ${i + 1}` });
+    const entries = readKeyEntries({
+      what: 'API key',
+      listEnv: API_KEYS_ENV,
+      fileEnv: API_KEY_FILE_ENV,
+      keyFile: settings.keyFile,
+      env,
     });
-    const file = settings.keyFile ?? (env[API_KEY_FILE_ENV]?.trim() || undefined);
-    if (file !== undefined) {
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (error) {
-        throw new SegserveError('INVALID_ARGUMENT', {
-          reason: `API key file ${file} cannot be read: ${(error as Error).message}`,
-        });
-      }
-      const before = entries.length;
-      text.split(/\r?\n/).forEach((line, i) => {
-        const entry = line.trim();
-        if (entry !== '' && !entry.startsWith('#'))
-          entries.push({ text: entry, where: `${file} line ${i + 1}` });
-      });
-      if (entries.length === before) {
-        throw new SegserveError('INVALID_ARGUMENT', { reason: `API key file ${file} holds no key` });
-      }
-    }
     return entries.length === 0 ? undefined : ApiKeys.fromEntries(entries);
   }
 

@@ -1,14 +1,12 @@
 /**
  * The alias table the serving core reads on every request (VersionAliases): an in-memory copy of the
- * `model_aliases` rows. A change made through this process applies at once (after its commit); one made
- * through another replica applies at the next refresh (`refreshMs`, default 5 s). A refresh that fails (the
- * database restarting) keeps the last table: requests keep resolving as they did.
+ * `model_aliases` rows, kept current as refreshed-table.ts says. Until the rows are read, requests naming no
+ * version would go to the newest version instead of `stable`: the server is not ready (markUnread).
  */
 import type { VersionAliases } from '../serving/service.js';
 import type { Database } from '../storage/index.js';
+import { RefreshedTable } from './refreshed-table.js';
 import { type AliasRecord, listAliases } from './store.js';
-
-export const DEFAULT_ALIAS_REFRESH_MS = 5_000;
 
 /** Where an alias points, and where it pointed before (what a rollback returns to). */
 interface Target {
@@ -16,54 +14,11 @@ interface Target {
   previous: number | null;
 }
 
-export class AliasTable implements VersionAliases {
+export class AliasTable extends RefreshedTable<AliasRecord> implements VersionAliases {
   #byModel = new Map<string, Map<string, Target>>();
-  #timer: NodeJS.Timeout | undefined;
-  #notLoaded: string | undefined;
-  /** Counts changes applied by `set`, so a refresh whose read began before one does not undo it. */
-  #changes = 0;
 
-  /**
-   * A table whose rows exist but could not be read yet: until a refresh succeeds the server is not ready,
-   * since requests naming no version would otherwise go to the newest version instead of `stable`.
-   */
-  static unread(reason: string): AliasTable {
-    const table = new AliasTable();
-    table.#notLoaded = reason;
-    return table;
-  }
-
-  /** Reads every alias; callers then `startRefreshing` to follow other replicas. */
-  async refresh(db: Database): Promise<void> {
-    const changes = this.#changes;
-    const records = await listAliases(db);
-    // A change this process committed while the rows were read may be missing from them: applying them would
-    // put the alias back where it was until the next refresh. The next refresh reads it instead.
-    if (changes === this.#changes) this.replaceAll(records);
-    this.#notLoaded = undefined;
-  }
-
-  notLoaded(): string | undefined {
-    return this.#notLoaded;
-  }
-
-  startRefreshing(
-    db: () => Promise<Database>,
-    onError: (error: unknown) => void,
-    refreshMs = DEFAULT_ALIAS_REFRESH_MS,
-  ): void {
-    this.stop();
-    this.#timer = setInterval(() => {
-      db()
-        .then((opened) => this.refresh(opened))
-        .catch(onError);
-    }, refreshMs);
-    this.#timer.unref();
-  }
-
-  stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
+  protected read(db: Database): Promise<AliasRecord[]> {
+    return listAliases(db);
   }
 
   replaceAll(records: readonly AliasRecord[]): void {
@@ -88,7 +43,7 @@ export class AliasTable implements VersionAliases {
     if (record === undefined) aliases.delete(alias);
     else aliases.set(alias, { version: record.version, previous: record.previousVersion });
     next.set(model, aliases);
-    this.#changes++;
+    this.changed();
     this.#byModel = next;
   }
 

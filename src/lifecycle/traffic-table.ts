@@ -1,68 +1,25 @@
 /**
  * The traffic policies the serving core reads on every request (TrafficPolicies): an in-memory copy of the
- * `traffic_policies` rows, compiled once per read. As with aliases (aliases.ts), a change made through this
- * process applies to its next request (after its commit); one made through another replica at the next refresh
- * (`refreshMs`, default 5 s). A refresh that fails keeps the last table, so requests keep going where they went.
+ * `traffic_policies` rows, compiled once per read, kept current as refreshed-table.ts says.
  */
 import type { TrafficPolicies, TrafficPolicy } from '../serving/traffic.js';
 import type { Database } from '../storage/index.js';
+import { RefreshedTable } from './refreshed-table.js';
 import { compilePolicy, parsePolicy, pinnedVersions } from './traffic-policy.js';
 import { listPolicies, type PolicyRecord } from './traffic-store.js';
-
-export const DEFAULT_TRAFFIC_REFRESH_MS = 5_000;
 
 interface Entry {
   record: PolicyRecord;
   compiled: TrafficPolicy;
 }
 
-export class PolicyTable implements TrafficPolicies {
+export class PolicyTable extends RefreshedTable<PolicyRecord> implements TrafficPolicies {
   #byEndpoint = new Map<string, Entry>();
-  #timer: NodeJS.Timeout | undefined;
-  #notLoaded: string | undefined;
-  /** Counts changes applied by `set`: a refresh whose read began before one must not undo it. */
-  #changes = 0;
   /** Stored rows that do not parse (edited by hand?): left out, and said here. */
   #unreadable: string[] = [];
 
-  /** A table whose rows exist but could not be read yet: the server is not ready until a refresh succeeds. */
-  static unread(reason: string): PolicyTable {
-    const table = new PolicyTable();
-    table.#notLoaded = reason;
-    return table;
-  }
-
-  /** Reads every policy; callers then `startRefreshing` to follow other replicas. */
-  async refresh(db: Database): Promise<void> {
-    const changes = this.#changes;
-    const records = await listPolicies(db);
-    // A change this process committed while the rows were read may be missing from them: the next refresh
-    // reads it. (Applying these rows would put the old policy back for up to a refresh interval.)
-    if (changes === this.#changes) this.replaceAll(records);
-    this.#notLoaded = undefined;
-  }
-
-  notLoaded(): string | undefined {
-    return this.#notLoaded;
-  }
-
-  startRefreshing(
-    db: () => Promise<Database>,
-    onError: (error: unknown) => void,
-    refreshMs = DEFAULT_TRAFFIC_REFRESH_MS,
-  ): void {
-    this.stop();
-    this.#timer = setInterval(() => {
-      db()
-        .then((opened) => this.refresh(opened))
-        .catch(onError);
-    }, refreshMs);
-    this.#timer.unref();
-  }
-
-  stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
+  protected read(db: Database): Promise<PolicyRecord[]> {
+    return listPolicies(db);
   }
 
   replaceAll(records: readonly PolicyRecord[]): void {
@@ -84,7 +41,7 @@ export class PolicyTable implements TrafficPolicies {
     const entry = record && entryOf(record);
     if (entry) next.set(endpoint, entry);
     else next.delete(endpoint);
-    this.#changes++;
+    this.changed();
     this.#byEndpoint = next;
   }
 

@@ -79,7 +79,7 @@ describe('traffic policies unread at start', () => {
     const repo = await tinyRepository({ softmax: tinySoftmaxModel() });
     const service = new InferenceService(repo.repository);
     try {
-      const table = PolicyTable.unread('connection refused');
+      const table = new PolicyTable().markUnread('connection refused');
       service.useTraffic(table);
       expect(service.notReady()).toBe('traffic policies: connection refused');
       const held = heldDatabase([]);
