@@ -25,8 +25,12 @@ import { startRetraining } from './retraining.js';
 import { LazyStorage } from './storage.js';
 
 export interface ServeOptions
-  extends Omit<AppOptions, 'service' | 'metrics' | 'logger' | 'stores' | 'retraining' | 'shadows'>,
-    Omit<ServiceSetup, 'decodedPixelBudget'> {
+  // What the server builds itself is not an option: a value given for it would be ignored.
+  extends Omit<
+      AppOptions,
+      'service' | 'metrics' | 'monitor' | 'logger' | 'stores' | 'retraining' | 'shadows' | 'lifecycle'
+    >,
+    Omit<ServiceSetup, 'decodedPixelBudget' | 'keepVersions'> {
   port: number;
   host: string;
   logger?: false | LoggerOptions;
@@ -80,7 +84,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     aliasRefreshMs,
     watch: watchOptions,
     modelsSync,
-    keepVersions: _keep,
     unloadTimeoutMs,
     ...appOptions
   } = options;
