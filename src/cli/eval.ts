@@ -25,7 +25,8 @@ import {
   type ModelEvaluation,
   openDatasetSource,
 } from '../lifecycle/evaluation/index.js';
-import { ALIAS_NAME, InferenceService } from '../serving/service.js';
+import { ALIAS_NAME } from '../models/index.js';
+import { InferenceService } from '../serving/service.js';
 import { defaultRepositoryDir, openModel } from './open-model.js';
 import { notWritable } from './predict.js';
 import { createProgress, type Progress } from './progress.js';

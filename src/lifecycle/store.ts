@@ -213,11 +213,3 @@ export async function listEvaluations(db: Queryable, model: string): Promise<Eva
   );
   return rows.map(evaluationOf);
 }
-
-export async function evaluationReport(db: Queryable, id: string): Promise<unknown> {
-  const { rows } = await db.query<{ report: unknown }>(
-    'SELECT report FROM model_evaluations WHERE id = $1::uuid',
-    [id],
-  );
-  return rows[0]?.report;
-}

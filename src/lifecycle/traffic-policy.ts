@@ -6,9 +6,9 @@
  */
 import { z } from 'zod';
 import { SegserveError } from '../errors.js';
-import { ALIAS_NAME, type InferenceService } from '../serving/service.js';
+import { ALIAS_NAME, MODEL_NAME, MODEL_NAME_RULE } from '../models/index.js';
+import type { InferenceService } from '../serving/service.js';
 import type { TrafficPolicy, TrafficVariant, VariantRef } from '../serving/traffic.js';
-import { MODEL_NAME } from './upload.js';
 import type { TrafficPolicyJson } from './wire-types.js';
 
 /** Endpoint names follow model names' rule, so any model name can also be an endpoint's. */
@@ -27,7 +27,7 @@ export const MAX_SHADOWS = 8;
 const WEIGHT_SUM_TOLERANCE = 1e-6;
 
 const refFields = {
-  model: z.string().regex(MODEL_NAME, 'a model name (letters, digits, . _ -, at most 128 characters)'),
+  model: z.string().regex(MODEL_NAME, `a model name (${MODEL_NAME_RULE} characters)`),
   version: z.number().int().min(1).max(999_999_999).optional(),
   alias: z.string().regex(ALIAS_NAME, 'an alias name (a letter, then letters, digits, _ or -)').optional(),
 };

@@ -5,6 +5,7 @@
  * at their next refresh (traffic-table.ts).
  */
 import { SegserveError } from '../errors.js';
+import { MODEL_NAME_RULE } from '../models/index.js';
 import type { InferenceService } from '../serving/service.js';
 import type { Database } from '../storage/index.js';
 import {
@@ -54,7 +55,7 @@ export class TrafficControl {
     const parsed = parsePolicy(document);
     const issues: PolicyIssue[] = [];
     if (!ENDPOINT_NAME.test(endpoint)) {
-      issues.push({ path: 'endpoint', message: 'an endpoint name (letters, digits, . _ -, at most 128)' });
+      issues.push({ path: 'endpoint', message: `an endpoint name (${MODEL_NAME_RULE} characters)` });
     }
     if (!parsed.ok) issues.push(...parsed.issues);
     else issues.push(...targetIssues(this.#options.service, parsed.policy));

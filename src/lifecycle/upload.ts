@@ -22,6 +22,7 @@ import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { isSegserveError, SegserveError } from '../errors.js';
+import { MODEL_NAME, MODEL_NAME_RULE } from '../models/config.js';
 import { CONFIG_FILE, loadModelDefinition, type ModelDefinition } from '../models/load-config.js';
 import { openVersion } from '../models/open-version.js';
 import { runPipeline } from '../serving/pipeline.js';
@@ -32,8 +33,6 @@ import { recordHistory } from './store.js';
 
 /** Where uploads are staged, inside the repository folder; hidden, so nothing serves from it. */
 export const STAGING_FOLDER = '.uploads';
-
-export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export interface StagedUpload {
   /** The staging folder the files were written to (removed when the upload ends, whatever the outcome). */
@@ -117,10 +116,7 @@ export function publishUpload(deps: UploadDeps, request: UploadRequest): Promise
 async function publish(deps: UploadDeps, request: UploadRequest): Promise<UploadOutcome> {
   const { model, staged } = request;
   if (!MODEL_NAME.test(model)) {
-    throw refused(
-      model.slice(0, 128),
-      'a model name is letters, digits, ".", "_" or "-", at most 128 characters',
-    );
+    throw refused(model.slice(0, 128), `a model name is ${MODEL_NAME_RULE} characters`);
   }
   const existing = deps.service.repository.get(model);
   const created = existing === undefined;

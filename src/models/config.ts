@@ -124,10 +124,11 @@ export const DriftConfigSchema = z
 const DRIFT_EXCLUSIVE = 'give reference_size or baseline, not both';
 
 /** Model names, as `name` and the gate's `model` write them. */
-const MODEL_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
-const MODEL_NAME_RULE = 'letters, digits, ".", "_" and "-", at most 64';
-/** Alias names: the rule of ALIAS_NAME in serving/service.ts (a letter first, so never read as a number). */
-const ALIAS_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+/** Model (and endpoint) names, wherever one is given: config, upload, traffic policy. */
+export const MODEL_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
+export const MODEL_NAME_RULE = 'letters, digits, ".", "_" and "-", at most 64';
+/** Alias names start with a letter, so they can never be read as a version number. */
+export const ALIAS_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 
 /** The gate's default `min_score`: the accepted label must be at least as likely as all the others together. */
 export const DEFAULT_GATE_MIN_SCORE = 0.5;

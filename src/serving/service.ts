@@ -9,7 +9,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SegserveError } from '../errors.js';
-import type { GateConfig, LoadedVersion, ModelRepository, ModelStatus, Task } from '../models/index.js';
+import {
+  ALIAS_NAME,
+  type GateConfig,
+  type LoadedVersion,
+  type ModelRepository,
+  type ModelStatus,
+  type Task,
+} from '../models/index.js';
 import type { NamedTensors, RunOptions } from '../runtime/index.js';
 import { Admission, type AdmissionCounters, type Ticket as AdmissionTicket } from './admission.js';
 import { checkMaskAnswer, type MaskAnswer } from './encode.js';
@@ -154,8 +161,6 @@ export const DEFAULT_DECODED_PIXEL_BUDGET = 100_000_000;
 export const DEFAULT_ENCODE_INLINE_MAX_PIXELS = 1_000_000;
 
 const VERSION = /^[1-9][0-9]{0,8}$/;
-/** Alias names start with a letter, so they can never be read as a version number. */
-export const ALIAS_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 
 /** A version as clients write it: a positive integer in plain decimal, nothing else (`02`, `0x2`, `1e3`, ` 2`). */
 export function parseVersion(version: number | string | undefined): number | undefined {
