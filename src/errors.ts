@@ -253,6 +253,15 @@ export const ERROR_CATALOGUE = {
     status: 500,
     message: 'An internal error occurred; it is logged under request id {request_id}.',
   },
+  // Batch jobs (src/jobs): every reason known at submit time is refused then, never a job that fails later.
+  JOB_INVALID: { status: 400, message: 'The job cannot be submitted: {reason}' },
+  JOB_TOO_LARGE: { status: 413, message: 'The job has {inputs} inputs, over the limit of {limit}.' },
+  JOB_NOT_FOUND: { status: 404, message: 'No job "{job}".' },
+  JOB_OUTPUT_UNREACHABLE: {
+    status: 422,
+    message: "The job's output location {output} cannot be written: {reason}",
+  },
+  JOB_FINISHED: { status: 409, message: 'Job "{job}" has already finished ({state}).' },
   // Open Inference Protocol v2 (KServe / Triton): a request the protocol or the model cannot take
   V2_BAD_REQUEST: { status: 400, message: '{reason}' },
   CONTENT_ENCODING_UNSUPPORTED: {

@@ -112,11 +112,6 @@ export async function collectImages(args: string[], options: CollectOptions): Pr
 }
 
 /** COCO image ids come from numeric file names such as `000000397133.jpg`; other names get none. */
-export function numericImageId(file: string): number | undefined {
-  const stem = basename(file, extname(file));
-  return /^\d{1,15}$/.test(stem) ? Number(stem) : undefined;
-}
-
 export function fileStem(file: string): string {
   return basename(file, extname(file));
 }

@@ -8,13 +8,18 @@ import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SegserveError } from '../errors.js';
 import type { Task } from '../models/config.js';
-import { type CategoryMapping, categoryMapping, parseDatasetCategories } from '../serving/category-ids.js';
+import {
+  type CategoryMapping,
+  categoryMapping,
+  cocoImageIds,
+  parseDatasetCategories,
+} from '../serving/category-ids.js';
 import { checkMaskAnswer, type MaskAnswer } from '../serving/encode.js';
 import { InferenceService } from '../serving/service.js';
 import type { CocoResult, StageTimings } from '../serving/types.js';
 import { readRegularFile } from '../sources/files.js';
 import { itemErrorCode } from './errors.js';
-import { collectImages, type InputImage, numericImageId } from './inputs.js';
+import { collectImages, type InputImage } from './inputs.js';
 import { OUTPUT_SUFFIXES, type PerImageFormat, planOutputBases } from './output-names.js';
 import { createProgress } from './progress.js';
 import { countFound, describeResult, describeTotal } from './summary.js';
@@ -91,13 +96,6 @@ async function cocoCategories(labels: readonly string[], file: string | undefine
   return categoryMapping(labels, parseDatasetCategories(parsed, file));
 }
 
-/** Sequential ids for files without a numeric name, above every numeric id so none collide. */
-function imageIds(files: string[]): number[] {
-  const numeric = files.map(numericImageId);
-  let next = Math.max(0, ...numeric.filter((id): id is number => id !== undefined)) + 1;
-  return numeric.map((id) => id ?? next++);
-}
-
 /** OUTPUT_NOT_WRITABLE for a file system error while writing an output (a file, or one under the output folder). */
 export function notWritable(path: string, error: unknown): SegserveError {
   const code = (error as NodeJS.ErrnoException).code;
@@ -146,7 +144,7 @@ export async function predict(options: PredictOptions): Promise<PredictSummary> 
   const perImage = options.formats.filter((f): f is PerImageFormat => f in OUTPUT_SUFFIXES);
   const wantCoco = options.formats.includes('coco');
   const bases = planOutputBases(files, perImage, options.outDir, wantCoco ? [COCO_RESULTS] : []);
-  const ids = imageIds(files.map((f) => f.relative));
+  const ids = cocoImageIds(files.map((f) => f.relative));
   const wantOverlay = options.formats.includes('overlay');
   const modelTarget = { model: options.model, version: options.version };
   // More images in flight than the model admits would only be refused: the CLI waits for its turn instead.

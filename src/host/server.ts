@@ -4,9 +4,11 @@
  */
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import { buildApp } from '../http/app.js';
 import type { AppOptions, LoggerOptions } from '../http/options.js';
 import { defaultServerLimits } from '../http/settings.js';
+import type { JobLog } from '../jobs/processor.js';
 import { SampleCapture } from '../learning/capture/index.js';
 import { configuredGateEvaluator } from '../lifecycle/evaluation/index.js';
 import { RepositorySync } from '../lifecycle/repository-sync.js';
@@ -18,7 +20,9 @@ import { logPredictions, type PredictionLogLevel } from '../monitoring/predictio
 import { ShadowTraffic } from '../monitoring/shadow/index.js';
 import type { InferenceService } from '../serving/service.js';
 import { type BlobStore, openBlobStore, type StorageSettings } from '../storage/index.js';
+import type { QueueSettings } from '../storage/open-queue.js';
 import type { ModelsSyncSettings } from '../storage/settings.js';
+import { openJobs, type RunningJobs } from './jobs.js';
 import { readAliases, readTrafficPolicies, startLifecycle } from './lifecycle.js';
 import { openService, type ServiceSetup, type StartupLog, startupLogger } from './open-service.js';
 import { startRetraining } from './retraining.js';
@@ -28,7 +32,15 @@ export interface ServeOptions
   // What the server builds itself is not an option: a value given for it would be ignored.
   extends Omit<
       AppOptions,
-      'service' | 'metrics' | 'monitor' | 'logger' | 'stores' | 'retraining' | 'shadows' | 'lifecycle'
+      | 'service'
+      | 'metrics'
+      | 'monitor'
+      | 'logger'
+      | 'stores'
+      | 'retraining'
+      | 'shadows'
+      | 'lifecycle'
+      | 'jobs'
     >,
     Omit<ServiceSetup, 'decodedPixelBudget' | 'keepVersions'> {
   port: number;
@@ -56,6 +68,22 @@ export interface ServeOptions
    * are the prefix's. Turns the watch on, which applies what each pass changed.
    */
   modelsSync?: { settings?: ModelsSyncSettings; store?: BlobStore; source?: string; intervalMs?: number };
+  /** Batch jobs: the queue (default in this process) and how many inputs this process runs at once. */
+  jobs?: ServeJobOptions;
+}
+
+export interface ServeJobOptions {
+  queue: QueueSettings;
+  /** Inputs run at once by this process (default: 2 with an in-process queue, 0 with Redis, where workers run them). */
+  concurrency?: number;
+  /** Signs webhooks of jobs that name no secret (`SEGSERVE_WEBHOOK_SECRET`). */
+  webhookSecret?: string;
+  /** Default: the limits table's (`--job-attempts`, `--job-lock`). */
+  attempts?: number;
+  lockMs?: number;
+  /** For tests: a Redis key prefix, and a faster reconcile pass. */
+  queuePrefix?: string;
+  reconcile?: { intervalMs?: number; staleMs?: number };
 }
 
 export interface RunningServer {
@@ -85,6 +113,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     watch: watchOptions,
     modelsSync,
     unloadTimeoutMs,
+    jobs: jobOptions,
     ...appOptions
   } = options;
   const log = startupLogger(options.logger === false ? false : (options.logger?.stream ?? process.stdout));
@@ -139,6 +168,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let monitor: MonitorHistory | undefined;
   let capture: SampleCapture | undefined;
   let shadows: ShadowTraffic | undefined;
+  let jobs: RunningJobs | undefined;
   // Logs through the app built below; it logs nothing before its first poll or drift event.
   const retraining = startRetraining(
     service,
@@ -158,6 +188,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       registry: metrics?.registry,
       log: (level, fields, message) => app.log[level](fields, message),
     });
+    jobs = await openServerJobs(
+      service,
+      stores,
+      storage,
+      jobOptions,
+      options,
+      metrics?.registry,
+      (level, fields, message) => app.log[level](fields, message),
+    );
     app = await buildApp({
       ...appOptions,
       service,
@@ -167,6 +206,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       retraining,
       lifecycle,
       shadows,
+      jobs: jobs.jobs,
     });
     if (metrics) {
       drift = new DriftWatch(service, {
@@ -194,7 +234,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       watch = RepositoryWatch.start(service.repository, { ...watchOptions, log });
     }
     await app.listen({ port, host });
+    jobs.start();
   } catch (error) {
+    await jobs?.close();
     await watch?.close();
     await sync?.close();
     lifecycle.close();
@@ -208,6 +250,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
   const sampling = capture;
   const shadowing = shadows;
+  const running = jobs;
   let closing: Promise<void> | undefined;
   return {
     app,
@@ -221,6 +264,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       // stops taking predictions once no more can come, and writes what it holds (to the store, or the spool).
       closing ??= Promise.all([watch?.close(), sync?.close()])
         .then(() => app.close())
+        // Inputs running finish (they hold model workers and write to storage); queued ones stay queued.
+        .finally(() => running.close())
         // Shadow runs in flight finish before the runtimes close; queued copies are dropped.
         .finally(() => shadowing.close())
         .finally(() => service.close())
@@ -230,6 +275,43 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       return closing;
     },
   };
+}
+
+/** The jobs of a server: the API's, and the work too unless Redis hands it to workers. */
+function openServerJobs(
+  service: InferenceService,
+  stores: LazyStorage,
+  storage: StorageSettings,
+  options: ServeJobOptions | undefined,
+  serve: ServeOptions,
+  registry: Registry | undefined,
+  log: JobLog,
+): Promise<RunningJobs> {
+  const limits = { ...defaultServerLimits(), ...serve.limits };
+  const queue = options?.queue ?? { kind: 'in-process' };
+  return openJobs({
+    service,
+    stores,
+    storage,
+    queue,
+    log,
+    role: 'server',
+    concurrency: options?.concurrency ?? (queue.kind === 'in-process' ? 2 : 0),
+    attempts: options?.attempts ?? limits.jobAttempts,
+    lockMs: options?.lockMs ?? limits.jobLockMs,
+    maxInputs: limits.maxJobInputs,
+    webhookSecret: options?.webhookSecret,
+    urlFetch: {
+      allow: serve.urlFetch?.allow ?? [],
+      connectTimeoutMs: serve.urlFetch?.connectTimeoutMs ?? limits.urlConnectTimeoutMs,
+      totalTimeoutMs: serve.urlFetch?.totalTimeoutMs ?? limits.urlTimeoutMs,
+      maxRedirects: serve.urlFetch?.maxRedirects ?? limits.urlMaxRedirects,
+      maxBytes: limits.imageBodyBytes,
+    },
+    registry,
+    queuePrefix: options?.queuePrefix,
+    reconcile: options?.reconcile,
+  });
 }
 
 /** Starts mirroring the bucket prefix into the model folder; each pass pauses the watch, then hints it. */

@@ -38,6 +38,7 @@ import { datasetRoutes } from './routes/datasets.js';
 import { endpointRoutes } from './routes/endpoints.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/image.js';
+import { jobRoutes } from './routes/jobs.js';
 import { jsonRoutes } from './routes/json.js';
 import { modelRoutes } from './routes/models.js';
 import { monitorRoutes } from './routes/monitor.js';
@@ -154,6 +155,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         },
         { name: 'datasets', description: 'Versioned datasets: snapshots, diffs, exports' },
         {
+          name: 'jobs',
+          description:
+            'Batch jobs: many images segmented by workers off the request path, outputs to a blob store',
+        },
+        {
           name: 'lifecycle',
           description: 'Model versions: aliases, promotion through the evaluation gate, rollback, history',
         },
@@ -220,6 +226,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     await app.register(annotationRoutes, { queue, labelBodyBytes: limits.imageBodyBytes });
     await app.register(datasetRoutes, { storage: options.stores });
+    if (options.jobs) await app.register(jobRoutes, { jobs: options.jobs, stores: options.stores, limits });
     if (options.lifecycle) {
       await app.register(adminModelRoutes, {
         service: options.service,

@@ -147,6 +147,13 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   DATABASE_MIGRATION_FAILED:
     'A schema migration failed when the database was opened, or an applied migration was edited afterwards.',
   INTERNAL_ERROR: 'An unforeseen error (a bug); the answer gives the request id, the log the details.',
+  JOB_INVALID:
+    '`POST /v1/jobs` (or `segserve jobs submit`, or a storage event) names no inputs, an empty prefix, an input that is not a key or an http(s) URL, an unknown format or a format the model cannot write, or a webhook without a signing secret.',
+  JOB_TOO_LARGE: 'A job lists (or its prefix expands to) more inputs than `--max-job-inputs` allows.',
+  JOB_NOT_FOUND: 'No job has that id.',
+  JOB_OUTPUT_UNREACHABLE:
+    "A job's output location cannot be written at submit time: the bucket does not exist, or the credentials may not write there.",
+  JOB_FINISHED: 'Cancelling a job that has already completed, failed or been cancelled.',
   V2_BAD_REQUEST: 'An Open Inference Protocol (`/v2`) request the protocol or the model cannot take.',
   CONTENT_ENCODING_UNSUPPORTED: 'A `/v2` body has a Content-Encoding other than gzip, deflate or identity.',
 };

@@ -1,4 +1,6 @@
 /** What an operator can tune about the HTTP server, with the defaults it runs with. */
+
+import type { Jobs } from '../jobs/jobs.js';
 import type { RetrainingTriggers } from '../learning/retraining/triggers.js';
 import type { AliasTable } from '../lifecycle/aliases.js';
 import type { ModelLifecycle } from '../lifecycle/lifecycle.js';
@@ -58,6 +60,8 @@ export interface HttpLimits {
   keepAliveTimeoutMs: number;
   /** Annotation queue: how long a claim holds an item before the item returns to the queue. */
   annotationClaimMs: number;
+  /** Inputs in one batch job (listed, uploaded, or found under its prefix). */
+  maxJobInputs: number;
 }
 
 export const DEFAULT_LIMITS: HttpLimits = splitLimits(defaultServerLimits()).http;
@@ -102,6 +106,8 @@ export interface AppOptions {
    * queue (`/v1/annotations`) and the dataset API (`/v1/datasets...`).
    */
   stores?: StorageAccess;
+  /** Batch jobs (`/v1/jobs`); they need `stores`. */
+  jobs?: Jobs;
   /**
    * Aliases, promotion and rollback, with `stores`: with them the app serves the lifecycle's admin routes and
    * `GET /v1/models/{m}/history`. `hasDatabase` says whether a database exists to read history from.

@@ -36,6 +36,10 @@ export interface ProcessLimits {
   modelsSyncIntervalMs: number;
   /** After a version is unloaded or replaced, longest wait for the requests holding it before it closes. */
   unloadTimeoutMs: number;
+  /** Runs of a job input (or webhook delivery) that failed for a reason a retry may fix, before it gives up. */
+  jobAttempts: number;
+  /** With Redis: how long a worker holds a message before another may take it (a killed worker's come back). */
+  jobLockMs: number;
 }
 
 export type ServerLimits = HttpLimits & ProcessLimits;
@@ -237,6 +241,16 @@ const TABLE: { [K in LimitKey]: LimitSpec } = {
     max: HOUR_MS,
     description: 'How long an idle keep-alive connection stays open.',
   },
+  maxJobInputs: {
+    flag: '--max-job-inputs',
+    env: 'SEGSERVE_MAX_JOB_INPUTS',
+    default: 10_000,
+    unit: 'count',
+    min: 1,
+    max: 1_000_000,
+    description:
+      'Inputs in one batch job (listed, uploaded, or found under its prefix); more is JOB_TOO_LARGE.',
+  },
   annotationClaimMs: {
     flag: '--annotation-claim-timeout',
     env: 'SEGSERVE_ANNOTATION_CLAIM_TIMEOUT',
@@ -291,6 +305,27 @@ const TABLE: { [K in LimitKey]: LimitSpec } = {
     description:
       'With `--models-sync`: time between two passes that mirror the bucket prefix into the model folder.',
   },
+  jobAttempts: {
+    flag: '--job-attempts',
+    env: 'SEGSERVE_JOB_ATTEMPTS',
+    default: 5,
+    unit: 'count',
+    min: 1,
+    max: 100,
+    description:
+      'Runs of a job input (or a webhook delivery) that failed for a reason a retry may fix (a store or model down, a timeout), 1 s doubling between them, before it is dead-lettered.',
+  },
+  jobLockMs: {
+    flag: '--job-lock',
+    env: 'SEGSERVE_JOB_LOCK',
+    default: 30_000,
+    unit: 'ms',
+    // Workers renew their locks at half this; a lock shorter than an input's run would hand it to another worker.
+    min: 1_000,
+    max: HOUR_MS,
+    description:
+      "With Redis: a worker's hold on the messages it runs (renewed while it runs); a worker that dies gives its messages back after this long.",
+  },
   unloadTimeoutMs: {
     flag: '--unload-timeout',
     env: 'SEGSERVE_UNLOAD_TIMEOUT',
@@ -338,11 +373,21 @@ export function splitLimits(limits: ServerLimits): { http: HttpLimits; process: 
     watchIntervalMs,
     modelsSyncIntervalMs,
     unloadTimeoutMs,
+    jobAttempts,
+    jobLockMs,
     ...http
   } = limits;
   return {
     http,
-    process: { shutdownTimeoutMs, sampleSpoolBytes, watchIntervalMs, modelsSyncIntervalMs, unloadTimeoutMs },
+    process: {
+      shutdownTimeoutMs,
+      sampleSpoolBytes,
+      watchIntervalMs,
+      modelsSyncIntervalMs,
+      unloadTimeoutMs,
+      jobAttempts,
+      jobLockMs,
+    },
   };
 }
 

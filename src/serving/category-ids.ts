@@ -90,3 +90,17 @@ export function parseDatasetCategories(json: unknown, source: string): DatasetCa
     return { id: id as number, name };
   });
 }
+
+/**
+ * The COCO `image_id` of each image of a run, by file or key name: a name whose stem is a number (COCO's own
+ * `000000139.jpg`) keeps it, so results score against the dataset's ids; the others get sequential ids above
+ * every numeric one, so none collide. The same names in the same order always get the same ids.
+ */
+export function cocoImageIds(names: readonly string[]): number[] {
+  const numeric = names.map((name) => {
+    const stem = name.replace(/^.*\//, '').replace(/\.[^.]*$/, '');
+    return /^\d{1,15}$/.test(stem) ? Number(stem) : undefined;
+  });
+  let next = Math.max(0, ...numeric.filter((id): id is number => id !== undefined)) + 1;
+  return numeric.map((id) => id ?? next++);
+}

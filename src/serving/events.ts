@@ -26,6 +26,8 @@ export type RequestSource =
   | 'api/detect'
   | 'v2'
   | 'cli'
+  /** An input of a batch job (src/jobs), run by a worker. */
+  | 'job'
   /** A model evaluation (src/lifecycle/evaluation): never published, see UNPUBLISHED_SOURCES. */
   | 'eval'
   /** A copy of a served request run on a shadow variant (src/monitoring/shadow): never published either. */

@@ -98,7 +98,7 @@ export class UrlFetcher {
       new SegserveError('URL_TIMEOUT', { host: url.host, timeout_ms: this.#options.totalTimeoutMs });
     try {
       for (let redirects = 0; ; redirects++) {
-        const response = await this.#get(url, deadline.signal);
+        const response = await this.#send(url, deadline.signal);
         const location = response.headers.location;
         if (REDIRECTS.has(response.statusCode ?? 0) && location) {
           response.destroy();
@@ -136,8 +136,37 @@ export class UrlFetcher {
     return undefined;
   }
 
-  /** One GET; resolves with the response head. IP literals skip `lookup` in node:net, so they are judged here. */
-  #get(url: URL, signal: AbortSignal): Promise<IncomingMessage> {
+  /**
+   * POSTs `body` to `url` under the same address policy and timeouts as `fetch`, following no redirect (a
+   * webhook that moved answers 3xx, which the caller counts as a failed delivery). Resolves with the status.
+   */
+  async post(text: string, body: string, headers: Record<string, string>): Promise<number> {
+    const url = parseUrl(text);
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.#options.totalTimeoutMs);
+    try {
+      const response = await this.#send(url, deadline.signal, { method: 'POST', headers, body });
+      response.resume();
+      return response.statusCode ?? 0;
+    } catch (error) {
+      if (deadline.signal.aborted || error instanceof ConnectTimeout) {
+        throw new SegserveError('URL_TIMEOUT', { host: url.host, timeout_ms: this.#options.totalTimeoutMs });
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** One request; resolves with the response head. IP literals skip `lookup` in node:net, so they are judged here. */
+  #send(
+    url: URL,
+    signal: AbortSignal,
+    send: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string } = {
+      method: 'GET',
+      headers: { accept: 'image/*' },
+    },
+  ): Promise<IncomingMessage> {
     const host = bareHost(url);
     if (parseAddress(host)) {
       const refused = this.#firstRefused([{ address: host, family: host.includes(':') ? 6 : 4 }]);
@@ -151,8 +180,8 @@ export class UrlFetcher {
           hostname: host,
           port: url.port || undefined,
           path: `${url.pathname}${url.search}`,
-          method: 'GET',
-          headers: { 'user-agent': 'segserve', accept: 'image/*' },
+          method: send.method,
+          headers: { 'user-agent': 'segserve', ...send.headers },
           agent: false,
           lookup: this.#lookup,
           signal,
@@ -173,7 +202,7 @@ export class UrlFetcher {
             : new SegserveError('URL_FETCH_FAILED', { host: url.host, reason: describe(error) }),
         );
       });
-      request.end();
+      request.end(send.body);
     });
   }
 

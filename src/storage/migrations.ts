@@ -191,4 +191,54 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX traffic_history_endpoint ON traffic_history (endpoint, id);
     `,
   },
+  {
+    version: 5,
+    name: 'jobs',
+    // Batch jobs (src/jobs): one row per job, one per input. The queue carries only ids; what a job is, and
+    // where each input stands, lives here, so any API replica answers for it and any worker picks an input up.
+    sql: `
+      -- state: running -> completed | failed (every input failed) | cancelled, through cancelling. Only the
+      -- finalize step leaves running or cancelling, once, so a job's end is recorded (and announced) once.
+      -- target: {model, version?} or {endpoint}; spec: formats, output location, webhook URL; the counters
+      -- move in the same transaction as the input they count, and only from pending, so a redelivered input
+      -- never counts twice.
+      CREATE TABLE jobs (
+        id text PRIMARY KEY,
+        idempotency_key text UNIQUE,
+        state text NOT NULL,
+        source text NOT NULL,
+        target jsonb NOT NULL,
+        spec jsonb NOT NULL,
+        webhook_secret text,
+        total integer NOT NULL,
+        done integer NOT NULL DEFAULT 0,
+        failed integer NOT NULL DEFAULT 0,
+        cancelled integer NOT NULL DEFAULT 0,
+        created_by text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        progressed_at timestamptz NOT NULL DEFAULT now(),
+        finished_at timestamptz,
+        webhook jsonb
+      );
+      CREATE INDEX jobs_created ON jobs (created_at DESC);
+      CREATE INDEX jobs_open ON jobs (state) WHERE state IN ('running', 'cancelling');
+      -- input: {key} or {url}; name: the base of its outputs under the job's output location; image_id: its
+      -- COCO image id. state: pending -> done | failed | cancelled; outputs: the keys written for it.
+      CREATE TABLE job_inputs (
+        job_id text NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        idx integer NOT NULL,
+        input jsonb NOT NULL,
+        name text NOT NULL,
+        image_id integer NOT NULL,
+        state text NOT NULL DEFAULT 'pending',
+        attempts integer NOT NULL DEFAULT 0,
+        error jsonb,
+        outputs jsonb,
+        served_by jsonb,
+        finished_at timestamptz,
+        PRIMARY KEY (job_id, idx)
+      );
+      CREATE INDEX job_inputs_pending ON job_inputs (job_id, idx) WHERE state = 'pending';
+    `,
+  },
 ];
