@@ -16,6 +16,7 @@ import { defaultRepositoryDir, openModel } from './open-model.js';
 import { formatSummary, parseFormats, predict } from './predict.js';
 import { formatPushOutcome, pushVersion } from './push.js';
 import { addServeSettingOptions, serve } from './serve.js';
+import { addWorkerCommand } from './worker.js';
 
 function positiveInteger(value: string): number {
   const n = Number(value);
@@ -135,6 +136,8 @@ const serveCommand = program
   );
 // Every limit (and --shutdown-timeout) is generated from the limits table in src/http/settings.ts.
 addServeSettingOptions(serveCommand).action(serve);
+
+addWorkerCommand(program, modelsOption);
 
 const models = program.command('models').description('inspect the model repository');
 
