@@ -7,7 +7,8 @@
  * Most triggers are real requests to the app on loopback over one repository of tiny models. The rest, each
  * commented where it is: load failures are reported in the model's status (GET /v1/models/{m}); the v2 routes
  * answer `{"error": "<message>"}`, so their code is read from the app's structured log line for the request;
- * REQUEST_ABORTED is only ever logged; the TFLite importer and the batch file reader are called in-process;
+ * REQUEST_ABORTED is only ever logged; the TFLite importer, the batch file reader and the storage event parser and
+ * sender check (which POST /v1/events calls) are called in-process;
  * OUTPUT_NOT_WRITABLE comes from the real command line; INTERNAL_ERROR needs a bug, stood in for by a route
  * that throws.
  */
@@ -28,6 +29,7 @@ import { AdminKeys } from '../../src/http/admin-auth.js';
 import { ApiKeys } from '../../src/http/api-keys.js';
 import { buildApp } from '../../src/http/app.js';
 import { renderErrorsTable, withErrorsTable } from '../../src/http/error-docs.js';
+import { parseStorageEvents, verifyEventSender } from '../../src/jobs/events/index.js';
 import { ensureDataset } from '../../src/learning/dataset-items.js';
 import { importMaskFolder } from '../../src/learning/datasets/index.js';
 import { parseLabelDocument } from '../../src/learning/label-document.js';
@@ -772,6 +774,19 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
           headers: { authorization: adminHeaders().authorization },
         }),
       ),
+    ),
+  // Storage events (src/jobs/events): S3 Records that are not an array; a sender with the wrong token.
+  EVENT_INVALID: () =>
+    thrown(async () =>
+      parseStorageEvents({
+        contentType: 'application/json',
+        headers: {},
+        body: Buffer.from('{"Records": {}}'),
+      }),
+    ),
+  EVENT_UNAUTHORIZED: () =>
+    thrown(async () =>
+      verifyEventSender({ headers: { authorization: 'Bearer a-wrong-token' }, query: {} }, 'the-event-token'),
     ),
   BLOB_KEY_INVALID: () =>
     thrown(async () => (await FsBlobStore.open(join(work, 'blobs'))).put('../escape', new Uint8Array(1))),
