@@ -31,7 +31,19 @@ const MODEL = 'mediapipe-selfie';
 async function predictRate(models: string, images: string, out: string): Promise<number> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--import', 'tsx', join(projectRoot, 'src/cli/main.ts'), 'predict', images, '--models', models, '--model', MODEL, '--out', out],
+    [
+      '--import',
+      'tsx',
+      join(projectRoot, 'src/cli/main.ts'),
+      'predict',
+      images,
+      '--models',
+      models,
+      '--model',
+      MODEL,
+      '--out',
+      out,
+    ],
     { cwd: projectRoot, maxBuffer: 16 * 1024 * 1024 },
   );
   const rate = /\(([\d.]+) img\/s\)/.exec(stdout);
@@ -51,7 +63,8 @@ async function jobRate(base: string, keys: string[], output: string): Promise<nu
   for (;;) {
     const job = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as JobView;
     if (job.state !== 'running') {
-      if (job.progress.done !== keys.length) throw new Error(`job ended ${job.state}: ${JSON.stringify(job.progress)}`);
+      if (job.progress.done !== keys.length)
+        throw new Error(`job ended ${job.state}: ${JSON.stringify(job.progress)}`);
       return keys.length / ((performance.now() - started) / 1000);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -72,7 +85,10 @@ export async function benchJobs(): Promise<string> {
     const models = join(dir, 'models');
     await mkdir(models);
     await cp(join(projectRoot, 'model-repository', MODEL), join(models, MODEL), { recursive: true });
-    const names = (await readdir(photos)).filter((name) => name.endsWith('.jpg')).sort().slice(0, IMAGES);
+    const names = (await readdir(photos))
+      .filter((name) => name.endsWith('.jpg'))
+      .sort()
+      .slice(0, IMAGES);
     const images = join(dir, 'images');
     await mkdir(images);
     const blobs = join(dir, 'blobs');
@@ -90,7 +106,11 @@ export async function benchJobs(): Promise<string> {
       SEGSERVE_DATABASE_URL: database.url,
       SEGSERVE_BLOB_URL: pathToFileURL(blobs).href,
     };
-    const api = await startSegserve({ models, args: ['--job-concurrency', '0', '--data-dir', join(dir, 'api')], env });
+    const api = await startSegserve({
+      models,
+      args: ['--job-concurrency', '0', '--data-dir', join(dir, 'api')],
+      env,
+    });
     processes.push(api);
     const rates: number[] = [];
     for (const workers of [1, 2]) {
