@@ -50,6 +50,7 @@ describe.skipIf(skip !== undefined)(
     });
 
     beforeAll(async () => {
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
       dir = await mkdtemp(join(tmpdir(), 'segserve-jobs-e2e-'));
       modelsDir = await writeRepository({ softmax: tinySoftmaxModel() });
       s3 = new S3rverProcess(join(dir, 's3'), BUCKET);
@@ -132,8 +133,10 @@ describe.skipIf(skip !== undefined)(
       expect(submitted.status).toBe(201);
       const { id } = (await submitted.json()) as JobView;
       // Kill one worker once the job is well under way.
-      await waitFor(api.base, id, (job) => job.progress.done >= IMAGES / 3);
+      const before = await waitFor(api.base, id, (job) => job.progress.done >= IMAGES / 3);
       await workers[0].kill();
+      expect(before.state).toBe('running');
+      expect(before.progress.done).toBeLessThan(IMAGES);
       const job = await waitFor(api.base, id, (found) => found.state !== 'running');
       expect(job.state).toBe('completed');
       expect(job.progress).toEqual({ total: IMAGES, done: IMAGES, failed: 0, cancelled: 0 });
@@ -149,6 +152,11 @@ describe.skipIf(skip !== undefined)(
       expect(new Set(manifest.inputs.map((input) => input.name))).toEqual(new Set(names));
       expect(manifest.inputs.every((input) => input.state === 'done' && input.outputs?.length === 2)).toBe(
         true,
+      );
+      // Inputs the killed worker held were claimed twice: once by it, once by the worker that took them over.
+      const retaken = manifest.inputs.filter((input) => input.attempts > 1).map((input) => input.name);
+      console.log(
+        `killed at ${before.progress.done}/${IMAGES} done; run again after the kill: ${retaken.join(', ') || 'none'}`,
       );
       // The killed worker's inputs were run again by the other one, and counted once.
       const metrics = await (await fetch(`${api.base}/metrics`)).text();
