@@ -12,12 +12,13 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { JobView } from '../src/jobs/wire-types.js';
+import { openBlobStore } from '../src/storage/index.js';
 import { freshDatabase, postgresProblem } from '../test/helpers/postgres.js';
 import { redisProblem, TEST_REDIS_URL } from '../test/helpers/redis.js';
 import { type SegserveProcess, startSegserve } from '../test/helpers/segserve-process.js';
@@ -61,10 +62,11 @@ async function jobRate(base: string, keys: string[], output: string): Promise<nu
   if (answer.status !== 201) throw new Error(`submit answered ${answer.status}: ${await answer.text()}`);
   const { id } = (await answer.json()) as JobView;
   for (;;) {
-    const job = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as JobView;
+    const job = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as JobView & { errors: unknown[] };
     if (job.state !== 'running') {
-      if (job.progress.done !== keys.length)
-        throw new Error(`job ended ${job.state}: ${JSON.stringify(job.progress)}`);
+      if (job.progress.done !== keys.length) {
+        throw new Error(`job ended ${job.state}: ${JSON.stringify(job.progress)} ${JSON.stringify(job.errors[0])}`);
+      }
       return keys.length / ((performance.now() - started) / 1000);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -92,11 +94,12 @@ export async function benchJobs(): Promise<string> {
     const images = join(dir, 'images');
     await mkdir(images);
     const blobs = join(dir, 'blobs');
-    await mkdir(join(blobs, 'in'), { recursive: true });
+    const store = await openBlobStore({ kind: 'filesystem', root: blobs });
     for (const name of names) {
       await cp(join(photos, name), join(images, name));
-      await cp(join(photos, name), join(blobs, 'in', name));
+      await store.put(`in/${name}`, await readFile(join(photos, name)));
     }
+    await store.close();
     const keys = names.map((name) => `in/${name}`);
     const predict = await predictRate(models, images, join(dir, 'predict-out'));
 
