@@ -3,7 +3,8 @@
  * inputs itself), two `segserve worker` processes, the machine's Redis (BullMQ) and PostgreSQL, and a real
  * S3-protocol server (s3rver) holding inputs and outputs. A job of 200 images; one worker is killed with SIGKILL
  * in the middle. Every result must be present exactly once, the manifest complete, the job completed. Then the
- * same job on the in-process queue (a `serve` alone, its embedded database) must write identical outputs.
+ * same job on the in-process queue (a `serve` alone, its embedded database) must write identical outputs. And
+ * SIGTERM drains a worker: it finishes the inputs it runs (none runs twice) and exits 0.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -162,8 +163,33 @@ describe.skipIf(skip !== undefined)(
       const metrics = await (await fetch(`${api.base}/metrics`)).text();
       expect(metrics).toMatch(/segserve_jobs\{state="completed"\} 1/);
 
+      // SIGTERM drains: the worker finishes the inputs it runs (none is run twice), exits 0; another takes over.
+      const drainJob = await fetch(`${api.base}/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'softmax', prefix: 'in/', output: 'out/drain/', formats: ['json'] }),
+      });
+      const drainId = ((await drainJob.json()) as JobView).id;
+      await waitFor(api.base, drainId, (found) => found.progress.done >= 20);
+      workers[1].child.kill('SIGTERM');
+      const exit = await workers[1].exited;
+      expect(exit.code).toBe(0);
+      const third = await startSegserve({
+        command: 'worker',
+        models: modelsDir,
+        args: ['--concurrency', '2', '--data-dir', join(dir, 'worker-3')],
+        env: { ...env(), ...redis },
+      });
+      processes.push(third);
+      const drained = await waitFor(api.base, drainId, (found) => found.state !== 'running');
+      expect(drained.progress.done).toBe(IMAGES);
+      const inputs = (await (await fetch(`${api.base}/v1/jobs/${drainId}/inputs?limit=1000`)).json()) as {
+        inputs: Array<{ attempts: number }>;
+      };
+      expect(inputs.inputs.filter((input) => input.attempts !== 1)).toEqual([]);
+
       await api.kill();
-      await workers[1].kill();
+      await third.kill();
 
       // The same job on the in-process queue: a server alone, its embedded database, the same store.
       const alone = await startSegserve({
