@@ -9,11 +9,17 @@ export interface Progress {
   stop(): void;
 }
 
+export interface LiveProgress extends Progress {
+  /** Moves to `value` of the total at once: progress counted elsewhere (a job's, on the server). */
+  update(value: number, detail?: string): void;
+}
+
 export function createProgress(
   total: number,
   label: string,
   stream: NodeJS.WriteStream = process.stderr,
-): Progress {
+): LiveProgress {
+  let done = 0;
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
@@ -26,25 +32,30 @@ export function createProgress(
     );
     const started = Date.now();
     bar.start(total, 0, { detail: '', rate: '0.0' });
+    const update = (value: number, detail = '') => {
+      done = value;
+      const rate = done / Math.max((Date.now() - started) / 1000, 1e-3);
+      bar.update(done, { detail, rate: rate.toFixed(1) });
+    };
     return {
-      tick(detail = '') {
-        const rate = (bar.getProgress() * total + 1) / Math.max((Date.now() - started) / 1000, 1e-3);
-        bar.increment(1, { detail, rate: rate.toFixed(1) });
-      },
+      tick: (detail) => update(done + 1, detail),
+      update,
       stop: () => bar.stop(),
     };
   }
-  let done = 0;
   let lastDecile = 0;
+  const update = (value: number, detail = '') => {
+    done = value;
+    // Every tenth of the way, once: a poll that finds the same value again prints nothing.
+    const decile = Math.floor((done / total) * 10);
+    if (decile > lastDecile) {
+      lastDecile = decile;
+      stream.write(`${label}: ${done}/${total} (${Math.round((done / total) * 100)}%) ${detail}\n`);
+    }
+  };
   return {
-    tick(detail = '') {
-      done++;
-      const decile = Math.floor((done / total) * 10);
-      if (decile > lastDecile || done === total) {
-        lastDecile = decile;
-        stream.write(`${label}: ${done}/${total} (${Math.round((done / total) * 100)}%) ${detail}\n`);
-      }
-    },
+    tick: (detail) => update(done + 1, detail),
+    update,
     stop() {},
   };
 }
