@@ -18,6 +18,7 @@ import { formatSummary, parseFormats, predict } from './predict.js';
 import { formatPushOutcome, pushVersion } from './push.js';
 import { addServeSettingOptions, serve } from './serve.js';
 import { serverOption } from './server-client.js';
+import { addWorkerCommand } from './worker.js';
 
 function positiveInteger(value: string): number {
   const n = Number(value);
@@ -137,6 +138,8 @@ const serveCommand = program
   );
 // Every limit (and --shutdown-timeout) is generated from the limits table in src/http/settings.ts.
 addServeSettingOptions(serveCommand).action(serve);
+
+addWorkerCommand(program, modelsOption);
 
 const models = program.command('models').description('inspect the model repository');
 

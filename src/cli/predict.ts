@@ -7,6 +7,8 @@ import { constants } from 'node:fs';
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SegserveError } from '../errors.js';
+// A batch job writes the same outputs as predict.
+import { JOB_FORMATS as OUTPUT_FORMATS, type JobFormat as OutputFormat } from '../jobs/wire-types.js';
 import type { Task } from '../models/config.js';
 import {
   type CategoryMapping,
@@ -23,9 +25,6 @@ import { collectImages, type InputImage } from './inputs.js';
 import { OUTPUT_SUFFIXES, type PerImageFormat, planOutputBases } from './output-names.js';
 import { createProgress } from './progress.js';
 import { countFound, describeResult, describeTotal } from './summary.js';
-
-export const OUTPUT_FORMATS = ['json', 'coco', 'png', 'overlay'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 export interface PredictOptions {
   inputs: string[];

@@ -5,8 +5,9 @@
  * in flight finish, the worker pools drain and close, exit 0. A second signal, or a drain longer than the grace
  * period, exits at once with 1.
  */
-import { type Command, Option } from 'commander';
-import { startServer } from '../host/server.js';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { SegserveError } from '../errors.js';
+import { type ServeOptions, startServer } from '../host/server.js';
 import { ADMIN_KEY_FILE_ENV, ADMIN_KEYS_ENV, AdminKeys } from '../http/admin-auth.js';
 import { API_KEY_FILE_ENV, API_KEYS_ENV, ApiKeys } from '../http/api-keys.js';
 import {
@@ -20,13 +21,19 @@ import {
   splitLimits,
 } from '../http/settings.js';
 import { PREDICTION_LOG_LEVELS, type PredictionLogLevel } from '../monitoring/prediction-log.js';
+import { QUEUE_SETTING, resolveQueueSettings } from '../storage/open-queue.js';
 import {
   MODELS_SYNC_SETTINGS,
   type ModelsSyncSettingKey,
   resolveModelsSyncSettings,
   summarizeStorage,
 } from '../storage/settings.js';
+import { parseFormats } from './predict.js';
 import { addStorageOptions, storageSettingsOf } from './storage-options.js';
+
+/** Secrets only from the environment: flags end up in shell history and `ps`. */
+export const WEBHOOK_SECRET_ENV = 'SEGSERVE_WEBHOOK_SECRET';
+export const EVENTS_TOKEN_ENV = 'SEGSERVE_EVENTS_TOKEN';
 
 export interface ServeCommandOptions {
   models: string;
@@ -44,6 +51,11 @@ export interface ServeCommandOptions {
   adminKeyFile?: string;
   apiKeyFile?: string;
   watch: 'on' | 'off';
+  jobConcurrency?: number;
+  eventsModel?: string;
+  eventsPrefix: string;
+  eventsOutput?: string;
+  eventsFormats: string;
   /** The limit and storage flags, raw text by commander attribute name (see `addServeSettingOptions`). */
   [settingFlag: string]: unknown;
 }
@@ -115,6 +127,47 @@ export function addServeSettingOptions(command: Command): Command {
         `(env ${API_KEY_FILE_ENV}; also ${API_KEYS_ENV}, comma-separated; default: none, the routes are open)`,
     ),
   );
+  command.addOption(
+    new Option(
+      `${QUEUE_SETTING.flag} ${QUEUE_SETTING.value}`,
+      `${QUEUE_SETTING.description} (env ${QUEUE_SETTING.env})`,
+    ),
+  );
+  command.addOption(
+    new Option(
+      '--job-concurrency <n>',
+      'batch-job inputs this server runs at once (default 2 with the in-process queue; 0 with Redis, where `segserve worker` processes run them)',
+    )
+      .env('SEGSERVE_JOB_CONCURRENCY')
+      .argParser(jobConcurrency),
+  );
+  command.addOption(
+    new Option(
+      '--events-model <name>',
+      'turn storage events posted to /v1/events into jobs for this model (or endpoint); also --events-prefix and --events-output',
+    ).env('SEGSERVE_EVENTS_MODEL'),
+  );
+  command.addOption(
+    new Option(
+      '--events-prefix <prefix>',
+      'objects created under this prefix of the blob store (or s3://bucket/prefix/) are segmented',
+    )
+      .env('SEGSERVE_EVENTS_PREFIX')
+      .default(''),
+  );
+  command.addOption(
+    new Option('--events-output <prefix>', 'where the outputs of storage-event jobs go').env(
+      'SEGSERVE_EVENTS_OUTPUT',
+    ),
+  );
+  command.addOption(
+    new Option(
+      '--events-formats <list>',
+      'outputs of storage-event jobs, comma-separated: json, coco, png, overlay',
+    )
+      .env('SEGSERVE_EVENTS_FORMATS')
+      .default('json'),
+  );
   command.option(
     '--cors-origin <origin>',
     `browser origin allowed to call the API cross-origin, e.g. https://app.example.com, or * for any ` +
@@ -122,6 +175,38 @@ export function addServeSettingOptions(command: Command): Command {
     collectOrigins,
   );
   return command;
+}
+
+function jobConcurrency(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 256)
+    throw new InvalidArgumentError('expected an integer from 0 to 256');
+  return n;
+}
+
+/** The storage-event rule from the --events-* options; none without --events-model. */
+function eventsOf(options: ServeCommandOptions): ServeOptions['events'] {
+  if (options.eventsModel === undefined) {
+    if (options.eventsOutput !== undefined) {
+      throw new SegserveError('INVALID_ARGUMENT', { reason: '--events-output needs --events-model' });
+    }
+    return undefined;
+  }
+  if (options.eventsOutput === undefined) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: '--events-model needs --events-output (where results go)',
+    });
+  }
+  const formats = parseFormats(options.eventsFormats);
+  return {
+    rule: {
+      target: { model: options.eventsModel },
+      prefix: options.eventsPrefix,
+      output: options.eventsOutput,
+      formats,
+    },
+    token: process.env[EVENTS_TOKEN_ENV] || undefined,
+  };
 }
 
 export async function serve(options: ServeCommandOptions): Promise<void> {
@@ -142,6 +227,9 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     if (typeof value === 'string') syncFlags[row.key] = value;
   }
   const modelsSync = resolveModelsSyncSettings(syncFlags, process.env, storage);
+  const queueFlag = options[new Option(QUEUE_SETTING.flag).attributeName()];
+  const queue = resolveQueueSettings(typeof queueFlag === 'string' ? queueFlag : undefined, process.env);
+  const events = eventsOf(options);
   const { shutdownTimeoutMs } = limits.process;
   const server = await startServer({
     modelsDir: options.models,
@@ -164,6 +252,14 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     watch: options.watch === 'on' ? { intervalMs: limits.process.watchIntervalMs } : undefined,
     modelsSync: modelsSync && { settings: modelsSync, intervalMs: limits.process.modelsSyncIntervalMs },
     unloadTimeoutMs: limits.process.unloadTimeoutMs,
+    jobs: {
+      queue,
+      concurrency: options.jobConcurrency,
+      webhookSecret: process.env[WEBHOOK_SECRET_ENV] || undefined,
+      attempts: limits.process.jobAttempts,
+      lockMs: limits.process.jobLockMs,
+    },
+    events,
   });
   const { log } = server.app;
   // The values in effect, once, so an operator can check what flags and environment amounted to.
@@ -178,6 +274,13 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
         ? `${modelsSync.url} at ${modelsSync.endpoint ?? `AWS ${modelsSync.region}`}`
         : 'off',
       storage: summarizeStorage(storage),
+      job_queue: queue.kind === 'redis' ? 'redis' : 'in-process',
+      events: events
+        ? `${events.rule.prefix || '(whole store)'} -> ${events.rule.output} with ${options.eventsModel}` +
+          (events.token
+            ? ''
+            : ', no sender token (SEGSERVE_EVENTS_TOKEN): anyone reaching the route can submit')
+        : 'off',
     },
     'settings',
   );

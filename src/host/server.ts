@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import { buildApp } from '../http/app.js';
 import type { AppOptions, LoggerOptions } from '../http/options.js';
 import { defaultServerLimits } from '../http/settings.js';
+import { checkEventRule } from '../jobs/event-jobs.js';
 import type { JobLog } from '../jobs/processor.js';
 import { SampleCapture } from '../learning/capture/index.js';
 import { configuredGateEvaluator } from '../lifecycle/evaluation/index.js';
@@ -197,6 +198,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       metrics?.registry,
       (level, fields, message) => app.log[level](fields, message),
     );
+    // A rule that names a prefix or output this server cannot reach is refused now, not at the first event.
+    if (appOptions.events) checkEventRule(appOptions.events.rule, jobs.jobs.stores);
     app = await buildApp({
       ...appOptions,
       service,

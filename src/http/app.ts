@@ -36,6 +36,7 @@ import { adminUploadRoutes } from './routes/admin-upload.js';
 import { annotationRoutes } from './routes/annotations.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { endpointRoutes } from './routes/endpoints.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/image.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -55,6 +56,12 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 function requestId(request: IncomingMessage): string {
   const given = request.headers['x-request-id'];
   return typeof given === 'string' && CLIENT_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** The URL as logged: shortened, and without a `token` query parameter (storage event senders put secrets there). */
+function loggedUrl(url: string): string {
+  const redacted = url.replace(/([?&]token=)[^&]*/gi, '$1[redacted]');
+  return redacted.length > 200 ? `${redacted.slice(0, 200)}...` : redacted;
 }
 
 /** Same relative path from src/http (tsx, vitest) and dist/http (compiled). */
@@ -119,7 +126,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     request.log.info(
       {
         method: request.method,
-        url: request.url.length > 200 ? `${request.url.slice(0, 200)}...` : request.url,
+        url: loggedUrl(request.url),
         status: reply.statusCode,
         response_time_ms: Math.round(reply.elapsedTime * 100) / 100,
       },
@@ -226,7 +233,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     await app.register(annotationRoutes, { queue, labelBodyBytes: limits.imageBodyBytes });
     await app.register(datasetRoutes, { storage: options.stores });
-    if (options.jobs) await app.register(jobRoutes, { jobs: options.jobs, stores: options.stores, limits });
+    if (options.jobs) {
+      await app.register(jobRoutes, { jobs: options.jobs, stores: options.stores, limits });
+      if (options.events) await app.register(eventRoutes, { jobs: options.jobs, ...options.events });
+    }
     if (options.lifecycle) {
       await app.register(adminModelRoutes, {
         service: options.service,

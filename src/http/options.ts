@@ -1,5 +1,6 @@
 /** What an operator can tune about the HTTP server, with the defaults it runs with. */
 
+import type { EventRule } from '../jobs/event-jobs.js';
 import type { Jobs } from '../jobs/jobs.js';
 import type { RetrainingTriggers } from '../learning/retraining/triggers.js';
 import type { AliasTable } from '../lifecycle/aliases.js';
@@ -108,6 +109,8 @@ export interface AppOptions {
   stores?: StorageAccess;
   /** Batch jobs (`/v1/jobs`); they need `stores`. */
   jobs?: Jobs;
+  /** `POST /v1/events`: the rule that turns storage events into jobs, and the sender's token; needs `jobs`. */
+  events?: { rule: EventRule; token?: string };
   /**
    * Aliases, promotion and rollback, with `stores`: with them the app serves the lifecycle's admin routes and
    * `GET /v1/models/{m}/history`. `hasDatabase` says whether a database exists to read history from.

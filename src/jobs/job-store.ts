@@ -24,6 +24,12 @@ export interface JobSpec {
   output: string;
   formats: JobFormat[];
   webhookUrl?: string;
+  /**
+   * The job's own files under the output location: `manifest.json` and `coco-results.json` for a job of its
+   * own; under `_jobs/<id>/` for jobs that share one output location (one job per storage event).
+   */
+  manifestName: string;
+  cocoResultsName: string;
 }
 
 export interface NewJob {
@@ -86,6 +92,8 @@ export type InputOutcome =
 
 export const MANIFEST_NAME = 'manifest.json';
 export const COCO_RESULTS_NAME = 'coco-results.json';
+/** Where jobs sharing an output location keep their own files. */
+export const SHARED_OUTPUT_FOLDER = '_jobs';
 
 function progressOf(row: JobRow): JobProgress {
   return { total: row.total, done: row.done, failed: row.failed, cancelled: row.cancelled };
@@ -109,9 +117,9 @@ function viewOf(row: JobRow, now = Date.now()): JobView {
     created_at: row.created_at.toISOString(),
     ...(row.finished_at ? { finished_at: row.finished_at.toISOString() } : {}),
     elapsed_s: Math.max(0, (end - row.created_at.getTime()) / 1000),
-    ...(finished ? { manifest_key: `${row.spec.output}${MANIFEST_NAME}` } : {}),
+    ...(finished ? { manifest_key: `${row.spec.output}${row.spec.manifestName}` } : {}),
     ...(finished && row.spec.formats.includes('coco')
-      ? { coco_results_key: `${row.spec.output}${COCO_RESULTS_NAME}` }
+      ? { coco_results_key: `${row.spec.output}${row.spec.cocoResultsName}` }
       : {}),
     ...(row.webhook ? { webhook: row.webhook } : {}),
   };

@@ -11,8 +11,20 @@ import { cocoImageIds } from '../serving/category-ids.js';
 import { checkMaskAnswer, type MaskAnswer } from '../serving/encode.js';
 import { checkKey } from '../storage/blob-keys.js';
 import type { Consumer } from '../storage/queue.js';
-import { type JobRecord, JobStore } from './job-store.js';
-import { type BlobLocation, checkInput, describeLocation, parseOutputLocation } from './locations.js';
+import {
+  COCO_RESULTS_NAME,
+  type JobRecord,
+  JobStore,
+  MANIFEST_NAME,
+  SHARED_OUTPUT_FOLDER,
+} from './job-store.js';
+import {
+  type BlobLocation,
+  checkInput,
+  describeLocation,
+  type JobStores,
+  parseOutputLocation,
+} from './locations.js';
 import {
   finalizeMessageId,
   inputMessageId,
@@ -43,6 +55,13 @@ export interface JobRequest {
   webhook?: { url: string; secret?: string };
   /** Submitting twice with one key creates one job: the second answer is the first job. */
   idempotencyKey?: string;
+  /** Output names are the input keys relative to this prefix (an upload folder, a storage event's prefix). */
+  relativeTo?: BlobLocation;
+  /**
+   * The output location is shared with other jobs (storage events): the job's manifest and COCO results file go
+   * under `_jobs/<id>/` instead of overwriting each other's.
+   */
+  sharedOutput?: boolean;
   source: JobSource;
   createdBy: string;
 }
@@ -65,6 +84,7 @@ const MASK_ANSWERS: Record<JobFormat, MaskAnswer | undefined> = {
 };
 /** Output names that would overwrite the job's own files. */
 const RESERVED_NAMES = new Set(['manifest', 'coco-results']);
+const RESERVED_FOLDER = `${SHARED_OUTPUT_FOLDER.toLowerCase()}/`;
 /** The object written and deleted at submit to prove the output location takes writes. */
 const WRITE_CHECK = '.segserve-write-check';
 
@@ -112,7 +132,7 @@ export function outputNames(inputs: readonly JobInput[], prefix?: BlobLocation):
     ];
     for (const name of candidates) {
       const folded = name.toLowerCase();
-      if (taken.has(folded) || RESERVED_NAMES.has(folded)) continue;
+      if (taken.has(folded) || RESERVED_NAMES.has(folded) || folded.startsWith(RESERVED_FOLDER)) continue;
       try {
         checkKey(`${name}.overlay.png`);
       } catch {
@@ -141,6 +161,11 @@ export class Jobs {
 
   async #store(): Promise<JobStore> {
     return new JobStore(await this.#runtime.database());
+  }
+
+  /** Where jobs read and write (storage events map objects to inputs through it). */
+  get stores(): JobStores {
+    return this.#runtime.stores;
   }
 
   /** Validates, creates the job and queues its inputs; `created` is false for a repeated idempotency key. */
@@ -185,17 +210,21 @@ export class Jobs {
     }
     for (const input of listed) stores.checkInputAllowed(input);
     await this.#checkWritable(output);
-    const names = outputNames(inputs, prefix);
+    const names = outputNames(inputs, prefix ?? request.relativeTo);
     const imageIds = cocoImageIds(names);
     const store = await this.#store();
+    const id = randomUUID();
+    const own = request.sharedOutput ? `${SHARED_OUTPUT_FOLDER}/${id}/` : '';
     const { record, created } = await store.create({
-      id: randomUUID(),
+      id,
       idempotencyKey: request.idempotencyKey,
       source: request.source,
       target: request.target,
       spec: {
         output: describeLocation(output),
         formats: checked,
+        manifestName: `${own}${MANIFEST_NAME}`,
+        cocoResultsName: `${own}${COCO_RESULTS_NAME}`,
         ...(webhook ? { webhookUrl: webhook.url } : {}),
       },
       webhookSecret: webhook?.secret,

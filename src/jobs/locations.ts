@@ -110,6 +110,20 @@ export class JobStores {
     }
   }
 
+  /**
+   * The input that reads the object `key` of `bucket` (an event's object): a key of the server's store when
+   * the object is in it (its bucket, under its prefix), else an `s3://` input; undefined when the server's
+   * store is a folder and the event names a bucket.
+   */
+  inputOf(bucket: string | undefined, key: string): JobInput | undefined {
+    const settings = this.#blobs;
+    if (settings.kind !== 's3') return bucket === undefined ? { key } : undefined;
+    if ((bucket === undefined || bucket === settings.bucket) && key.startsWith(settings.prefix)) {
+      return { key: key.slice(settings.prefix.length) };
+    }
+    return bucket === undefined ? undefined : { url: `s3://${bucket}/${key}` };
+  }
+
   /** Refuses an `s3://` input when the server's store is not on S3. */
   checkInputAllowed(input: JobInput): void {
     const s3 = 'url' in input ? S3_URL.exec(input.url) : null;

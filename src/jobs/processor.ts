@@ -259,7 +259,7 @@ export class JobProcessor {
           contentType: 'application/json',
         },
       );
-      cocoKey = `${spec.output}${COCO_RESULTS_NAME}`;
+      cocoKey = `${spec.output}${spec.cocoResultsName}`;
     }
     const state: JobState =
       view.state === 'cancelling' ? 'cancelled' : view.progress.done === 0 ? 'failed' : 'completed';

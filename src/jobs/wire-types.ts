@@ -3,7 +3,10 @@
  * client keeps its own copy.
  */
 
-/** The per-image outputs a job can write; `coco` also writes one COCO results file for the whole job. */
+/**
+ * The per-image outputs a job can write, those of `segserve predict`; `coco` also writes one COCO results file
+ * for the whole job.
+ */
 export const JOB_FORMATS = ['json', 'coco', 'png', 'overlay'] as const;
 export type JobFormat = (typeof JOB_FORMATS)[number];
 

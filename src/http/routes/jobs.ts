@@ -168,7 +168,7 @@ export const jobRoutes: FastifyPluginAsync<JobRouteOptions> = async (app, option
     },
   });
 
-  const submit = async (request: FastifyRequest, body: JobBody, uploads: string[] = []) => {
+  const submit = async (request: FastifyRequest, body: JobBody, uploads: string[] = [], folder?: string) => {
     const job: JobRequest = {
       target: targetOf(body),
       inputs: [...(body.inputs ?? []), ...uploads.map((key) => ({ key }))],
@@ -177,6 +177,8 @@ export const jobRoutes: FastifyPluginAsync<JobRouteOptions> = async (app, option
       ...(body.formats ? { formats: body.formats } : {}),
       ...(body.webhook ? { webhook: body.webhook } : {}),
       idempotencyKey: idempotencyKeyOf(request),
+      // Uploaded files keep their own names as output names.
+      ...(folder ? { relativeTo: { prefix: folder } } : {}),
       source: 'api',
       createdBy: request.apiKeyName ?? 'anonymous',
     };
@@ -189,6 +191,7 @@ export const jobRoutes: FastifyPluginAsync<JobRouteOptions> = async (app, option
     const blobs = await stores.blobs();
     const folder = `${UPLOAD_PREFIX}${randomUUID()}/`;
     const uploaded: string[] = [];
+    const names = new Set<string>();
     try {
       for await (const part of request.parts()) {
         if (part.type === 'field') {
@@ -213,13 +216,18 @@ export const jobRoutes: FastifyPluginAsync<JobRouteOptions> = async (app, option
             limit: limits.imageBodyBytes,
           });
         }
-        const key = `${folder}${String(uploaded.length).padStart(6, '0')}-${uploadName(part.filename, uploaded.length)}`;
+        // The file's own name, unless an earlier part had it: then the part's number goes first.
+        const name = uploadName(part.filename, uploaded.length);
+        const key = names.has(name.toLowerCase())
+          ? `${folder}${uploaded.length}-${name}`
+          : `${folder}${name}`;
+        names.add(name.toLowerCase());
         await blobs.put(key, bytes);
         uploaded.push(key);
       }
       if (!body)
         throw new SegserveError('JOB_INVALID', { reason: 'send the job as JSON in the field "job"' });
-      return await submit(request, body, uploaded);
+      return await submit(request, body, uploaded, folder);
     } catch (error) {
       for (const key of uploaded) await blobs.delete(key).catch(() => undefined);
       throw error;
