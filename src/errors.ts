@@ -188,6 +188,15 @@ export const ERROR_CATALOGUE = {
     status: 429,
     message: 'API key "{name}" is over its rate of {rate}; try again in {retry_after} s.',
   },
+  // Storage event notifications (src/jobs/events): what S3/MinIO, CloudEvents senders and Pub/Sub push deliver to
+  // POST /v1/events. A delete, a test event or an event type segserve does not act on is not an error: it is
+  // answered as ignored, with why. {reason} names the field and what was expected, for the sender to act on.
+  EVENT_INVALID: { status: 400, message: 'The storage event notification cannot be read: {reason}' },
+  EVENT_UNAUTHORIZED: {
+    status: 401,
+    message:
+      'The event sender is not authorised: {reason}. Send the event token as "Authorization: Bearer <token>", "Authorization: <token>" or the query parameter token=<token>.',
+  },
   // Generic input validation (CLI arguments, request fields)
   INVALID_ARGUMENT: { status: 400, message: '{reason}' },
   // HTTP requests: what arrives and how it is framed

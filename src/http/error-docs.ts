@@ -60,6 +60,10 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
     'The model version already holds its workers plus `max_queue` requests; retry after `Retry-After`.',
   DECODE_BUDGET_FULL:
     'Decoding this image would exceed `--max-decoded-pixels-in-flight`; retry after `Retry-After`.',
+  EVENT_INVALID:
+    '`POST /v1/events` got a body it cannot read as storage events: not JSON, a CloudEvent without `specversion`, `id`, `source` or `type` or of a version other than 1.0, S3 `Records` that is not an array, a Pub/Sub message without the `data` its payload format needs or whose `data` is not base64 of JSON, an empty object key, or a shape that is none of CloudEvents, S3/MinIO notifications and Pub/Sub push. The reason names the field.',
+  EVENT_UNAUTHORIZED:
+    '`POST /v1/events` on a server configured with an event token, sent without the token or with another (`Authorization: Bearer <token>`, `Authorization: <token>` or `?token=<token>`).',
   INVALID_ARGUMENT:
     'A request field, query parameter, command-line argument or setting is out of range or malformed.',
   ROUTE_NOT_FOUND: 'No route has that method and path.',
@@ -72,7 +76,8 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
     'A multipart body is malformed (no boundary, cut short) or over the multipart part limits.',
   IMAGE_MISSING: 'The request carries no image: no file field, no `url` or `image` in JSON.',
   INPUT_TOO_LARGE: 'An uploaded file, batch file or URL download is over `--max-image-bytes`.',
-  BATCH_TOO_LARGE: '`/predict/batch` got more items than `--max-batch-items`.',
+  BATCH_TOO_LARGE:
+    '`/predict/batch` got more items than `--max-batch-items`, or `POST /v1/events` more than 1000 events in one request (S3 records, batched CloudEvents).',
   PATH_FORBIDDEN:
     'A path is outside the batch folder or the evaluation root, not a regular file, unreadable, or missing; or `paths` without `--batch-root`, or an evaluation dataset path without `--eval-root`.',
   FILE_NOT_FOUND: 'A `/predict/batch` path does not exist in the batch folder (an item error).',

@@ -7,7 +7,8 @@
  * Most triggers are real requests to the app on loopback over one repository of tiny models. The rest, each
  * commented where it is: load failures are reported in the model's status (GET /v1/models/{m}); the v2 routes
  * answer `{"error": "<message>"}`, so their code is read from the app's structured log line for the request;
- * REQUEST_ABORTED is only ever logged; the TFLite importer and the batch file reader are called in-process;
+ * REQUEST_ABORTED is only ever logged; the TFLite importer, the batch file reader and the storage event parser and
+ * sender check (which POST /v1/events calls) are called in-process;
  * OUTPUT_NOT_WRITABLE comes from the real command line; INTERNAL_ERROR needs a bug, stood in for by a route
  * that throws.
  */
@@ -24,10 +25,12 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ERROR_CATALOGUE, type ErrorCode, isSegserveError } from '../../src/errors.js';
 import { type CocoDataset, evaluateCoco, parseCocoResults } from '../../src/eval/index.js';
+import { startServer } from '../../src/host/server.js';
 import { AdminKeys } from '../../src/http/admin-auth.js';
 import { ApiKeys } from '../../src/http/api-keys.js';
 import { buildApp } from '../../src/http/app.js';
 import { renderErrorsTable, withErrorsTable } from '../../src/http/error-docs.js';
+import { parseStorageEvents, verifyEventSender } from '../../src/jobs/events/index.js';
 import { ensureDataset } from '../../src/learning/dataset-items.js';
 import { importMaskFolder } from '../../src/learning/datasets/index.js';
 import { parseLabelDocument } from '../../src/learning/label-document.js';
@@ -46,6 +49,7 @@ import { PROJECT_ROOT } from '../helpers/paths.js';
 import { freshDatabase } from '../helpers/postgres.js';
 import { boxPrediction, insertSample, openedStores, testImage } from '../helpers/samples.js';
 import { segment, serviceFor } from '../helpers/serving.js';
+import { testStorage } from '../helpers/storage.js';
 import {
   failsAtWidthModel,
   semanticScene,
@@ -60,6 +64,7 @@ import {
   type RunningApp,
   type TinyRepository,
   tinyRepository,
+  writeRepository,
 } from '../http/helpers.js';
 import { type Origin, startOrigin } from '../http/origin.js';
 import { slowBinaryModel } from '../http/slow-model.js';
@@ -243,6 +248,36 @@ async function withApp<T>(app: FastifyInstance, action: (base: string) => Promis
     await app.close();
   }
 }
+
+/**
+ * Runs `action` against a running server (startServer: jobs need the host's queue and stores) over the tiny
+ * softmax model, with its data in a fresh folder and at most 2 inputs per job.
+ */
+async function withJobsServer(action: (base: string) => Promise<Outcome>): Promise<Outcome> {
+  const models = await writeRepository({ softmax: tinySoftmaxModel() });
+  const data = await mkdtemp(join(work, 'jobs-'));
+  const running = await startServer({
+    modelsDir: models,
+    port: 0,
+    host: '127.0.0.1',
+    logger: false,
+    predictionLog: 'off',
+    storage: testStorage(data),
+    limits: { maxJobInputs: 2 },
+  });
+  try {
+    const blobs = await running.storage.blobs();
+    await blobs.put('in/scene.png', scene);
+    // A file where the output folder would go: the store cannot write under it.
+    await blobs.put('blocked', new Uint8Array(1));
+    return await action(running.url);
+  } finally {
+    await running.close();
+    await rm(models, { recursive: true, force: true });
+  }
+}
+
+const submitJob = (base: string, job: unknown) => postJson('/v1/jobs', job, base);
 
 /**
  * Runs `action` against an app serving the annotation queue over a fresh PostgreSQL database and a blob folder,
@@ -772,6 +807,49 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
           headers: { authorization: adminHeaders().authorization },
         }),
       ),
+    ),
+  // Batch jobs (src/jobs): every reason known at submit time is refused then.
+  JOB_INVALID: () =>
+    withJobsServer((base) => answered(submitJob(base, { model: 'softmax', output: 'out/' }))),
+  JOB_TOO_LARGE: () =>
+    withJobsServer((base) =>
+      answered(
+        submitJob(base, {
+          model: 'softmax',
+          inputs: [{ key: 'a.png' }, { key: 'b.png' }, { key: 'c.png' }],
+          output: 'out/',
+        }),
+      ),
+    ),
+  JOB_NOT_FOUND: () => withJobsServer((base) => answered(fetch(`${base}/v1/jobs/no-such-job`))),
+  JOB_OUTPUT_UNREACHABLE: () =>
+    withJobsServer((base) =>
+      answered(submitJob(base, { model: 'softmax', inputs: [{ key: 'in/scene.png' }], output: 'blocked/' })),
+    ),
+  JOB_FINISHED: () =>
+    withJobsServer(async (base) => {
+      const { id } = (await (
+        await submitJob(base, { model: 'softmax', inputs: [{ key: 'in/scene.png' }], output: 'out/' })
+      ).json()) as { id: string };
+      for (let i = 0; i < 600; i++) {
+        const { state } = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as { state: string };
+        if (state === 'completed') break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      return answered(postJson(`/v1/jobs/${id}/cancel`, {}, base));
+    }),
+  // Storage events (src/jobs/events): S3 Records that are not an array; a sender with the wrong token.
+  EVENT_INVALID: () =>
+    thrown(async () =>
+      parseStorageEvents({
+        contentType: 'application/json',
+        headers: {},
+        body: Buffer.from('{"Records": {}}'),
+      }),
+    ),
+  EVENT_UNAUTHORIZED: () =>
+    thrown(async () =>
+      verifyEventSender({ headers: { authorization: 'Bearer a-wrong-token' }, query: {} }, 'the-event-token'),
     ),
   BLOB_KEY_INVALID: () =>
     thrown(async () => (await FsBlobStore.open(join(work, 'blobs'))).put('../escape', new Uint8Array(1))),

@@ -54,6 +54,8 @@ export function serverEntry(): 'dist' | 'tsx' {
 }
 
 export interface StartOptions {
+  /** `serve` (default), ready once `/health` says ok; or `worker`, ready once `/readyz` answers 200. */
+  command?: 'serve' | 'worker';
   /** The model repository folder. */
   models: string;
   /** Extra arguments for `segserve serve`. */
@@ -64,8 +66,8 @@ export interface StartOptions {
 }
 
 /**
- * Starts `segserve serve --models <models>` on a free loopback port (logging warnings and worse only, so the
- * log does not cost the server CPU under load) and resolves once `/health` says every model is ready.
+ * Starts `segserve serve --models <models>` (or `segserve worker`) on a free loopback port (logging warnings and
+ * worse only, so the log does not cost the server CPU under load) and resolves once it says it is ready.
  */
 export async function startSegserve(options: StartOptions): Promise<SegserveProcess> {
   const port = await freePort();
@@ -78,7 +80,7 @@ export async function startSegserve(options: StartOptions): Promise<SegserveProc
     process.execPath,
     [
       ...cli,
-      'serve',
+      options.command ?? 'serve',
       '--models',
       options.models,
       '--host',
@@ -119,8 +121,13 @@ export async function startSegserve(options: StartOptions): Promise<SegserveProc
   const deadline = performance.now() + (options.readyTimeoutMs ?? 90_000);
   while (performance.now() < deadline) {
     if (done) throw new Error(`segserve exited before it was ready:\n${output}`);
-    const answer = await getJson(`${server.base}/health`, 2000).catch(() => undefined);
-    if (answer?.status === 200 && (answer.body as { status?: string }).status === 'ok') return server;
+    if (options.command === 'worker') {
+      const answer = await getJson(`${server.base}/readyz`, 2000).catch(() => undefined);
+      if (answer?.status === 200) return server;
+    } else {
+      const answer = await getJson(`${server.base}/health`, 2000).catch(() => undefined);
+      if (answer?.status === 200 && (answer.body as { status?: string }).status === 'ok') return server;
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   await server.kill();

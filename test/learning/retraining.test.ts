@@ -6,7 +6,6 @@
 
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +17,7 @@ import type { InferenceService } from '../../src/serving/service.js';
 import type { Database } from '../../src/storage/index.js';
 import { openDatabase } from '../../src/storage/index.js';
 import { type FreshDatabase, freshDatabase, postgresProblem } from '../helpers/postgres.js';
+import { redisProblem } from '../helpers/redis.js';
 import { serviceFor } from '../helpers/serving.js';
 import { tinySigmoidModel } from '../helpers/tiny-models.js';
 import { type TinyRepository, tinyRepository } from '../http/helpers.js';
@@ -209,17 +209,10 @@ describe.skipIf(problem !== undefined)('retraining triggers', () => {
   });
 });
 
-/** Whether the machine's Redis answers (`.ci/run` starts it); the job hook's suite says SKIPPED otherwise. */
-const redisUp = await new Promise<boolean>((resolve) => {
-  const socket = connect(6379, '127.0.0.1', () => {
-    socket.end();
-    resolve(true);
-  });
-  socket.on('error', () => resolve(false));
-});
-if (!redisUp) console.log('SKIPPED the job hook: no Redis at 127.0.0.1:6379');
+const redisUnusable = await redisProblem();
+if (redisUnusable) console.log(`SKIPPED the job hook: ${redisUnusable}`);
 
-describe.skipIf(!redisUp)('the job hook', () => {
+describe.skipIf(redisUnusable !== undefined)('the job hook', () => {
   const context = {
     triggerId: `trigger-${process.pid}-${Date.now()}`,
     model: 'm',
