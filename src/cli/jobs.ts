@@ -38,8 +38,8 @@ export interface SubmitOptions {
   endpoint?: string;
   output: string;
   format?: string;
-  key: string[];
-  url: string[];
+  key?: string[];
+  url?: string[];
   prefix?: string;
   recursive: boolean;
   webhook?: string;
@@ -53,7 +53,10 @@ function jobSpec(options: SubmitOptions): Record<string, unknown> {
   if (options.model === undefined && options.endpoint === undefined) {
     throw new SegserveError('INVALID_ARGUMENT', { reason: 'name a --model or an --endpoint' });
   }
-  const inputs: JobInput[] = [...options.key.map((key) => ({ key })), ...options.url.map((url) => ({ url }))];
+  const inputs: JobInput[] = [
+    ...(options.key ?? []).map((key) => ({ key })),
+    ...(options.url ?? []).map((url) => ({ url })),
+  ];
   const secret = process.env[WEBHOOK_SECRET_ENV];
   return {
     ...(options.model === undefined ? {} : { model: options.model }),
@@ -150,7 +153,7 @@ export async function followJob(client: ServerClient, id: string): Promise<JobDe
         failures++;
         // A 429 or 503 may say how long to wait (Retry-After's estimate): never sooner than that.
         const asked = error instanceof SegserveError ? (retryAfterSeconds(error) ?? 0) * 1000 : 0;
-        delay = Math.max(asked, Math.min(MAX_BACKOFF_MS, POLL_MS * 2 ** failures));
+        delay = Math.max(asked, Math.min(MAX_BACKOFF_MS, POLL_MS * 2 ** (failures - 1)));
         const why =
           error instanceof NoAnswer
             ? 'no answer'
@@ -177,8 +180,9 @@ async function waitFor(client: ServerClient, id: string, json: boolean): Promise
   process.exitCode = job.state === 'completed' ? EXIT_OK : EXIT_FAILURES;
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+/** Repeatable options; no default, so the help shows none. Values are not split at commas, which URLs hold. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 export function addJobCommands(program: Command): void {
@@ -203,8 +207,8 @@ export function addJobCommands(program: Command): void {
       "where the outputs go: a prefix of the server's store, or s3://bucket/prefix/",
     )
     .option('-f, --format <formats>', 'comma-separated: json, coco, png, overlay (default: json)')
-    .option('--key <key>', "an image object of the server's store (repeatable)", collect, [])
-    .option('--url <url>', 'an http(s) or s3:// image the server fetches (repeatable)', collect, [])
+    .option('--key <key>', "an image object of the server's store (repeatable)", collect)
+    .option('--url <url>', 'an http(s) or s3:// image the server fetches (repeatable)', collect)
     .option(
       '--prefix <prefix>',
       "every image object under this prefix of the server's store, or s3://bucket/prefix/",
