@@ -27,6 +27,11 @@ const RECONCILE_MS = 30_000;
 const STALE_MS = 60_000;
 /** The first retry waits this long; each further one twice as long. */
 const BACKOFF_MS = 1_000;
+/**
+ * A webhook receiver may be down for a deploy or an outage: 12 deliveries from 2 s apart doubling span about
+ * 2.3 hours before the webhook is given up (and the job says so).
+ */
+const WEBHOOK_RETRY = { attempts: 12, backoffMs: 2_000 };
 
 export interface JobsSetup {
   service: InferenceService;
@@ -67,10 +72,15 @@ export function workerName(): string {
 }
 
 export async function openJobs(setup: JobsSetup): Promise<RunningJobs> {
-  const retry = { attempts: setup.attempts, backoffMs: BACKOFF_MS };
-  const queueOptions = { retry, lockMs: setup.lockMs, prefix: setup.queuePrefix };
-  const work = await openQueue<JobMessage>('segserve-jobs', setup.queue, queueOptions);
-  const webhooks = await openQueue<WebhookMessage>('segserve-webhooks', setup.queue, queueOptions);
+  const queueOptions = { lockMs: setup.lockMs, prefix: setup.queuePrefix };
+  const work = await openQueue<JobMessage>('segserve-jobs', setup.queue, {
+    ...queueOptions,
+    retry: { attempts: setup.attempts, backoffMs: BACKOFF_MS },
+  });
+  const webhooks = await openQueue<WebhookMessage>('segserve-webhooks', setup.queue, {
+    ...queueOptions,
+    retry: WEBHOOK_RETRY,
+  });
   const stores = new JobStores(setup.stores, setup.storage.blobs);
   const metrics =
     setup.registry &&

@@ -36,7 +36,7 @@ export interface ProcessLimits {
   modelsSyncIntervalMs: number;
   /** After a version is unloaded or replaced, longest wait for the requests holding it before it closes. */
   unloadTimeoutMs: number;
-  /** Runs of a job input (or webhook delivery) that failed for a reason a retry may fix, before it gives up. */
+  /** Runs of a job input that failed for a reason a retry may fix, before it gives up. */
   jobAttempts: number;
   /** With Redis: how long a worker holds a message before another may take it (a killed worker's come back). */
   jobLockMs: number;
@@ -313,7 +313,7 @@ const TABLE: { [K in LimitKey]: LimitSpec } = {
     min: 1,
     max: 100,
     description:
-      'Runs of a job input (or a webhook delivery) that failed for a reason a retry may fix (a store or model down, a timeout), 1 s doubling between them, before it is dead-lettered.',
+      'Runs of a job input that failed for a reason a retry may fix (a model not ready, a download timeout, a store down for over 5 minutes), 1 s doubling between them, before the input fails with its last error.',
   },
   jobLockMs: {
     flag: '--job-lock',

@@ -73,6 +73,31 @@ function isInputFault(error: unknown): boolean {
   return error.status >= 400 && error.status < 500;
 }
 
+/** How long one run of a message waits out a store or database that cannot be reached, before it fails. */
+const OUTAGE_WAIT_MS = 5 * 60_000;
+const OUTAGE_RETRY_MAX_MS = 30_000;
+
+function isUnavailable(error: unknown): boolean {
+  return isSegserveError(error) && error.code === 'STORAGE_UNAVAILABLE';
+}
+
+/**
+ * Runs `step` again while the store or database it needs cannot be reached (1 s doubling to 30 s, for up to
+ * 5 minutes): an outage is waited out in place rather than spending the message's attempts, so a job survives
+ * a store or database restart with nothing failed. Past that, the error goes to the queue's retries.
+ */
+async function throughOutage<T>(step: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  for (let wait = 1_000; ; wait = Math.min(wait * 2, OUTAGE_RETRY_MAX_MS)) {
+    try {
+      return await step();
+    } catch (error) {
+      if (!isUnavailable(error) || Date.now() - started + wait > OUTAGE_WAIT_MS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
 function errorOf(error: unknown): { code: string; message: string } {
   if (isSegserveError(error)) return { code: error.code, message: error.message };
   return { code: 'INTERNAL_ERROR', message: error instanceof Error ? error.message : String(error) };
@@ -146,8 +171,8 @@ export class JobProcessor {
   }
 
   async #runInput(job: string, index: number): Promise<void> {
-    const store = await this.#store();
-    const claimed = await store.claim(job, index);
+    const store = await throughOutage(() => this.#store());
+    const claimed = await throughOutage(() => store.claim(job, index));
     // Deleted, already settled (a redelivery), or its job cancelled: nothing to run, but the job may be due to end.
     if (!claimed || claimed.state !== 'pending' || claimed.jobState !== 'running') {
       if (claimed) await this.#endIfComplete(store, job);
@@ -170,7 +195,7 @@ export class JobProcessor {
   async #segment(record: JobRecord, input: JobInput, name: string, imageId: number): Promise<InputOutcome> {
     const { service, stores, fetcher } = this.#runtime;
     const { spec, view } = record;
-    const bytes = await stores.read(input, fetcher);
+    const bytes = await throughOutage(() => stores.read(input, fetcher));
     // One job's inputs go to one variant where the endpoint's policy is sticky by key.
     const route = service.route(targetRequest(view.target), { stickyKey: view.id });
     const ticket = service.admitRoute(route, { source: 'job', requestId: `${view.id}/${imageId}` });
@@ -206,17 +231,17 @@ export class JobProcessor {
     } finally {
       ticket.release();
     }
-    const { store, prefix } = await stores.at(parseOutputLocation(spec.output));
+    const { store, prefix } = await throughOutage(() => stores.at(parseOutputLocation(spec.output)));
     for (const [key, content, contentType] of writes) {
       const data = typeof content === 'string' ? new TextEncoder().encode(content) : content;
-      await store.put(`${prefix}${key}`, data, { contentType });
+      await throughOutage(() => store.put(`${prefix}${key}`, data, { contentType }));
     }
     return { state: 'done', outputs: writes.map(([key]) => `${spec.output}${key}`), servedBy };
   }
 
   async #settle(job: string, index: number, outcome: InputOutcome): Promise<void> {
-    const store = await this.#store();
-    const { complete } = await store.finish(job, index, outcome);
+    const store = await throughOutage(() => this.#store());
+    const { complete } = await throughOutage(() => store.finish(job, index, outcome));
     if (complete) await this.#queueFinalize(job);
   }
 
