@@ -144,7 +144,12 @@ export async function followJob(client: ServerClient, id: string): Promise<JobDe
           progress?.update(settled(last), failed);
           return last;
         }
-        progress ??= createProgress(last.progress.total, `job ${last.id.slice(0, 8)}`);
+        progress ??= createProgress(
+          last.progress.total,
+          `job ${last.id.slice(0, 8)}`,
+          undefined,
+          settled(last),
+        );
         progress.update(settled(last), last.state === 'cancelling' ? `${failed}, cancelling` : failed);
       } catch (error) {
         if (!isTransient(error)) throw error;

@@ -14,12 +14,14 @@ export interface LiveProgress extends Progress {
   update(value: number, detail?: string): void;
 }
 
+/** `initial`: where work counted elsewhere already stands (a job half done): the rate counts only what follows. */
 export function createProgress(
   total: number,
   label: string,
   stream: NodeJS.WriteStream = process.stderr,
+  initial = 0,
 ): LiveProgress {
-  let done = 0;
+  let done = initial;
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
@@ -31,11 +33,15 @@ export function createProgress(
       cliProgress.Presets.shades_classic,
     );
     const started = Date.now();
-    bar.start(total, 0, { detail: '', rate: '0.0' });
+    bar.start(total, initial, { detail: '', rate: '0.0' });
     const update = (value: number, detail = '') => {
+      const moved = value !== done;
       done = value;
-      const rate = done / Math.max((Date.now() - started) / 1000, 1e-3);
-      bar.update(done, { detail, rate: rate.toFixed(1) });
+      const rate = (done - initial) / Math.max((Date.now() - started) / 1000, 1e-3);
+      const payload = { detail, rate: rate.toFixed(1) };
+      // The ETA is estimated from the values given: a poll that found no progress would read as "never".
+      if (moved) bar.update(done, payload);
+      else bar.update(payload);
     };
     return {
       tick: (detail) => update(done + 1, detail),
