@@ -19,7 +19,7 @@ import { parseFormats } from './predict.js';
 import { createProgress, type LiveProgress } from './progress.js';
 import { isTransient, NoAnswer, ServerClient, serverOption, type UnexpectedAnswer } from './server-client.js';
 
-export const WEBHOOK_SECRET_ENV = 'SEGSERVE_WEBHOOK_SECRET';
+const WEBHOOK_SECRET_ENV = 'SEGSERVE_WEBHOOK_SECRET';
 
 const JOB_STATES: readonly JobState[] = ['running', 'cancelling', 'completed', 'failed', 'cancelled'];
 const ENDED: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
@@ -31,7 +31,7 @@ const MAX_BACKOFF_MS = 30_000;
 /** Polls failing for this long (a server gone, not restarting) end the wait with the last error. */
 const GIVE_UP_MS = 5 * 60_000;
 
-export interface SubmitOptions {
+interface SubmitOptions {
   server: string;
   model?: string;
   version?: string;
@@ -73,7 +73,7 @@ function jobSpec(options: SubmitOptions): Record<string, unknown> {
 }
 
 /** Submits the job (uploading the files named, with a progress bar); `created` is false for a repeated key. */
-export async function submitJob(
+async function submitJob(
   client: ServerClient,
   options: SubmitOptions,
   files: string[],

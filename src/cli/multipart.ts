@@ -47,6 +47,8 @@ export function multipartBody(parts: readonly FormPart[]): MultipartBody {
           onProgress?.(index, sent, part.size);
           yield chunk as Buffer;
         }
+        // An empty file has no chunk to report: it is sent all the same.
+        if (sent === 0) onProgress?.(index, 0, 0);
       } else {
         yield Buffer.from(part.value);
       }

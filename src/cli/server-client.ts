@@ -7,9 +7,11 @@ import { Option } from 'commander';
 import { ERROR_CATALOGUE, type ErrorCode, type ErrorDetails, SegserveError } from '../errors.js';
 import type { MultipartBody, SendProgress } from './multipart.js';
 
-/** An API key of the server, for the inference and jobs routes: from the environment, never a flag (flags end up
- * in shell history and `ps`). */
-export const API_KEY_ENV = 'SEGSERVE_API_KEY';
+/**
+ * An API key of the server (inference and jobs routes): from the environment, never a flag (flags end up in
+ * shell history and `ps`).
+ */
+const API_KEY_ENV = 'SEGSERVE_API_KEY';
 
 export function serverOption(): Option {
   return new Option('--server <url>', 'the server').env('SEGSERVE_SERVER').default('http://127.0.0.1:8080');
@@ -120,7 +122,12 @@ export class ServerClient {
       throw new NoAnswer(this.server, error);
     }
     if (status < 200 || status > 299) throw this.#refusal(status, text);
-    return { status, body: JSON.parse(text) as T };
+    try {
+      return { status, body: JSON.parse(text) as T };
+    } catch {
+      // A 2xx that is not JSON came from something else at that address.
+      throw new UnexpectedAnswer(status, text);
+    }
   }
 
   /** A missing key is the user's to set: said with the variable's name rather than the HTTP header's. */
