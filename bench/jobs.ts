@@ -12,12 +12,13 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { JobView } from '../src/jobs/wire-types.js';
+import { openBlobStore } from '../src/storage/index.js';
 import { freshDatabase, postgresProblem } from '../test/helpers/postgres.js';
 import { redisProblem, TEST_REDIS_URL } from '../test/helpers/redis.js';
 import { type SegserveProcess, startSegserve } from '../test/helpers/segserve-process.js';
@@ -31,7 +32,19 @@ const MODEL = 'mediapipe-selfie';
 async function predictRate(models: string, images: string, out: string): Promise<number> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--import', 'tsx', join(projectRoot, 'src/cli/main.ts'), 'predict', images, '--models', models, '--model', MODEL, '--out', out],
+    [
+      '--import',
+      'tsx',
+      join(projectRoot, 'src/cli/main.ts'),
+      'predict',
+      images,
+      '--models',
+      models,
+      '--model',
+      MODEL,
+      '--out',
+      out,
+    ],
     { cwd: projectRoot, maxBuffer: 16 * 1024 * 1024 },
   );
   const rate = /\(([\d.]+) img\/s\)/.exec(stdout);
@@ -49,9 +62,11 @@ async function jobRate(base: string, keys: string[], output: string): Promise<nu
   if (answer.status !== 201) throw new Error(`submit answered ${answer.status}: ${await answer.text()}`);
   const { id } = (await answer.json()) as JobView;
   for (;;) {
-    const job = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as JobView;
+    const job = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as JobView & { errors: unknown[] };
     if (job.state !== 'running') {
-      if (job.progress.done !== keys.length) throw new Error(`job ended ${job.state}: ${JSON.stringify(job.progress)}`);
+      if (job.progress.done !== keys.length) {
+        throw new Error(`job ended ${job.state}: ${JSON.stringify(job.progress)} ${JSON.stringify(job.errors[0])}`);
+      }
       return keys.length / ((performance.now() - started) / 1000);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -72,15 +87,19 @@ export async function benchJobs(): Promise<string> {
     const models = join(dir, 'models');
     await mkdir(models);
     await cp(join(projectRoot, 'model-repository', MODEL), join(models, MODEL), { recursive: true });
-    const names = (await readdir(photos)).filter((name) => name.endsWith('.jpg')).sort().slice(0, IMAGES);
+    const names = (await readdir(photos))
+      .filter((name) => name.endsWith('.jpg'))
+      .sort()
+      .slice(0, IMAGES);
     const images = join(dir, 'images');
     await mkdir(images);
     const blobs = join(dir, 'blobs');
-    await mkdir(join(blobs, 'in'), { recursive: true });
+    const store = await openBlobStore({ kind: 'filesystem', root: blobs });
     for (const name of names) {
       await cp(join(photos, name), join(images, name));
-      await cp(join(photos, name), join(blobs, 'in', name));
+      await store.put(`in/${name}`, await readFile(join(photos, name)));
     }
+    await store.close();
     const keys = names.map((name) => `in/${name}`);
     const predict = await predictRate(models, images, join(dir, 'predict-out'));
 
@@ -90,7 +109,11 @@ export async function benchJobs(): Promise<string> {
       SEGSERVE_DATABASE_URL: database.url,
       SEGSERVE_BLOB_URL: pathToFileURL(blobs).href,
     };
-    const api = await startSegserve({ models, args: ['--job-concurrency', '0', '--data-dir', join(dir, 'api')], env });
+    const api = await startSegserve({
+      models,
+      args: ['--job-concurrency', '0', '--data-dir', join(dir, 'api')],
+      env,
+    });
     processes.push(api);
     const rates: number[] = [];
     for (const workers of [1, 2]) {

@@ -21,11 +21,14 @@ import {
   splitLimits,
 } from '../http/settings.js';
 import { PREDICTION_LOG_LEVELS, type PredictionLogLevel } from '../monitoring/prediction-log.js';
-import { QUEUE_SETTING, resolveQueueSettings } from '../storage/open-queue.js';
 import {
   MODELS_SYNC_SETTINGS,
   type ModelsSyncSettingKey,
+  QUEUE_SETTINGS,
+  type QueueSettingKey,
+  type QueueSettings,
   resolveModelsSyncSettings,
+  resolveQueueSettings,
   summarizeStorage,
 } from '../storage/settings.js';
 import { parseFormats } from './predict.js';
@@ -127,12 +130,9 @@ export function addServeSettingOptions(command: Command): Command {
         `(env ${API_KEY_FILE_ENV}; also ${API_KEYS_ENV}, comma-separated; default: none, the routes are open)`,
     ),
   );
-  command.addOption(
-    new Option(
-      `${QUEUE_SETTING.flag} ${QUEUE_SETTING.value}`,
-      `${QUEUE_SETTING.description} (env ${QUEUE_SETTING.env})`,
-    ),
-  );
+  for (const row of QUEUE_SETTINGS) {
+    command.addOption(new Option(`${row.flag} ${row.value}`, `${row.description} (env ${row.env})`));
+  }
   command.addOption(
     new Option(
       '--job-concurrency <n>',
@@ -175,6 +175,16 @@ export function addServeSettingOptions(command: Command): Command {
     collectOrigins,
   );
   return command;
+}
+
+/** The queue settings from a command's parsed options (`--redis-url`) and the environment. */
+export function queueSettingsOf(options: Readonly<Record<string, unknown>>): QueueSettings {
+  const flags: Partial<Record<QueueSettingKey, string>> = {};
+  for (const row of QUEUE_SETTINGS) {
+    const value = options[new Option(row.flag).attributeName()];
+    if (typeof value === 'string') flags[row.key] = value;
+  }
+  return resolveQueueSettings(flags, process.env);
 }
 
 function jobConcurrency(value: string): number {
@@ -227,8 +237,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     if (typeof value === 'string') syncFlags[row.key] = value;
   }
   const modelsSync = resolveModelsSyncSettings(syncFlags, process.env, storage);
-  const queueFlag = options[new Option(QUEUE_SETTING.flag).attributeName()];
-  const queue = resolveQueueSettings(typeof queueFlag === 'string' ? queueFlag : undefined, process.env);
+  const queue = queueSettingsOf(options);
   const events = eventsOf(options);
   const { shutdownTimeoutMs } = limits.process;
   const server = await startServer({

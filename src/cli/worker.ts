@@ -8,8 +8,8 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { startWorker } from '../host/worker.js';
 import { resolveLimits } from '../http/settings.js';
-import { QUEUE_SETTING, resolveQueueSettings } from '../storage/open-queue.js';
-import { summarizeStorage } from '../storage/settings.js';
+import { QUEUE_SETTINGS, summarizeStorage } from '../storage/settings.js';
+import { queueSettingsOf } from './serve.js';
 import { addStorageOptions, storageSettingsOf } from './storage-options.js';
 
 interface WorkerCommandOptions {
@@ -57,12 +57,6 @@ export function addWorkerCommand(program: Command, modelsOption: () => Option): 
         .default(9091),
     )
     .addOption(new Option('--host <address>', 'address to listen on').env('HOST').default('0.0.0.0'))
-    .addOption(
-      new Option(
-        `${QUEUE_SETTING.flag} ${QUEUE_SETTING.value}`,
-        `${QUEUE_SETTING.description} (env ${QUEUE_SETTING.env})`,
-      ),
-    )
     .option(
       '--allow-url <cidr>',
       'address or CIDR range URL inputs may reach although private or loopback (repeatable, comma-separated)',
@@ -82,15 +76,13 @@ export function addWorkerCommand(program: Command, modelsOption: () => Option): 
         .default('info'),
     );
   addStorageOptions(command);
+  for (const row of QUEUE_SETTINGS) {
+    command.addOption(new Option(`${row.flag} ${row.value}`, `${row.description} (env ${row.env})`));
+  }
   command.action(async (options: WorkerCommandOptions) => {
     const limits = resolveLimits({}, process.env);
     const storage = storageSettingsOf(options);
-    const queue = resolveQueueSettings(
-      typeof options[new Option(QUEUE_SETTING.flag).attributeName()] === 'string'
-        ? (options[new Option(QUEUE_SETTING.flag).attributeName()] as string)
-        : undefined,
-      process.env,
-    );
+    const queue = queueSettingsOf(options);
     const worker = await startWorker({
       modelsDir: options.models,
       storage,

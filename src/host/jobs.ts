@@ -17,8 +17,7 @@ import { JobStores } from '../jobs/locations.js';
 import type { JobLog, JobMessage, JobRuntime, WebhookMessage } from '../jobs/processor.js';
 import type { InferenceService } from '../serving/service.js';
 import { UrlFetcher, type UrlFetchOptions } from '../sources/fetch-url.js';
-import type { StorageSettings } from '../storage/index.js';
-import { openQueue, type QueueSettings } from '../storage/open-queue.js';
+import { openQueue, type QueueSettings, type StorageSettings } from '../storage/index.js';
 import type { Consumer, JsonValue, WorkQueue } from '../storage/queue.js';
 import type { LazyStorage } from './storage.js';
 

@@ -21,8 +21,7 @@ import { logPredictions, type PredictionLogLevel } from '../monitoring/predictio
 import { ShadowTraffic } from '../monitoring/shadow/index.js';
 import type { InferenceService } from '../serving/service.js';
 import { type BlobStore, openBlobStore, type StorageSettings } from '../storage/index.js';
-import type { QueueSettings } from '../storage/open-queue.js';
-import type { ModelsSyncSettings } from '../storage/settings.js';
+import type { ModelsSyncSettings, QueueSettings } from '../storage/settings.js';
 import { openJobs, type RunningJobs } from './jobs.js';
 import { readAliases, readTrafficPolicies, startLifecycle } from './lifecycle.js';
 import { openService, type ServiceSetup, type StartupLog, startupLogger } from './open-service.js';

@@ -14,7 +14,7 @@ import { defaultServerLimits, type ServerLimits } from '../http/settings.js';
 import { ServingMetrics } from '../monitoring/metrics.js';
 import type { InferenceService } from '../serving/service.js';
 import type { StorageSettings } from '../storage/index.js';
-import type { QueueSettings } from '../storage/open-queue.js';
+import type { QueueSettings } from '../storage/settings.js';
 import { openJobs, type RunningJobs } from './jobs.js';
 import { readAliases, readTrafficPolicies } from './lifecycle.js';
 import { openService, startupLogger } from './open-service.js';

@@ -171,7 +171,14 @@ export class Jobs {
   /** Validates, creates the job and queues its inputs; `created` is false for a repeated idempotency key. */
   async submit(request: JobRequest): Promise<{ job: JobView; created: boolean }> {
     const { service, stores } = this.#runtime;
-    const formats = [...new Set<string>(request.formats ?? ['json'])];
+    // The target must serve now (a model, a version or alias it has, an endpoint whose variants resolve).
+    const variants = service.resolveVariants(
+      'endpoint' in request.target ? { model: request.target.endpoint } : request.target,
+    );
+    // By default the JSON answers, and for instance models also the job's COCO results file (what evaluation
+    // and most tools read).
+    const instances = variants.every(({ loaded }) => loaded.config.task === 'instance');
+    const formats = [...new Set<string>(request.formats ?? (instances ? ['json', 'coco'] : ['json']))];
     if (formats.length === 0) throw invalid('formats is empty; choose from json, coco, png, overlay');
     for (const format of formats) {
       if (!(JOB_FORMATS as readonly string[]).includes(format)) {
@@ -179,10 +186,6 @@ export class Jobs {
       }
     }
     const checked = formats as JobFormat[];
-    // The target must serve now (a model, a version or alias it has, an endpoint whose variants resolve).
-    const variants = service.resolveVariants(
-      'endpoint' in request.target ? { model: request.target.endpoint } : request.target,
-    );
     for (const { loaded } of variants) {
       for (const format of checked) {
         const answer = MASK_ANSWERS[format];

@@ -12,10 +12,27 @@ export type { BlobInfo, BlobStore, ContentPut, PutOptions } from './blob-store.j
 export type { Database, Queryable, QueryResult, Row, SqlParam, SqlScalar } from './database.js';
 export { syncFolder, writeNewFileSynced } from './durable-files.js';
 export type { Migration } from './migrate.js';
-export { openBlobStore, openDatabase } from './open.js';
+export { type OpenQueueOptions, openBlobStore, openDatabase, openQueue } from './open.js';
+export {
+  type ConsumeOptions,
+  type Consumer,
+  DEAD_LETTERS_KEPT,
+  type DeadLetter,
+  type DeliveredMessage,
+  type FailureNotice,
+  type JsonValue,
+  PermanentFailure,
+  type QueueCounts,
+  type QueueMessage,
+  type RetryPolicy,
+  type WorkQueue,
+} from './queue.js';
 export {
   type BlobSettings,
   type DatabaseSettings,
+  QUEUE_SETTINGS,
+  type QueueSettings,
+  resolveQueueSettings,
   resolveStorageSettings,
   STORAGE_SETTINGS,
   type StorageSettings,

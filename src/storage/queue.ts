@@ -16,8 +16,17 @@
  *   the queue (BullMQ: once their lock expires), so handlers must be idempotent.
  * - A queue that cannot be reached (Redis down) fails `add` and `counts` with STORAGE_UNAVAILABLE; consumers
  *   wait and resume when it is back.
- * Message data is JSON: it crosses Redis as text.
+ * - Message ids and queue names are letters, digits, `-`, `_` and `.`: BullMQ refuses a `:` in both (its key
+ *   separator). Both adapters refuse the same ids (INVALID_ARGUMENT, nothing of the batch added), so a caller finds
+ *   out with the in-process queue rather than in production. (BullMQ's other limits on job ids, no integers and none
+ *   of the names of its own keys, are the BullMQ adapter's business: it stores message id `x` as job id `m.x`.)
+ * - Opening a queue name twice gives two handles on one queue, in one process as across processes: what one adds,
+ *   the other's consumers get. The retry policy and the number of dead letters kept travel with each message,
+ *   from the handle that added it.
+ * Message data is JSON: it crosses Redis as text, and the in-process queue copies it the same way, so each
+ * delivery gets the data as it was added.
  */
+import { SegserveError } from '../errors.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -93,4 +102,58 @@ export class PermanentFailure extends Error {
     super(message, options);
     this.name = 'PermanentFailure';
   }
+}
+
+/** Dead letters a queue keeps unless told otherwise: the most recent, older ones are dropped. */
+export const DEAD_LETTERS_KEPT = 1000;
+
+const NAME_CHARACTERS = /^[A-Za-z0-9._-]+$/;
+
+export function checkQueueName(name: string): void {
+  if (!NAME_CHARACTERS.test(name)) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: `queue name ${JSON.stringify(name)} is not accepted: letters, digits, "-", "_" and "." are`,
+    });
+  }
+}
+
+/** INVALID_ARGUMENT naming the first few bad ids, before anything of the batch is added. */
+export function checkMessageIds(messages: readonly QueueMessage<JsonValue>[]): void {
+  const bad = messages.filter(
+    (message) => typeof message.id !== 'string' || !NAME_CHARACTERS.test(message.id),
+  );
+  if (bad.length === 0) return;
+  const shown = bad.slice(0, 5).map((message) => JSON.stringify(message.id));
+  throw new SegserveError('INVALID_ARGUMENT', {
+    reason:
+      `message ids ${shown.join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more` : ''} are not accepted: ` +
+      'letters, digits, "-", "_" and "." are',
+  });
+}
+
+function isCount(value: number, least: number): boolean {
+  return Number.isSafeInteger(value) && value >= least;
+}
+
+export function checkRetryPolicy(retry: RetryPolicy): void {
+  if (!isCount(retry.attempts, 1) || !Number.isFinite(retry.backoffMs) || retry.backoffMs < 0) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: `retry policy ${JSON.stringify(retry)}: attempts is a whole number of at least 1, backoffMs a number of at least 0`,
+    });
+  }
+}
+
+/** For the option `what`: a whole number of at least `least`. */
+export function checkCount(what: string, value: number, least: number): void {
+  if (!isCount(value, least)) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: `${what} ${value} is not accepted: a whole number of at least ${least} is`,
+    });
+  }
+}
+
+/** A dead letter's reason: the error's message, or the text of whatever else was thrown. */
+export function failureReason(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
 }

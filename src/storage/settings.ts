@@ -299,3 +299,70 @@ export function resolveModelsSyncSettings(
   }
   return settings;
 }
+
+// ---- the work queues: in this process, or BullMQ on Redis ------------------------------------------------------
+
+export type QueueSettingKey = 'redisUrl';
+
+export const QUEUE_SETTINGS: ReadonlyArray<Omit<StorageSettingSpec, 'key'> & { key: QueueSettingKey }> = [
+  {
+    key: 'redisUrl',
+    flag: '--redis-url',
+    env: 'SEGSERVE_REDIS_URL',
+    value: '<url>',
+    description:
+      'redis://[user:password@]host:6379[/db] (rediss:// for TLS): work queues in Redis, shared by every process using it (default: queues in this process)',
+  },
+];
+
+/** `prefix`: of every Redis key (SEGSERVE_REDIS_PREFIX), so several installations share one Redis. */
+export type QueueSettings = { kind: 'in-process' } | { kind: 'redis'; url: string; prefix?: string };
+
+export const REDIS_PREFIX_ENV = 'SEGSERVE_REDIS_PREFIX';
+
+/** Why a Redis URL is refused, or undefined; never quoting it (it may hold a password). */
+export function redisUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'it does not parse as a URL';
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+    return `its scheme is ${url.protocol.slice(0, -1)}`;
+  if (url.hostname === '') return 'it names no host';
+  if (!/^\/?([0-9]+)?$/.test(url.pathname)) return 'its path is not a database number';
+  if (url.search || url.hash) return 'it has a query or fragment, which are not read';
+  return undefined;
+}
+
+/**
+ * Where the work queues live: Redis at the URL of the flag, else of the variable, else in this process. An empty
+ * value counts as unset, so `--redis-url ''` keeps the queues in the process whatever the environment says.
+ * INVALID_ARGUMENT names the flag or variable of a bad URL, without echoing it.
+ */
+export function resolveQueueSettings(
+  flags: Partial<Record<QueueSettingKey, string>>,
+  env: Environment = process.env,
+): QueueSettings {
+  const [spec] = QUEUE_SETTINGS;
+  const fromFlag = flags.redisUrl !== undefined;
+  const text = (fromFlag ? flags.redisUrl : env[spec.env])?.trim() ?? '';
+  if (text === '') return { kind: 'in-process' };
+  const problem = redisUrlProblem(text);
+  if (problem) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason:
+        `invalid queue settings: ${fromFlag ? spec.flag : spec.env} is not accepted ` +
+        `(${fromFlag ? `env ${spec.env}` : `flag ${spec.flag}`}): ${problem}; ` +
+        'expected redis://[user:password@]host[:port][/db] or rediss://...',
+    });
+  }
+  const prefix = env[REDIS_PREFIX_ENV]?.trim();
+  if (prefix && !/^[A-Za-z0-9._-]{1,64}$/.test(prefix)) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: `${REDIS_PREFIX_ENV} must be 1-64 letters, digits, ".", "_" or "-"`,
+    });
+  }
+  return { kind: 'redis', url: text, ...(prefix ? { prefix } : {}) };
+}

@@ -134,14 +134,14 @@ describe('batch jobs on the in-process queue', () => {
   });
 
   it('writes one COCO results file for an instance model, with image ids from numeric names', async () => {
-    const answer = await post('/v1/jobs', {
-      model: 'yolo',
-      prefix: 'yolo/',
-      output: 'results/coco/',
-      formats: ['coco'],
-    });
+    // No formats named: an instance model writes its JSON answers and the job's COCO results file.
+    const answer = await post('/v1/jobs', { model: 'yolo', prefix: 'yolo/', output: 'results/coco/' });
     const job = await waitForEnd(((await answer.json()) as JobView).id);
-    expect(job).toMatchObject({ state: 'completed', coco_results_key: 'results/coco/coco-results.json' });
+    expect(job).toMatchObject({
+      state: 'completed',
+      formats: ['json', 'coco'],
+      coco_results_key: 'results/coco/coco-results.json',
+    });
     const results = await readJson<Array<{ image_id: number; category_id: number; segmentation: unknown }>>(
       'results/coco/coco-results.json',
     );

@@ -3,7 +3,8 @@
  * inputs itself), two `segserve worker` processes, the machine's Redis (BullMQ) and PostgreSQL, and a real
  * S3-protocol server (s3rver) holding inputs and outputs. A job of 200 images; one worker is killed with SIGKILL
  * in the middle. Every result must be present exactly once, the manifest complete, the job completed. Then the
- * same job on the in-process queue (a `serve` alone, its embedded database) must write identical outputs.
+ * same job on the in-process queue (a `serve` alone, its embedded database) must write identical outputs. And
+ * SIGTERM drains a worker: it finishes the inputs it runs (none runs twice) and exits 0.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -50,6 +51,7 @@ describe.skipIf(skip !== undefined)(
     });
 
     beforeAll(async () => {
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
       dir = await mkdtemp(join(tmpdir(), 'segserve-jobs-e2e-'));
       modelsDir = await writeRepository({ softmax: tinySoftmaxModel() });
       s3 = new S3rverProcess(join(dir, 's3'), BUCKET);
@@ -132,8 +134,10 @@ describe.skipIf(skip !== undefined)(
       expect(submitted.status).toBe(201);
       const { id } = (await submitted.json()) as JobView;
       // Kill one worker once the job is well under way.
-      await waitFor(api.base, id, (job) => job.progress.done >= IMAGES / 3);
+      const before = await waitFor(api.base, id, (job) => job.progress.done >= IMAGES / 3);
       await workers[0].kill();
+      expect(before.state).toBe('running');
+      expect(before.progress.done).toBeLessThan(IMAGES);
       const job = await waitFor(api.base, id, (found) => found.state !== 'running');
       expect(job.state).toBe('completed');
       expect(job.progress).toEqual({ total: IMAGES, done: IMAGES, failed: 0, cancelled: 0 });
@@ -150,12 +154,42 @@ describe.skipIf(skip !== undefined)(
       expect(manifest.inputs.every((input) => input.state === 'done' && input.outputs?.length === 2)).toBe(
         true,
       );
+      // Inputs the killed worker held were claimed twice: once by it, once by the worker that took them over.
+      const retaken = manifest.inputs.filter((input) => input.attempts > 1).map((input) => input.name);
+      console.log(
+        `killed at ${before.progress.done}/${IMAGES} done; run again after the kill: ${retaken.join(', ') || 'none'}`,
+      );
       // The killed worker's inputs were run again by the other one, and counted once.
       const metrics = await (await fetch(`${api.base}/metrics`)).text();
       expect(metrics).toMatch(/segserve_jobs\{state="completed"\} 1/);
 
+      // SIGTERM drains: the worker finishes the inputs it runs (none is run twice), exits 0; another takes over.
+      const drainJob = await fetch(`${api.base}/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'softmax', prefix: 'in/', output: 'out/drain/', formats: ['json'] }),
+      });
+      const drainId = ((await drainJob.json()) as JobView).id;
+      await waitFor(api.base, drainId, (found) => found.progress.done >= 20);
+      workers[1].child.kill('SIGTERM');
+      const exit = await workers[1].exited;
+      expect(exit.code).toBe(0);
+      const third = await startSegserve({
+        command: 'worker',
+        models: modelsDir,
+        args: ['--concurrency', '2', '--data-dir', join(dir, 'worker-3')],
+        env: { ...env(), ...redis },
+      });
+      processes.push(third);
+      const drained = await waitFor(api.base, drainId, (found) => found.state !== 'running');
+      expect(drained.progress.done).toBe(IMAGES);
+      const inputs = (await (await fetch(`${api.base}/v1/jobs/${drainId}/inputs?limit=1000`)).json()) as {
+        inputs: Array<{ attempts: number }>;
+      };
+      expect(inputs.inputs.filter((input) => input.attempts !== 1)).toEqual([]);
+
       await api.kill();
-      await workers[1].kill();
+      await third.kill();
 
       // The same job on the in-process queue: a server alone, its embedded database, the same store.
       const alone = await startSegserve({

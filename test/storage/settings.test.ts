@@ -8,7 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSegserveError } from '../../src/errors.js';
-import { resolveStorageSettings, STORAGE_SETTINGS, summarizeStorage } from '../../src/storage/index.js';
+import {
+  QUEUE_SETTINGS,
+  resolveQueueSettings,
+  resolveStorageSettings,
+  STORAGE_SETTINGS,
+  summarizeStorage,
+} from '../../src/storage/index.js';
 import { MODELS_SYNC_SETTINGS, resolveModelsSyncSettings } from '../../src/storage/settings.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -180,6 +186,46 @@ describe('resolveModelsSyncSettings (serve --models-sync)', () => {
     expect(
       refusal(() => resolveModelsSyncSettings({ modelsSyncEndpoint: 'http://minio:9000' }, {})),
     ).toContain('no --models-sync URL is given');
+  });
+});
+
+describe('resolveQueueSettings', () => {
+  it('keeps the queues in the process unless a Redis URL is given; an empty one counts as none', () => {
+    expect(resolveQueueSettings({}, {})).toEqual({ kind: 'in-process' });
+    expect(resolveQueueSettings({}, { SEGSERVE_REDIS_URL: '  ' })).toEqual({ kind: 'in-process' });
+    expect(resolveQueueSettings({}, { SEGSERVE_REDIS_URL: 'redis://redis:6379' })).toEqual({
+      kind: 'redis',
+      url: 'redis://redis:6379',
+    });
+    expect(
+      resolveQueueSettings(
+        { redisUrl: 'rediss://user:pw@cache.internal:6380/2' },
+        { SEGSERVE_REDIS_URL: 'redis://x' },
+      ),
+    ).toEqual({ kind: 'redis', url: 'rediss://user:pw@cache.internal:6380/2' });
+    // An empty flag overrides the variable: the way to keep one command's queues in its process.
+    expect(resolveQueueSettings({ redisUrl: '' }, { SEGSERVE_REDIS_URL: 'redis://redis:6379' })).toEqual({
+      kind: 'in-process',
+    });
+    expect(QUEUE_SETTINGS.map((row) => [row.flag, row.env])).toEqual([['--redis-url', 'SEGSERVE_REDIS_URL']]);
+  });
+
+  it('refuses a bad Redis URL naming the flag or variable, never echoing it', () => {
+    for (const [url, reason] of [
+      ['http://app:hunter2@redis:6379', 'its scheme is http'],
+      ['redis://app:hunter2@redis:6379/db0', 'its path is not a database number'],
+      ['redis://app:hunter2@redis:6379/0?family=6', 'it has a query or fragment'],
+      ['redis:///0', 'it names no host'],
+      ['not a url hunter2', 'it does not parse as a URL'],
+    ]) {
+      const message = refusal(() => resolveQueueSettings({}, { SEGSERVE_REDIS_URL: url }));
+      expect(message, url).toContain(`SEGSERVE_REDIS_URL is not accepted (flag --redis-url): ${reason}`);
+      expect(message, url).toContain('expected redis://[user:password@]host[:port][/db]');
+      expect(message, url).not.toContain('hunter2');
+    }
+    expect(refusal(() => resolveQueueSettings({ redisUrl: 'redis//x' }, {}))).toContain(
+      '--redis-url is not accepted (env SEGSERVE_REDIS_URL): it does not parse as a URL',
+    );
   });
 });
 
