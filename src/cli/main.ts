@@ -10,12 +10,14 @@ import { InferenceService } from '../serving/service.js';
 import { addDatasetCommands } from './datasets.js';
 import { describeFailure, EXIT_FAILURES } from './errors.js';
 import { addEvalCommand } from './eval.js';
+import { addJobCommands } from './jobs.js';
 import { formatModelDetails, formatModelList } from './models.js';
 import { formatBaselineSummary, monitorBaseline } from './monitor.js';
 import { defaultRepositoryDir, openModel } from './open-model.js';
 import { formatSummary, parseFormats, predict } from './predict.js';
 import { formatPushOutcome, pushVersion } from './push.js';
 import { addServeSettingOptions, serve } from './serve.js';
+import { serverOption } from './server-client.js';
 import { addWorkerCommand } from './worker.js';
 
 function positiveInteger(value: string): number {
@@ -180,9 +182,7 @@ models
   .description('upload a model version to a running server (admin key in $SEGSERVE_ADMIN_KEY)')
   .argument('<file>', 'the ONNX file')
   .requiredOption('-m, --model <name>', 'model name (a new model needs --config)')
-  .addOption(
-    new Option('--server <url>', 'the server').env('SEGSERVE_SERVER').default('http://127.0.0.1:8080'),
-  )
+  .addOption(serverOption())
   .option('--config <file>', 'config.yaml of a new model')
   .option('--labels <file>', 'labels.txt of a new model')
   .option('-v, --version <n>', 'version number (default: the next one)', positiveInteger)
@@ -246,6 +246,7 @@ monitor
   });
 
 addDatasetCommands(program);
+addJobCommands(program);
 addEvalCommand(program);
 
 program
