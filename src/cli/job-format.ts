@@ -1,18 +1,6 @@
 /** How `segserve jobs status|wait|list` print a job: the same words and numbers in every command. */
-import type { JobInput, JobInputView, JobTarget, JobView } from '../jobs/wire-types.js';
+import { describeInput, describeTarget, type JobDetail, type JobView } from '../jobs/wire-types.js';
 import { formatTable } from './table.js';
-
-/** `GET /v1/jobs/{id}`: the job, and its failed inputs (the first 100). */
-export type JobDetail = JobView & { errors: JobInputView[] };
-
-export function describeTarget(target: JobTarget): string {
-  if ('endpoint' in target) return `endpoint ${target.endpoint}`;
-  return target.version === undefined ? `model ${target.model}` : `model ${target.model}:${target.version}`;
-}
-
-export function describeInput(input: JobInput): string {
-  return 'key' in input ? input.key : input.url;
-}
 
 /** `42 s`, `3m 05s`, `2h 10m`: as precise as a person reading a job's age needs. */
 export function formatSeconds(seconds: number): string {

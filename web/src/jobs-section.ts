@@ -3,18 +3,13 @@
  * its inputs done and failed out of the total, its target and how long it has run. Redrawn on each poll of the
  * page; a failed read shows the API's error here without taking the rest of the page down.
  */
-import type { JobList, JobTarget, JobView } from '../../src/jobs/wire-types.js';
+import { describeTarget, type JobList, type JobView } from '../../src/jobs/wire-types.js';
 import { h, replace } from './dom';
 import { duration } from './format';
 import { problem } from './problem';
 
 /** More running jobs than this are summed up rather than listed: the page is for a glance. */
 export const RUNNING_JOBS_SHOWN = 20;
-
-function describeTarget(target: JobTarget): string {
-  if ('endpoint' in target) return `endpoint ${target.endpoint}`;
-  return target.version === undefined ? `model ${target.model}` : `model ${target.model}:${target.version}`;
-}
 
 /** A share of the bar's width; widths set through the CSSOM, which the page's CSP (no inline styles) allows. */
 function segment(kind: 'done' | 'failed', count: number, total: number): HTMLElement {

@@ -38,12 +38,18 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (a
       schema: {
         tags,
         summary: "A model's training runs, newest first, with their metrics per epoch",
-        params: { type: 'object', required: ['model'], properties: { model: { type: 'string', maxLength: 128 } } },
+        params: {
+          type: 'object',
+          required: ['model'],
+          properties: { model: { type: 'string', maxLength: 128 } },
+        },
         querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 500 } } },
         response: errorResponses,
       },
     },
-    async (request) => ({ runs: await (await runs()).ofModel(request.params.model, request.query.limit ?? 50) }),
+    async (request) => ({
+      runs: await (await runs()).ofModel(request.params.model, request.query.limit ?? 50),
+    }),
   );
 
   app.get<{ Params: { id: string } }>(
@@ -53,7 +59,13 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (a
   );
 
   app.post<{
-    Body: { model: string; kind: 'unet' | 'classifier'; dataset?: string; dataset_version?: string; params?: object };
+    Body: {
+      model: string;
+      kind: 'unet' | 'classifier';
+      dataset?: string;
+      dataset_version?: string;
+      params?: object;
+    };
   }>(
     '/v1/admin/training-runs',
     {
@@ -88,7 +100,14 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (a
     '/v1/admin/training-runs/:id/epochs',
     {
       onRequest: admin,
-      schema: { tags, summary: "Append an epoch's metrics", security: [{ adminKey: [] }], params: idParams, body: object, response: errorResponses },
+      schema: {
+        tags,
+        summary: "Append an epoch's metrics",
+        security: [{ adminKey: [] }],
+        params: idParams,
+        body: object,
+        response: errorResponses,
+      },
     },
     async (request) => {
       await known(request.params.id);
@@ -148,7 +167,8 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (a
       await known(id);
       const store = await runs();
       const body = request.body;
-      if (body.state === 'succeeded') await store.succeeded(id, { metrics: body.metrics, codeVersion: body.code_version });
+      if (body.state === 'succeeded')
+        await store.succeeded(id, { metrics: body.metrics, codeVersion: body.code_version });
       else await store.failed(id, body.error ?? 'failed');
       if (body.produced) await store.produced(id, body.produced);
       return known(id);

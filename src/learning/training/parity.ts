@@ -47,7 +47,12 @@ export async function checkParity(out: string, kind: string): Promise<ParityResu
   const parity = JSON.parse(await readFile(join(out, 'parity.json'), 'utf8')) as ParityRecord;
   const config = await readModelConfig(join(out, 'config.yaml'));
   const { pixels } = parity.input;
-  const raw = { width: pixels.width, height: pixels.height, channels: pixels.channels, data: Buffer.from(pixels.base64, 'base64') };
+  const raw = {
+    width: pixels.width,
+    height: pixels.height,
+    channels: pixels.channels,
+    data: Buffer.from(pixels.base64, 'base64'),
+  };
   const tensor = rawToTensor(raw, { ...config.input, width: pixels.width, height: pixels.height });
   const tolerance = parity.tolerance.absolute;
   const inputMaxDiff = largestDifference(parity.input.samples, tensor);

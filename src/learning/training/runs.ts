@@ -70,7 +70,10 @@ export class TrainingRuns {
     ]);
   }
 
-  async succeeded(id: string, result: { metrics?: Record<string, unknown>; codeVersion?: string }): Promise<void> {
+  async succeeded(
+    id: string,
+    result: { metrics?: Record<string, unknown>; codeVersion?: string },
+  ): Promise<void> {
     await this.db.query(
       `UPDATE training_runs SET state = 'succeeded', metrics = $2::jsonb, code_version = $3, finished_at = now()
        WHERE id = $1`,

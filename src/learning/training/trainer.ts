@@ -68,7 +68,11 @@ export function runTrainer(
   const python = pythonOf(env);
   return new Promise((resolve, reject) => {
     const child = spawn(python, ['-m', 'segserve_train', kind, ...args], {
-      env: { ...env, PYTHONPATH: [TRAINING_DIR, env.PYTHONPATH].filter(Boolean).join(':'), PYTHONUNBUFFERED: '1' },
+      env: {
+        ...env,
+        PYTHONPATH: [TRAINING_DIR, env.PYTHONPATH].filter(Boolean).join(':'),
+        PYTHONUNBUFFERED: '1',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
       signal: options.signal,
     });
