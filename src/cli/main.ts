@@ -18,6 +18,7 @@ import { formatSummary, parseFormats, predict } from './predict.js';
 import { formatPushOutcome, pushVersion } from './push.js';
 import { addServeSettingOptions, serve } from './serve.js';
 import { serverOption } from './server-client.js';
+import { addTrainCommands } from './train.js';
 import { addWorkerCommand } from './worker.js';
 
 function positiveInteger(value: string): number {
@@ -140,6 +141,7 @@ const serveCommand = program
 addServeSettingOptions(serveCommand).action(serve);
 
 addWorkerCommand(program, modelsOption);
+addTrainCommands(program);
 
 const models = program.command('models').description('inspect the model repository');
 

@@ -70,7 +70,7 @@ export function isTransient(error: unknown): boolean {
 }
 
 export interface SendOptions {
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | 'PUT';
   /** Sent as JSON. */
   json?: unknown;
   /** A multipart upload, streamed; no timeout, since how long it takes depends on the files. */
