@@ -20,8 +20,11 @@ import { DESKTOP, openPage, PHONE, screenshot } from './browser.js';
 /** Enough slow inputs (about 0.3 s each, two at a time) that the job outlives the checks below. */
 const INPUTS = 120;
 
-/** The page polls every 5 s; a poll and its redraw fit well within this. */
-const POLL_WAIT = { timeout: 15_000 };
+/**
+ * The page polls every 5 s; a poll and its redraw fit well within this, even on a machine as loaded as CI's
+ * (where the first answer may wait on the embedded database's first open).
+ */
+const POLL_WAIT = { timeout: 30_000 };
 
 export function describeMonitorJobs(browser: () => Browser): void {
   describe('monitor page: running jobs', () => {
@@ -55,12 +58,14 @@ export function describeMonitorJobs(browser: () => Browser): void {
       Number(await row(page, id).getByRole('progressbar').getAttribute('aria-valuenow'));
 
     it('lists a running job with its progress, target and elapsed time, and drops it once cancelled', {
-      timeout: 120_000,
+      timeout: 180_000,
     }, async () => {
       const { page, errors } = await openPage(browser());
       await page.goto(`${server.url}/monitor`);
       const section = page.getByRole('region', { name: 'Running jobs' });
-      await expect.poll(() => section.locator('.empty-state').textContent()).toBe('No job is running.');
+      await expect
+        .poll(() => section.locator('.empty-state').textContent(), POLL_WAIT)
+        .toBe('No job is running.');
       expect(await section.locator('.badge').textContent()).toBe('0');
 
       const answer = await fetch(`${server.url}/v1/jobs`, {
