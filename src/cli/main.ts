@@ -7,6 +7,7 @@ import { AdminKeys, hashAdminKey } from '../http/admin-auth.js';
 import { ModelRepository } from '../models/index.js';
 import { importTflite } from '../models/tflite/index.js';
 import { InferenceService } from '../serving/service.js';
+import { port } from './arguments.js';
 import { addDatasetCommands } from './datasets.js';
 import { describeFailure, EXIT_FAILURES } from './errors.js';
 import { addEvalCommand } from './eval.js';
@@ -24,13 +25,6 @@ import { addWorkerCommand } from './worker.js';
 function positiveInteger(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535)
-    throw new InvalidArgumentError('expected a port, 0 to 65535');
   return n;
 }
 

@@ -32,6 +32,7 @@ import {
   summarizeStorage,
 } from '../storage/settings.js';
 import { parseFormats } from './predict.js';
+import { stopOnSignals } from './signals.js';
 import { addStorageOptions, storageSettingsOf } from './storage-options.js';
 
 /** Secrets only from the environment: flags end up in shell history and `ps`. */
@@ -293,29 +294,9 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     },
     'settings',
   );
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting without waiting for requests in flight');
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal }, 'shutting down: refusing new requests, finishing those in flight');
-    setTimeout(() => {
-      log.error({ grace_ms: shutdownTimeoutMs }, 'requests still in flight after the grace period');
-      process.exit(1);
-    }, shutdownTimeoutMs).unref();
-    server.close().then(
-      () => {
-        log.info('shut down');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  stopOnSignals(log, shutdownTimeoutMs, () => server.close(), {
+    closing: 'shutting down: refusing new requests, finishing those in flight',
+    inFlight: 'requests in flight',
+    closed: 'shut down',
+  });
 }

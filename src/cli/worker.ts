@@ -9,7 +9,9 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { startWorker } from '../host/worker.js';
 import { resolveLimits } from '../http/settings.js';
 import { QUEUE_SETTINGS, summarizeStorage } from '../storage/settings.js';
+import { port } from './arguments.js';
 import { queueSettingsOf } from './serve.js';
+import { stopOnSignals } from './signals.js';
 import { addStorageOptions, storageSettingsOf } from './storage-options.js';
 
 interface WorkerCommandOptions {
@@ -26,13 +28,6 @@ function count(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 256)
     throw new InvalidArgumentError('expected an integer from 1 to 256');
-  return n;
-}
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535)
-    throw new InvalidArgumentError('expected a port, 0 to 65535');
   return n;
 }
 
@@ -96,30 +91,10 @@ export function addWorkerCommand(program: Command, modelsOption: () => Option): 
     });
     const { log } = worker.app;
     log.info({ storage: summarizeStorage(storage), limits }, 'settings');
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting without waiting for the inputs running');
-        process.exit(1);
-      }
-      stopping = true;
-      log.info({ signal }, 'draining: taking no new input, finishing those running');
-      setTimeout(() => {
-        log.error({ grace_ms: limits.shutdownTimeoutMs }, 'inputs still running after the grace period');
-        process.exit(1);
-      }, limits.shutdownTimeoutMs).unref();
-      worker.close().then(
-        () => {
-          log.info('worker stopped');
-          process.exit(0);
-        },
-        (error: unknown) => {
-          log.error({ err: error }, 'worker stop failed');
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    stopOnSignals(log, limits.shutdownTimeoutMs, () => worker.close(), {
+      closing: 'draining: taking no new input, finishing those running',
+      inFlight: 'inputs running',
+      closed: 'worker stopped',
+    });
   });
 }
