@@ -20,6 +20,7 @@ import { type RunningServer, startServer } from '../../src/host/server.js';
 import { AdminKeys } from '../../src/http/admin-auth.js';
 import { pythonOf } from '../../src/learning/training/trainer.js';
 import type { TrainingRunJson } from '../../src/learning/training/wire-types.js';
+import { encodeGreyPng } from '../../src/masks/index.js';
 import { runCli } from '../helpers/cli.js';
 import { ADMIN_KEY, adminHeaders } from '../helpers/lifecycle.js';
 import { hasShared, sharedPath } from '../helpers/shared.js';
@@ -62,10 +63,9 @@ async function isbiMaskFolder(target: string): Promise<void> {
       .greyscale()
       .raw()
       .toBuffer({ resolveWithObject: true });
-    const classes = Buffer.from(data.map((value) => (value < 128 ? 1 : 0)));
-    await sharp(classes, { raw: { width: info.width, height: info.height, channels: 1 } })
-      .png()
-      .toFile(join(target, 'masks', `${slice}.png`));
+    const classes = Uint8Array.from(data, (value) => (value < 128 ? 1 : 0));
+    // The export's own grey PNG writer: what `segserve datasets export --format masks` writes.
+    await writeFile(join(target, 'masks', `${slice}.png`), encodeGreyPng(classes, info.width, info.height));
     lines.push(`images/${slice}.png,masks/${slice}.png,${slice < 8 ? 'train' : 'val'}`);
   }
   await writeFile(join(target, 'manifest.csv'), `${lines.join('\n')}\n`);

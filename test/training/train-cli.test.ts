@@ -1,0 +1,157 @@
+/**
+ * `segserve train` refusing what it cannot train on, and a trainer that crashes half-way, each reported clearly
+ * (TRAINING_FAILED with the trainer's own code and the file it names), with nothing uploaded: the server ends with
+ * no version of the model, and the run history says failed. A tiny dataset that trains keeps the happy path honest.
+ * Needs Debian's python3-torch; says SKIPPED without it.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningServer, startServer } from '../../src/host/server.js';
+import { AdminKeys } from '../../src/http/admin-auth.js';
+import { pythonOf } from '../../src/learning/training/trainer.js';
+import type { TrainingRunJson } from '../../src/learning/training/wire-types.js';
+import { encodeGreyPng } from '../../src/masks/index.js';
+import { runCli } from '../helpers/cli.js';
+import { ADMIN_KEY } from '../helpers/lifecycle.js';
+import { testStorage } from '../helpers/storage.js';
+
+const torch = spawnSync(pythonOf(), ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+if (!torch)
+  console.warn(`SKIPPED segserve train: no PyTorch in ${pythonOf()} (apt-get install python3-torch)`);
+
+const SIZE = 32;
+
+/** A mask folder of `count` images: a bright square (class 1) on a dark ground. */
+async function maskFolder(
+  dir: string,
+  options: { maskSize?: number; maskValue?: number; count?: number } = {},
+) {
+  await mkdir(join(dir, 'images'), { recursive: true });
+  await mkdir(join(dir, 'masks'));
+  const lines = ['image,mask,split'];
+  const count = options.count ?? 4;
+  for (let i = 0; i < count; i++) {
+    const image = Buffer.alloc(SIZE * SIZE * 3, 30);
+    const maskSize = options.maskSize ?? SIZE;
+    const mask = Buffer.alloc(maskSize * maskSize, 0);
+    for (let y = 8; y < 24; y++) {
+      for (let x = 8 + i; x < 24; x++) {
+        image.fill(220, (y * SIZE + x) * 3, (y * SIZE + x) * 3 + 3);
+        if (y < maskSize && x < maskSize) mask[y * maskSize + x] = options.maskValue ?? 1;
+      }
+    }
+    await sharp(image, { raw: { width: SIZE, height: SIZE, channels: 3 } })
+      .png()
+      .toFile(join(dir, 'images', `${i}.png`));
+    await writeFile(join(dir, 'masks', `${i}.png`), encodeGreyPng(mask, maskSize, maskSize));
+    lines.push(`images/${i}.png,masks/${i}.png,${i < count - 1 ? 'train' : 'val'}`);
+  }
+  await writeFile(join(dir, 'manifest.csv'), `${lines.join('\n')}\n`);
+  await writeFile(join(dir, 'labels.txt'), 'background\nsquare\n');
+}
+
+describe.skipIf(!torch)('segserve train', () => {
+  let dir: string;
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'segserve-train-cli-'));
+    await mkdir(join(dir, 'models'));
+    server = await startServer({
+      modelsDir: join(dir, 'models'),
+      port: 0,
+      host: '127.0.0.1',
+      logger: false,
+      predictionLog: 'off',
+      storage: testStorage(dir),
+      adminKeys: AdminKeys.fromEntries([{ text: ADMIN_KEY, where: 'test' }]),
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const train = (data: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
+    runCli(
+      [
+        'train',
+        'unet',
+        '--model',
+        'squares',
+        '--data',
+        data,
+        '--server',
+        server.url,
+        '--push',
+        '--base',
+        '4',
+        '--depth',
+        '2',
+        '--crop',
+        '16',
+        '--iterations',
+        '8',
+        '--epochs',
+        '2',
+        ...extra,
+      ],
+      { SEGSERVE_ADMIN_KEY: ADMIN_KEY, ...env },
+    );
+
+  it('refuses bad datasets and a crash half-way clearly, uploading nothing', {
+    timeout: 600_000,
+  }, async () => {
+    const cases: Array<[string, () => Promise<void>, string, NodeJS.ProcessEnv?]> = [
+      [
+        'empty',
+        async () => {
+          await mkdir(join(dir, 'empty', 'images'), { recursive: true });
+          await writeFile(join(dir, 'empty', 'manifest.csv'), 'image,mask,split\n');
+          await writeFile(join(dir, 'empty', 'labels.txt'), 'background\nsquare\n');
+        },
+        'EMPTY_DATASET',
+      ],
+      ['sizes', () => maskFolder(join(dir, 'sizes'), { maskSize: SIZE / 2 }), 'MASK_SIZE_MISMATCH'],
+      ['classes', () => maskFolder(join(dir, 'classes'), { maskValue: 7 }), 'MASK_VALUES'],
+      ['crash', () => maskFolder(join(dir, 'crash')), 'INTERNAL', { SEGSERVE_TRAIN_FAIL_AT_ITERATION: '3' }],
+    ];
+    for (const [name, make, code, env] of cases) {
+      await make();
+      const run = await train(join(dir, name), [], env);
+      expect({ name, code: run.code }).toEqual({ name, code: 2 });
+      expect(run.stderr).toContain('TRAINING_FAILED');
+      expect(run.stderr).toContain(code);
+    }
+    // Nothing uploaded: the model does not exist, and each run is recorded as failed with its reason.
+    expect((await fetch(`${server.url}/v1/models/squares`)).status).toBe(404);
+    const { runs } = (await (await fetch(`${server.url}/v1/models/squares/training-runs`)).json()) as {
+      runs: TrainingRunJson[];
+    };
+    expect(runs.map((run) => run.state)).toEqual(['failed', 'failed', 'failed', 'failed']);
+    expect(
+      runs.every((run) => (run.error ?? '').includes('TRAINING_FAILED') || (run.error ?? '').length > 0),
+    ).toBe(true);
+  });
+
+  it('trains a tiny dataset, checks it in onnxruntime, uploads it and records the run', {
+    timeout: 600_000,
+  }, async () => {
+    await maskFolder(join(dir, 'good'));
+    const run = await train(join(dir, 'good'), ['--seed', '1']);
+    expect(run.code, run.stderr.slice(-2000)).toBe(0);
+    expect(run.stdout).toContain('onnxruntime matches PyTorch');
+    expect(run.stdout).toContain('uploaded as squares version 1');
+    const { runs } = (await (await fetch(`${server.url}/v1/models/squares/training-runs`)).json()) as {
+      runs: TrainingRunJson[];
+    };
+    expect(runs[0]).toMatchObject({ state: 'succeeded', produced: { version: 1 } });
+    expect(runs[0].epochs).toHaveLength(2);
+    expect(runs[0].code_version).toMatch(/sources:[0-9a-f]{12}/);
+  });
+});
