@@ -1,44 +1,29 @@
 #!/usr/bin/env node
 /** The `segserve` command line. */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SegserveError } from '../errors.js';
 import { AdminKeys, hashAdminKey } from '../http/admin-auth.js';
 import { ModelRepository } from '../models/index.js';
 import { importTflite } from '../models/tflite/index.js';
 import { InferenceService } from '../serving/service.js';
+import { settingOption } from './config/registry.js';
 import { addDatasetCommands } from './datasets.js';
 import { describeFailure, EXIT_FAILURES } from './errors.js';
 import { addEvalCommand } from './eval.js';
 import { formatModelDetails, formatModelList } from './models.js';
 import { formatBaselineSummary, monitorBaseline } from './monitor.js';
-import { defaultRepositoryDir, openModel } from './open-model.js';
+import { openModel } from './open-model.js';
 import { formatSummary, parseFormats, predict } from './predict.js';
 import { formatPushOutcome, pushVersion } from './push.js';
-import { addServeSettingOptions, serve } from './serve.js';
+import { addServeCommand } from './serve.js';
 import { addWorkerCommand } from './worker.js';
 
 function positiveInteger(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
-}
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535)
-    throw new InvalidArgumentError('expected a port, 0 to 65535');
-  return n;
-}
-
-function list(value: string, previous: string[]): string[] {
-  return [
-    ...previous,
-    ...value
-      .split(',')
-      .map((v) => v.trim())
-      .filter(Boolean),
-  ];
 }
 
 /** package.json sits two folders up from both src/cli/main.ts and dist/cli/main.js. */
@@ -60,11 +45,9 @@ const program = new Command()
   .exitOverride()
   .showHelpAfterError();
 
+// Read from SEGSERVE_MODELS when the options are parsed, after a config file has filled the environment.
 const modelsOption = () =>
-  new Option('--models <dir>', 'model repository folder (env SEGSERVE_MODELS)').default(
-    defaultRepositoryDir(),
-    '$SEGSERVE_MODELS, else ./models',
-  );
+  settingOption('models', 'serve', '<dir>').default(resolve('models'), '$SEGSERVE_MODELS, else ./models');
 
 program
   .command('predict')
@@ -105,38 +88,7 @@ program
     }
   });
 
-const serveCommand = program
-  .command('serve')
-  .description(
-    'serve the models over HTTP: /v1 segmentation API, /predict routes, /v2 inference protocol, /docs',
-  )
-  .addOption(modelsOption())
-  // PORT as Cloud Run and most platforms set it; the command line wins over the environment.
-  .addOption(new Option('-p, --port <n>', 'port to listen on').env('PORT').argParser(port).default(8080))
-  .addOption(new Option('--host <address>', 'address to listen on').env('HOST').default('0.0.0.0'))
-  .option('--default-model <name>', 'model for requests that name none (default: the first ready model)')
-  .option('--batch-root <dir>', 'folder /predict/batch may read {"paths"} from (default: paths refused)')
-  .addOption(
-    new Option(
-      '--eval-root <dir>',
-      'folder the evaluation API may read dataset paths from (default: only dataset:<name> sources)',
-    ).env('SEGSERVE_EVAL_ROOT'),
-  )
-  .option(
-    '--allow-url <cidr>',
-    'address or CIDR range URL downloads may reach although private or loopback (repeatable, comma-separated)',
-    list,
-    [],
-  )
-  .addOption(
-    new Option('--log-level <level>', 'least severe level logged')
-      .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
-      .env('LOG_LEVEL')
-      .default('info'),
-  );
-// Every limit (and --shutdown-timeout) is generated from the limits table in src/http/settings.ts.
-addServeSettingOptions(serveCommand).action(serve);
-
+addServeCommand(program, modelsOption);
 addWorkerCommand(program, modelsOption);
 
 const models = program.command('models').description('inspect the model repository');
@@ -180,9 +132,7 @@ models
   .description('upload a model version to a running server (admin key in $SEGSERVE_ADMIN_KEY)')
   .argument('<file>', 'the ONNX file')
   .requiredOption('-m, --model <name>', 'model name (a new model needs --config)')
-  .addOption(
-    new Option('--server <url>', 'the server').env('SEGSERVE_SERVER').default('http://127.0.0.1:8080'),
-  )
+  .addOption(settingOption('server', 'models push', '<url>').default('http://127.0.0.1:8080'))
   .option('--config <file>', 'config.yaml of a new model')
   .option('--labels <file>', 'labels.txt of a new model')
   .option('-v, --version <n>', 'version number (default: the next one)', positiveInteger)
