@@ -71,7 +71,8 @@ describe('Dockerfile', () => {
     expect(single(finalStage, 'ENTRYPOINT').exec).toEqual(['node', 'dist/cli/main.js']);
     expect(single(finalStage, 'CMD').exec).toEqual(['serve']);
     const healthcheck = single(finalStage, 'HEALTHCHECK');
-    expect(healthcheck.text).toMatch(/^--interval=\S+ --timeout=\S+ --start-period=\S+ --retries=\d+ CMD \[/);
+    expect(Object.keys(healthcheck.flags).sort()).toEqual(['interval', 'retries', 'start-period', 'timeout']);
+    expect(healthcheck.text).toMatch(/^CMD \[/);
   });
 
   it('sets only variables segserve reads in the final image', () => {
