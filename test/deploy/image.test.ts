@@ -12,7 +12,7 @@
  *
  * It needs root (to switch user and create the namespace) and the npm registry (npm ci), like .ci/run.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -53,6 +53,22 @@ function contextPaths(): string[] {
 }
 
 const isRoot = process.getuid?.() === 0;
+
+/** A container without SYS_ADMIN (a CI job's, by default) may not make a PID namespace. */
+function pidNamespaces(): boolean {
+  try {
+    execFileSync('unshare', ['--pid', '--fork', 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const asPidOne = isRoot && pidNamespaces();
+if (isRoot && !asPidOne) {
+  console.warn(
+    'SKIPPED "as PID 1": unshare --pid is not permitted here (a container without SYS_ADMIN); the image runs as a child process instead',
+  );
+}
 const user = single(finalStage, 'USER').text;
 const [uid, gid] = user.split(':').map(Number);
 const workdir = single(finalStage, 'WORKDIR').text;
@@ -112,30 +128,26 @@ function layOut(buildDir: string, imageDir: string): void {
 function startImage(imageDir: string, env: Record<string, string>): LoggedProcess {
   const entrypoint = single(finalStage, 'ENTRYPOINT').exec ?? [];
   const command = single(finalStage, 'CMD').exec ?? [];
-  return startLogged(
-    'unshare',
-    [
-      '--pid',
-      '--fork',
-      '--kill-child',
-      'setpriv',
-      `--reuid=${uid}`,
-      `--regid=${gid}`,
-      '--clear-groups',
-      '--',
-      ...entrypoint,
-      ...command,
-    ],
-    {
-      cwd: imageDir,
-      env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, ...stageEnv(finalStage), ...env },
-    },
-  );
+  const asUser = [
+    'setpriv',
+    `--reuid=${uid}`,
+    `--regid=${gid}`,
+    '--clear-groups',
+    '--',
+    ...entrypoint,
+    ...command,
+  ];
+  const [program, ...args] = asPidOne ? ['unshare', '--pid', '--fork', '--kill-child', ...asUser] : asUser;
+  return startLogged(program, args, {
+    cwd: imageDir,
+    env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, ...stageEnv(finalStage), ...env },
+  });
 }
 
-/** The host pid of the image's PID 1: the one child of `unshare --fork`. */
-async function pidOne(unsharePid: number): Promise<number> {
-  const children = (await readFile(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8')).trim();
+/** The host pid of the image's process: the one child of `unshare --fork` (its PID 1), else the one started. */
+async function pidOne(startedPid: number): Promise<number> {
+  if (!asPidOne) return startedPid;
+  const children = (await readFile(`/proc/${startedPid}/task/${startedPid}/children`, 'utf8')).trim();
   return Number(children.split(' ')[0]);
 }
 

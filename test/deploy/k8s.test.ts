@@ -292,7 +292,9 @@ describe('probes, scrapes and ports', () => {
         for (const path of rules.flatMap((rule) => rule.http.paths)) {
           const service = services.find((s) => s.metadata.name === path.backend.service.name);
           expect(service, `Ingress backend ${path.backend.service.name}`).toBeDefined();
-          const ports = (service?.spec as { ports: { name: string }[] }).ports.map((port) => port.name);
+          const ports = ((service?.spec ?? { ports: [] }) as { ports: { name: string }[] }).ports.map(
+            (port) => port.name,
+          );
           expect(ports).toContain(path.backend.service.port.name);
         }
       }

@@ -20,11 +20,8 @@ export function workerRoutes(): Set<string> {
   return new Set([...code.matchAll(/server\.get\('([^']+)'/g)].map((match) => match[1]));
 }
 
-/**
- * Starts `segserve serve` on a tiny model, waits until it is ready, and answers the status of a GET of each
- * path (200 for a route that is there and healthy).
- */
-export async function serveStatuses(paths: Iterable<string>): Promise<Map<string, number>> {
+/** Runs `use` against `segserve serve` on a tiny model, started here and ready, stopped after. */
+export async function withServe<T>(use: (base: string) => Promise<T>): Promise<T> {
   const models = await writeRepository({ tiny: tinySoftmaxModel() });
   const data = await mkdtemp(join(tmpdir(), 'segserve-routes-'));
   const port = await freePort();
@@ -50,13 +47,20 @@ export async function serveStatuses(paths: Iterable<string>): Promise<Map<string
       if (Date.now() > deadline) throw new Error(`not ready:\n${served.text()}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    const statuses = new Map<string, number>();
-    for (const path of paths) statuses.set(path, (await fetch(`${base}${path}`)).status);
-    return statuses;
+    return await use(base);
   } finally {
     served.child.kill('SIGTERM');
     await served.exited;
     await rm(models, { recursive: true, force: true });
     await rm(data, { recursive: true, force: true });
   }
+}
+
+/** The status of a GET of each path on a ready `segserve serve` (200 for a route that is there and healthy). */
+export function serveStatuses(paths: Iterable<string>): Promise<Map<string, number>> {
+  return withServe(async (base) => {
+    const statuses = new Map<string, number>();
+    for (const path of paths) statuses.set(path, (await fetch(`${base}${path}`)).status);
+    return statuses;
+  });
 }
