@@ -65,7 +65,9 @@ async function jobRate(base: string, keys: string[], output: string): Promise<nu
     const job = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as JobView & { errors: unknown[] };
     if (job.state !== 'running') {
       if (job.progress.done !== keys.length) {
-        throw new Error(`job ended ${job.state}: ${JSON.stringify(job.progress)} ${JSON.stringify(job.errors[0])}`);
+        throw new Error(
+          `job ended ${job.state}: ${JSON.stringify(job.progress)} ${JSON.stringify(job.errors[0])}`,
+        );
       }
       return keys.length / ((performance.now() - started) / 1000);
     }

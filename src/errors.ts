@@ -271,6 +271,10 @@ export const ERROR_CATALOGUE = {
     message: "The job's output location {output} cannot be written: {reason}",
   },
   JOB_FINISHED: { status: 409, message: 'Job "{job}" has already finished ({state}).' },
+  // The reference trainer (training/, run by `segserve train`): a run that reported an error, crashed, or made a
+  // model that onnxruntime does not run as PyTorch did. Nothing of such a run is uploaded.
+  TRAINING_FAILED: { status: 500, message: 'The {kind} training run failed: {reason}' },
+  TRAINING_RUN_NOT_FOUND: { status: 404, message: 'No training run "{run}".' },
   // Open Inference Protocol v2 (KServe / Triton): a request the protocol or the model cannot take
   V2_BAD_REQUEST: { status: 400, message: '{reason}' },
   CONTENT_ENCODING_UNSUPPORTED: {

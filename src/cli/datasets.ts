@@ -32,6 +32,7 @@ import {
 import { type BlobStore, type Database, openBlobStore, openDatabase } from '../storage/index.js';
 import { createProgress } from './progress.js';
 import { addStorageOptions, storageSettingsOf } from './storage-options.js';
+import { formatTable } from './table.js';
 
 type Options = Record<string, unknown>;
 
@@ -70,16 +71,7 @@ export function formatDatasetList(datasets: DatasetJson[]): string {
     String(d.versions),
     short(d.latest),
   ]);
-  const header = ['NAME', 'TASK', 'CLASSES', 'ITEMS', 'VERSIONS', 'LATEST'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  return [header, ...rows]
-    .map((r) =>
-      r
-        .map((cell, i) => cell.padEnd(widths[i]))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return formatTable(['NAME', 'TASK', 'CLASSES', 'ITEMS', 'VERSIONS', 'LATEST'], rows);
 }
 
 export function formatDataset(dataset: DatasetJson, versions: VersionJson[]): string {

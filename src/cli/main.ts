@@ -12,12 +12,15 @@ import { settingOption } from './config/registry.js';
 import { addDatasetCommands } from './datasets.js';
 import { describeFailure, EXIT_FAILURES } from './errors.js';
 import { addEvalCommand } from './eval.js';
+import { addJobCommands } from './jobs.js';
 import { formatModelDetails, formatModelList } from './models.js';
 import { formatBaselineSummary, monitorBaseline } from './monitor.js';
 import { openModel } from './open-model.js';
 import { formatSummary, parseFormats, predict } from './predict.js';
 import { formatPushOutcome, pushVersion } from './push.js';
 import { addServeCommand } from './serve.js';
+import { serverOption } from './server-client.js';
+import { addTrainCommands } from './train.js';
 import { addWorkerCommand } from './worker.js';
 
 function positiveInteger(value: string): number {
@@ -90,6 +93,7 @@ program
 
 addServeCommand(program, modelsOption);
 addWorkerCommand(program, modelsOption);
+addTrainCommands(program);
 
 const models = program.command('models').description('inspect the model repository');
 
@@ -132,7 +136,7 @@ models
   .description('upload a model version to a running server (admin key in $SEGSERVE_ADMIN_KEY)')
   .argument('<file>', 'the ONNX file')
   .requiredOption('-m, --model <name>', 'model name (a new model needs --config)')
-  .addOption(settingOption('server', 'models push', '<url>').default('http://127.0.0.1:8080'))
+  .addOption(serverOption())
   .option('--config <file>', 'config.yaml of a new model')
   .option('--labels <file>', 'labels.txt of a new model')
   .option('-v, --version <n>', 'version number (default: the next one)', positiveInteger)
@@ -196,6 +200,7 @@ monitor
   });
 
 addDatasetCommands(program);
+addJobCommands(program);
 addEvalCommand(program);
 
 program

@@ -1,5 +1,6 @@
 /** `segserve models list|show`: what the repository holds, what loaded, and why something did not. */
 import type { ModelStatus } from '../models/index.js';
+import { formatTable } from './table.js';
 
 export function formatModelList(models: ModelStatus[]): string {
   if (models.length === 0) return 'no models found';
@@ -11,14 +12,7 @@ export function formatModelList(models: ModelStatus[]): string {
     m.versions.map((v) => `${v.version}:${v.state}`).join(' ') || '-',
     m.error ? `${m.error.code}: ${m.error.message}` : '',
   ]);
-  const header = ['MODEL', 'STATE', 'TASK', 'DECODER', 'VERSIONS', 'ERROR'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
+  return formatTable(['MODEL', 'STATE', 'TASK', 'DECODER', 'VERSIONS', 'ERROR'], rows);
 }
 
 export function formatModelDetails(model: ModelStatus): string {

@@ -31,10 +31,11 @@ import {
   resolveQueueSettings,
   summarizeStorage,
 } from '../storage/settings.js';
+import { list, port } from './arguments.js';
 import { type AppliedConfig, configOption, describeConfig } from './config/file.js';
 import { LOG_LEVELS, settingByKey, settingOption } from './config/registry.js';
-import { list, port } from './option-parsers.js';
 import { parseFormats } from './predict.js';
+import { stopOnSignals } from './signals.js';
 import { addStorageOptions, storageSettingsOf } from './storage-options.js';
 
 /** Secrets only from the environment: flags end up in shell history and `ps`. */
@@ -270,29 +271,9 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
     },
     'settings',
   );
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting without waiting for requests in flight');
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal }, 'shutting down: refusing new requests, finishing those in flight');
-    setTimeout(() => {
-      log.error({ grace_ms: shutdownTimeoutMs }, 'requests still in flight after the grace period');
-      process.exit(1);
-    }, shutdownTimeoutMs).unref();
-    server.close().then(
-      () => {
-        log.info('shut down');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  stopOnSignals(log, shutdownTimeoutMs, () => server.close(), {
+    closing: 'shutting down: refusing new requests, finishing those in flight',
+    inFlight: 'requests in flight',
+    closed: 'shut down',
+  });
 }

@@ -9,10 +9,11 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { startWorker } from '../host/worker.js';
 import { resolveLimits } from '../http/settings.js';
 import { QUEUE_SETTINGS, summarizeStorage } from '../storage/settings.js';
+import { list, port } from './arguments.js';
 import { type AppliedConfig, configOption, describeConfig } from './config/file.js';
 import { LOG_LEVELS, settingOption } from './config/registry.js';
-import { list, port } from './option-parsers.js';
 import { queueSettingsOf } from './serve.js';
+import { stopOnSignals } from './signals.js';
 import { addStorageOptions, storageSettingsOf } from './storage-options.js';
 
 interface WorkerCommandOptions {
@@ -69,30 +70,10 @@ export function addWorkerCommand(program: Command, modelsOption: () => Option): 
       { config_file: describeConfig(options.config), storage: summarizeStorage(storage), limits },
       'settings',
     );
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting without waiting for the inputs running');
-        process.exit(1);
-      }
-      stopping = true;
-      log.info({ signal }, 'draining: taking no new input, finishing those running');
-      setTimeout(() => {
-        log.error({ grace_ms: limits.shutdownTimeoutMs }, 'inputs still running after the grace period');
-        process.exit(1);
-      }, limits.shutdownTimeoutMs).unref();
-      worker.close().then(
-        () => {
-          log.info('worker stopped');
-          process.exit(0);
-        },
-        (error: unknown) => {
-          log.error({ err: error }, 'worker stop failed');
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    stopOnSignals(log, limits.shutdownTimeoutMs, () => worker.close(), {
+      closing: 'draining: taking no new input, finishing those running',
+      inFlight: 'inputs running',
+      closed: 'worker stopped',
+    });
   });
 }

@@ -45,6 +45,7 @@ import { modelRoutes } from './routes/models.js';
 import { monitorRoutes } from './routes/monitor.js';
 import { retrainingRoutes } from './routes/retraining.js';
 import { shadowRoutes } from './routes/shadows.js';
+import { trainingRoutes } from './routes/training.js';
 import { addSharedSchemas } from './schemas.js';
 import { normalizeCorsOrigins } from './settings.js';
 import { uiRoutes } from './ui.js';
@@ -233,6 +234,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     await app.register(annotationRoutes, { queue, labelBodyBytes: limits.imageBodyBytes });
     await app.register(datasetRoutes, { storage: options.stores });
+    await app.register(trainingRoutes, { stores: options.stores, adminKeys: options.adminKeys });
     if (options.jobs) {
       await app.register(jobRoutes, { jobs: options.jobs, stores: options.stores, limits });
       if (options.events) await app.register(eventRoutes, { jobs: options.jobs, ...options.events });

@@ -159,6 +159,10 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   JOB_OUTPUT_UNREACHABLE:
     "A job's output location cannot be written at submit time: the bucket does not exist, or the credentials may not write there.",
   JOB_FINISHED: 'Cancelling a job that has already completed, failed or been cancelled.',
+  TRAINING_FAILED:
+    "`segserve train`: the trainer refused its dataset (empty, masks that do not match their images, class ids outside the labels), crashed, or exported a model whose onnxruntime output differs from PyTorch's; nothing is uploaded.",
+  TRAINING_RUN_NOT_FOUND:
+    'No training run has that id (`/v1/training-runs/{id}` and the admin routes that report a run).',
   V2_BAD_REQUEST: 'An Open Inference Protocol (`/v2`) request the protocol or the model cannot take.',
   CONTENT_ENCODING_UNSUPPORTED: 'A `/v2` body has a Content-Encoding other than gzip, deflate or identity.',
 };

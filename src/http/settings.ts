@@ -365,30 +365,23 @@ export function defaultServerLimits(): ServerLimits {
   return Object.fromEntries(SERVER_LIMITS.map((row) => [row.key, row.default])) as unknown as ServerLimits;
 }
 
+/** The keys of ProcessLimits, each once: a key missing or extra does not compile. */
+const PROCESS_KEYS: Record<keyof ProcessLimits, true> = {
+  shutdownTimeoutMs: true,
+  sampleSpoolBytes: true,
+  watchIntervalMs: true,
+  modelsSyncIntervalMs: true,
+  unloadTimeoutMs: true,
+  jobAttempts: true,
+  jobLockMs: true,
+};
+
 /** Splits resolved limits into what the HTTP app gets and what only the process uses. */
 export function splitLimits(limits: ServerLimits): { http: HttpLimits; process: ProcessLimits } {
-  const {
-    shutdownTimeoutMs,
-    sampleSpoolBytes,
-    watchIntervalMs,
-    modelsSyncIntervalMs,
-    unloadTimeoutMs,
-    jobAttempts,
-    jobLockMs,
-    ...http
-  } = limits;
-  return {
-    http,
-    process: {
-      shutdownTimeoutMs,
-      sampleSpoolBytes,
-      watchIntervalMs,
-      modelsSyncIntervalMs,
-      unloadTimeoutMs,
-      jobAttempts,
-      jobLockMs,
-    },
-  };
+  const http: Record<string, number> = {};
+  const process: Record<string, number> = {};
+  for (const [key, value] of Object.entries(limits)) (key in PROCESS_KEYS ? process : http)[key] = value;
+  return { http: http as unknown as HttpLimits, process: process as unknown as ProcessLimits };
 }
 
 // ---- parsing and formatting values -------------------------------------------------------------------------

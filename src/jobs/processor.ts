@@ -27,7 +27,13 @@ import {
 } from './job-store.js';
 import { type JobStores, parseOutputLocation } from './locations.js';
 import { deliverWebhook } from './webhook.js';
-import type { JobInput, JobManifest, JobState, JobTarget } from './wire-types.js';
+import {
+  describeInput,
+  type JobInput,
+  type JobManifest,
+  type JobState,
+  type JobTarget,
+} from './wire-types.js';
 
 export type JobMessage = { kind: 'input'; job: string; index: number } | { kind: 'finalize'; job: string };
 export type WebhookMessage = { job: string };
@@ -101,10 +107,6 @@ async function throughOutage<T>(step: () => Promise<T>): Promise<T> {
 function errorOf(error: unknown): { code: string; message: string } {
   if (isSegserveError(error)) return { code: error.code, message: error.message };
   return { code: 'INTERNAL_ERROR', message: error instanceof Error ? error.message : String(error) };
-}
-
-function describeInput(input: JobInput): string {
-  return 'key' in input ? input.key : input.url;
 }
 
 function targetRequest(target: JobTarget): { model: string; version?: string } {

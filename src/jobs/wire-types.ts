@@ -1,6 +1,6 @@
 /**
  * What the jobs API answers, shared with the CLI and the browser (the monitor page lists running jobs), so no
- * client keeps its own copy.
+ * client keeps its own copy; with the two one-line descriptions all of them print.
  */
 
 /**
@@ -74,6 +74,20 @@ export interface JobInputView {
 
 export interface JobList {
   jobs: JobView[];
+}
+
+/** `GET /v1/jobs/{id}`: the job, and its failed inputs (the first 100). */
+export type JobDetail = JobView & { errors: JobInputView[] };
+
+/** `model m`, `model m:stable`, `endpoint e`: a job's target in a line of text (CLI, monitor page, logs). */
+export function describeTarget(target: JobTarget): string {
+  if ('endpoint' in target) return `endpoint ${target.endpoint}`;
+  return target.version === undefined ? `model ${target.model}` : `model ${target.model}:${target.version}`;
+}
+
+/** An input as its key or URL. */
+export function describeInput(input: JobInput): string {
+  return 'key' in input ? input.key : input.url;
 }
 
 /** The manifest written beside a finished job's outputs: what each input became. */

@@ -241,4 +241,33 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX job_inputs_pending ON job_inputs (job_id, idx) WHERE state = 'pending';
     `,
   },
+  {
+    version: 6,
+    name: 'training-runs',
+    // Runs of the reference trainer (src/learning/training): what was trained on what, how each epoch went, and
+    // what became of the result (the version it was uploaded as, the promotion gate's verdict), for the run
+    // history beside a model's version history.
+    sql: `
+      -- kind: unet | classifier. state: running -> succeeded | failed. params: the trainer's options; epochs:
+      -- one object per epoch as the trainer reported it; metrics: the final validation metrics; produced: the
+      -- version the upload made, with the gate's decision, once uploaded.
+      CREATE TABLE training_runs (
+        id text PRIMARY KEY,
+        model text NOT NULL,
+        kind text NOT NULL,
+        state text NOT NULL,
+        dataset text,
+        dataset_version text,
+        code_version text,
+        params jsonb NOT NULL DEFAULT '{}',
+        epochs jsonb NOT NULL DEFAULT '[]',
+        metrics jsonb,
+        produced jsonb,
+        error text,
+        started_at timestamptz NOT NULL DEFAULT now(),
+        finished_at timestamptz
+      );
+      CREATE INDEX training_runs_model ON training_runs (model, started_at DESC);
+    `,
+  },
 ];

@@ -7,6 +7,24 @@
  * can be checked before /metrics exists. Once it does, replace this list (or check it) against the names of a
  * real /metrics answer; `up` is the one name Prometheus makes itself on each scrape, never in /metrics.
  */
+/**
+ * The batch jobs' metrics (src/jobs/job-metrics.ts): queue depths and job counts read at scrape time, the rest
+ * counted where it happens. Exported by servers, which always run jobs, not by an app built without them.
+ */
+export const JOB_METRIC_NAMES = [
+  'segserve_queue_messages',
+  'segserve_jobs',
+  'segserve_job_inputs_total',
+  'segserve_job_input_seconds_bucket',
+  'segserve_job_input_seconds_sum',
+  'segserve_job_input_seconds_count',
+  'segserve_job_retries_total',
+  'segserve_job_duration_seconds_bucket',
+  'segserve_job_duration_seconds_sum',
+  'segserve_job_duration_seconds_count',
+  'segserve_job_webhooks_total',
+] as const;
+
 export const METRIC_NAMES = [
   // Requests
   'segserve_requests_total',
@@ -50,6 +68,7 @@ export const METRIC_NAMES = [
   'segserve_shadow_latency_difference_seconds_bucket',
   'segserve_shadow_latency_difference_seconds_sum',
   'segserve_shadow_latency_difference_seconds_count',
+  ...JOB_METRIC_NAMES,
   // prom-client default metrics (collectDefaultMetrics)
   'process_cpu_seconds_total',
   'process_resident_memory_bytes',

@@ -5,7 +5,7 @@
  * error codes counted as server errors are real server-side codes of the catalogue.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -16,8 +16,14 @@ import { metricNamesIn } from './promql-names.js';
 
 const PROMETHEUS_DIR = join(PROJECT_ROOT, 'deploy', 'prometheus');
 const CONFIG = join(PROMETHEUS_DIR, 'prometheus.yml');
-const RULES = join(PROMETHEUS_DIR, 'rules', 'segserve.rules.yml');
-const RULE_TESTS = join(PROMETHEUS_DIR, 'tests', 'segserve.rules.test.yml');
+/** Every file prometheus.yml loads (`rules/*.rules.yml`), and every unit test file beside them. */
+const filesIn = (dir: string, suffix: string) =>
+  readdirSync(join(PROMETHEUS_DIR, dir))
+    .filter((name) => name.endsWith(suffix))
+    .sort()
+    .map((name) => join(PROMETHEUS_DIR, dir, name));
+const RULE_FILES = filesIn('rules', '.rules.yml');
+const RULE_TEST_FILES = filesIn('tests', '.yml');
 
 const PROMTOOL = process.env.PROMTOOL ?? 'promtool';
 const hasPromtool = spawnSync(PROMTOOL, ['--version'], { encoding: 'utf8' }).status === 0;
@@ -47,10 +53,14 @@ interface RuleTestFile {
   }[];
 }
 
-const rules = (parse(readFileSync(RULES, 'utf8')) as RuleFile).groups.flatMap((group) => group.rules);
+const rules = RULE_FILES.flatMap((file) =>
+  (parse(readFileSync(file, 'utf8')) as RuleFile).groups.flatMap((group) => group.rules),
+);
 const alerts = rules.filter((rule) => rule.alert !== undefined);
 const recorded = new Set(rules.flatMap((rule) => (rule.record === undefined ? [] : [rule.record])));
-const ruleTests = parse(readFileSync(RULE_TESTS, 'utf8')) as RuleTestFile;
+const ruleTests = RULE_TEST_FILES.flatMap(
+  (file) => (parse(readFileSync(file, 'utf8')) as RuleTestFile).tests,
+);
 
 function promtool(...args: string[]): { status: number | null; output: string } {
   const run = spawnSync(PROMTOOL, args, { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 60_000 });
@@ -65,19 +75,27 @@ describe('promtool', () => {
   });
 
   it.skipIf(!hasPromtool)('check rules accepts the rules', () => {
-    const run = promtool('check', 'rules', RULES);
+    const run = promtool('check', 'rules', ...RULE_FILES);
     expect(run.status, run.output).toBe(0);
   });
 
   it.skipIf(!hasPromtool)('test rules passes every unit test of the rules', () => {
-    const run = promtool('test', 'rules', RULE_TESTS);
+    const run = promtool('test', 'rules', ...RULE_TEST_FILES);
     expect(run.output).toContain('SUCCESS');
+    expect(run.output).not.toContain('FAILED');
     expect(run.status, run.output).toBe(0);
+  });
+
+  it('every rules file has a unit test file that loads it', () => {
+    const tested = RULE_TEST_FILES.flatMap((file) =>
+      (parse(readFileSync(file, 'utf8')) as RuleTestFile).rule_files.map((path) => join(file, '..', path)),
+    );
+    expect(RULE_FILES.filter((file) => !tested.includes(file))).toEqual([]);
   });
 });
 
-describe('segserve.rules.yml', () => {
-  it('has the alerts the monitoring and traffic issues ask for', () => {
+describe('the rules files (rules/*.rules.yml)', () => {
+  it('has the alerts the monitoring, traffic and jobs issues ask for', () => {
     expect(alerts.map((rule) => rule.alert).sort()).toEqual(
       [
         'SegserveConfidenceFalling',
@@ -86,6 +104,8 @@ describe('segserve.rules.yml', () => {
         'SegserveEntropyRising',
         'SegserveHighErrorRatio',
         'SegserveHighLatencyP95',
+        'SegserveJobBacklogNotDraining',
+        'SegserveJobDeadLetters',
         'SegserveModelNotReady',
         'SegserveQueueSaturated',
         'SegserveShadowDisagreement',
@@ -100,12 +120,15 @@ describe('segserve.rules.yml', () => {
       expect(['critical', 'warning']).toContain(rule.labels?.severity);
       // SegserveDown is about a whole server (from `up`, which has no model label): it names the instance.
       // SegserveShadowDisagreement is about an endpoint's shadow variant (its metrics have no model label).
+      // The job alerts are about a queue, which serves every model.
       const subject =
         rule.alert === 'SegserveDown'
           ? '$labels.instance'
           : rule.alert === 'SegserveShadowDisagreement'
             ? '$labels.endpoint'
-            : '$labels.model';
+            : rule.alert?.startsWith('SegserveJob')
+              ? '$labels.queue'
+              : '$labels.model';
       expect(rule.annotations?.summary).toContain(subject);
       expect(rule.annotations?.description).toContain(subject);
     },
@@ -135,9 +158,9 @@ describe('segserve.rules.yml', () => {
   });
 });
 
-describe('segserve.rules.test.yml', () => {
+describe('their unit tests (tests/*.yml)', () => {
   it.each(alerts.map((rule) => [rule.alert]))('tests %s both firing and staying quiet', (name) => {
-    const cases = ruleTests.tests.flatMap((group) => group.alert_rule_test ?? []);
+    const cases = ruleTests.flatMap((group) => group.alert_rule_test ?? []);
     const own = cases.filter((test) => test.alertname === name);
     expect(own.some((test) => test.exp_alerts.length > 0)).toBe(true);
     expect(own.some((test) => test.exp_alerts.length === 0)).toBe(true);
@@ -145,7 +168,7 @@ describe('segserve.rules.test.yml', () => {
 
   it('feeds only series named as segserve exports them', () => {
     const known = new Set<string>(METRIC_NAMES);
-    const names = ruleTests.tests.flatMap((group) =>
+    const names = ruleTests.flatMap((group) =>
       group.input_series.map((input) => /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(input.series)?.[0] ?? input.series),
     );
     expect(names.filter((name) => !known.has(name))).toEqual([]);

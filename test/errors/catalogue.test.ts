@@ -23,6 +23,7 @@ import { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { stringify as stringifyYaml } from 'yaml';
 import { ERROR_CATALOGUE, type ErrorCode, isSegserveError } from '../../src/errors.js';
 import { type CocoDataset, evaluateCoco, parseCocoResults } from '../../src/eval/index.js';
 import { startServer } from '../../src/host/server.js';
@@ -34,6 +35,7 @@ import { parseStorageEvents, verifyEventSender } from '../../src/jobs/events/ind
 import { ensureDataset } from '../../src/learning/dataset-items.js';
 import { importMaskFolder } from '../../src/learning/datasets/index.js';
 import { parseLabelDocument } from '../../src/learning/label-document.js';
+import { checkParity } from '../../src/learning/training/parity.js';
 import { DatasetFiles, openDatasetSource, runEvaluation } from '../../src/lifecycle/evaluation/index.js';
 import { RepositorySync } from '../../src/lifecycle/repository-sync.js';
 import { importTflite } from '../../src/models/tflite/index.js';
@@ -826,6 +828,40 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
     withJobsServer((base) =>
       answered(submitJob(base, { model: 'softmax', inputs: [{ key: 'in/scene.png' }], output: 'blocked/' })),
     ),
+  // The reference trainer's output: a model whose onnxruntime output is not what the trainer says PyTorch gave.
+  TRAINING_FAILED: () =>
+    thrown(async () => {
+      const out = await mkdtemp(join(work, 'parity-'));
+      const model = tinySoftmaxModel();
+      await writeFile(join(out, 'model.onnx'), model.bytes);
+      await writeFile(join(out, 'config.yaml'), stringifyYaml(model.config));
+      const size = model.width * model.height;
+      await writeFile(
+        join(out, 'parity.json'),
+        JSON.stringify({
+          input: {
+            name: 'image',
+            dims: [1, 3, model.height, model.width],
+            pixels: {
+              width: model.width,
+              height: model.height,
+              channels: 3,
+              base64: Buffer.alloc(size * 3).toString('base64'),
+            },
+            samples: { index: [], value: [] },
+          },
+          output: {
+            name: 'scores',
+            dims: [1, 4, model.height, model.width],
+            samples: { index: [0], value: [123] },
+          },
+          tolerance: { absolute: 1e-4 },
+        }),
+      );
+      await checkParity(out, 'unet');
+    }),
+  TRAINING_RUN_NOT_FOUND: () =>
+    withJobsServer((base) => answered(fetch(`${base}/v1/training-runs/no-such-run`))),
   JOB_FINISHED: () =>
     withJobsServer(async (base) => {
       const { id } = (await (

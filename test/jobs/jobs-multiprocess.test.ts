@@ -109,16 +109,14 @@ describe.skipIf(skip !== undefined)(
         env: { ...env(), ...redis },
       });
       processes.push(api);
-      const workers = await Promise.all(
-        [1, 2].map((n) =>
-          startSegserve({
-            command: 'worker',
-            models: modelsDir,
-            args: ['--concurrency', '2', '--data-dir', join(dir, `worker-${n}`)],
-            env: { ...env(), ...redis },
-          }),
-        ),
-      );
+      const worker = (n: number) =>
+        startSegserve({
+          command: 'worker',
+          models: modelsDir,
+          args: ['--concurrency', '2', '--data-dir', join(dir, `worker-${n}`)],
+          env: { ...env(), ...redis },
+        });
+      const workers = await Promise.all([1, 2].map(worker));
       processes.push(...workers);
 
       const submitted = await fetch(`${api.base}/v1/jobs`, {
@@ -174,12 +172,7 @@ describe.skipIf(skip !== undefined)(
       workers[1].child.kill('SIGTERM');
       const exit = await workers[1].exited;
       expect(exit.code).toBe(0);
-      const third = await startSegserve({
-        command: 'worker',
-        models: modelsDir,
-        args: ['--concurrency', '2', '--data-dir', join(dir, 'worker-3')],
-        env: { ...env(), ...redis },
-      });
+      const third = await worker(3);
       processes.push(third);
       const drained = await waitFor(api.base, drainId, (found) => found.state !== 'running');
       expect(drained.progress.done).toBe(IMAGES);

@@ -13,7 +13,7 @@ import { SampleCapture } from '../../src/learning/capture/index.js';
 import { DriftWatch } from '../../src/monitoring/drift-watch.js';
 import { ServingMetrics } from '../../src/monitoring/metrics.js';
 import { ShadowTraffic } from '../../src/monitoring/shadow/index.js';
-import { METRIC_NAMES } from '../deploy/metric-names.js';
+import { JOB_METRIC_NAMES, METRIC_NAMES } from '../deploy/metric-names.js';
 import { serviceFor } from '../helpers/serving.js';
 import { testStorage } from '../helpers/storage.js';
 import { semanticScene, tinySoftmaxModel, tinyYoloSegModel, yoloScene } from '../helpers/tiny-models.js';
@@ -182,28 +182,57 @@ describe('GET /v2/models/{m}[/versions/{v}]/stats (the statistics extension)', (
   });
 });
 
+/** Names of the samples in a /metrics text, and of the metrics it declares (TYPE lines). */
+function namesIn(text: string): { exported: Set<string>; declared: Set<string> } {
+  const lines = text.split('\n');
+  return {
+    exported: new Set(
+      lines.filter((line) => line !== '' && !line.startsWith('#')).map((line) => line.split(/[{ ]/)[0]),
+    ),
+    declared: new Set(lines.filter((line) => line.startsWith('# TYPE ')).map((line) => line.split(' ')[2])),
+  };
+}
+
+/** The names of `wanted` that the text neither has samples of nor declares. */
+function missingFrom(text: string, wanted: readonly string[]): string[] {
+  const { exported, declared } = namesIn(text);
+  return wanted.filter((name) => {
+    if (exported.has(name)) return false;
+    // A metric with labels has no sample until its first observation; its TYPE line is still there.
+    const base = name.replace(/_(bucket|sum|count)$/, '');
+    return !declared.has(name) && !declared.has(base);
+  });
+}
+
 describe('the names the shipped rules and dashboard query', () => {
   it('are all exported by /metrics (up aside, which Prometheus makes itself)', async () => {
-    const text = await scrape();
-    const exported = new Set(
-      text
-        .split('\n')
-        .filter((line) => line !== '' && !line.startsWith('#'))
-        .map((line) => line.split(/[{ ]/)[0]),
-    );
-    const declared = new Set(
-      text
-        .split('\n')
-        .filter((line) => line.startsWith('# TYPE '))
-        .map((line) => line.split(' ')[2]),
-    );
-    const missing = METRIC_NAMES.filter((name) => name !== 'up').filter((name) => {
-      if (exported.has(name)) return false;
-      // A metric with labels has no sample until its first observation; its TYPE line is still there.
-      const base = name.replace(/_(bucket|sum|count)$/, '');
-      return !declared.has(name) && !declared.has(base);
-    });
-    expect(missing).toEqual([]);
+    // This app is built without jobs: their names are checked against a server below.
+    const jobNames = new Set<string>(JOB_METRIC_NAMES);
+    const wanted = METRIC_NAMES.filter((name) => name !== 'up' && !jobNames.has(name));
+    expect(missingFrom(await scrape(), wanted)).toEqual([]);
+  });
+
+  it('of the jobs are exported by a server, which always runs jobs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'segserve-job-metrics-'));
+    try {
+      const server = await startServer({
+        modelsDir: dir,
+        storage: testStorage(dir),
+        port: 0,
+        host: '127.0.0.1',
+        logger: false,
+      });
+      try {
+        const text = await (await fetch(`${server.url}/metrics`)).text();
+        expect(missingFrom(text, JOB_METRIC_NAMES)).toEqual([]);
+        // Read from the queues at scrape time: a sample per queue and state, with nothing queued yet.
+        expect(sample(text, 'segserve_queue_messages', { queue: 'segserve-jobs', state: 'waiting' })).toBe(0);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -50,6 +50,7 @@ import {
 } from './browser.js';
 import { drawnPixels, pixelsOfColor } from './chart-check.js';
 import { describeClassifierPage } from './classifier-check.js';
+import { describeMonitorJobs } from './monitor-jobs-check.js';
 import { compareOverlay, regionsOf } from './overlay-check.js';
 import { describeShadowPage } from './shadow-check.js';
 import { describeVersionHistory } from './version-history-check.js';
@@ -426,6 +427,7 @@ describeWithChromium('web UI in Chromium', () => {
   describeVersionHistory(() => browser);
   describeClassifierPage(() => browser);
   describeShadowPage(() => browser);
+  describeMonitorJobs(() => browser);
 
   describeWithShared('shipped models on real photos', ['models', 'yolov8n-seg-coco'], () => {
     let repository: ModelRepository;

@@ -3,6 +3,7 @@
  * (`{"error": {"code", "message", "details"}}`), so the UI shows what the server said, not a generic failure.
  */
 
+import type { JobList } from '../../src/jobs/wire-types.js';
 import type { RetrainingTriggerListJson } from '../../src/learning/wire-types.js';
 import type { ModelHistoryJson } from '../../src/lifecycle/wire-types.js';
 import type { MonitorJson } from '../../src/monitoring/monitor-types.js';
@@ -75,6 +76,12 @@ export async function listModels(): Promise<ModelListJson> {
 export async function monitor(windowSeconds: number, signal?: AbortSignal): Promise<MonitorJson> {
   const response = await call(`/v1/monitor?window=${windowSeconds}`, { signal });
   return (await response.json()) as MonitorJson;
+}
+
+/** The newest `limit` jobs still running (`GET /v1/jobs?state=running`), for the monitor page. */
+export async function runningJobs(limit: number, signal?: AbortSignal): Promise<JobList> {
+  const response = await call(`/v1/jobs?state=running&limit=${limit}`, { signal });
+  return (await response.json()) as JobList;
 }
 
 /** Every endpoint with shadow variants, and their figures. */

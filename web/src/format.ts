@@ -23,3 +23,11 @@ export function score(value: number): string {
 export function box([x, y, w, h]: readonly number[]): string {
   return `x ${x}, y ${y}, ${w} × ${h}`;
 }
+
+/** A time span in seconds: `42 s`, `3m 05s`, `2h 10m`. */
+export function duration(seconds: number): string {
+  if (seconds < 60) return `${Math.floor(seconds)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m ${String(Math.floor(seconds % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, '0')}m`;
+}

@@ -1,8 +1,9 @@
 /**
  * The monitor page (`/monitor`): how the server and each model version are doing, for a single machine where no
  * Grafana runs. A row of big numbers on top (the last minute, coloured by the thresholds of the shipped alert
- * rules), then one card per model version with its charts. It polls `GET /v1/monitor` every few seconds while
- * the page is shown and the tab visible, and redraws in place.
+ * rules), the batch jobs running now, then one card per model version with its charts. It polls
+ * `GET /v1/monitor` (and `GET /v1/jobs?state=running`) every few seconds while the page is shown and the tab
+ * visible, and redraws in place.
  */
 import type {
   MonitorHeadline,
@@ -11,10 +12,11 @@ import type {
   OutcomeRates,
   SignalName,
 } from '../../src/monitoring/monitor-types.js';
-import { monitor } from './api';
+import { monitor, runningJobs } from './api';
 import { Chart, type ChartSpec, darkScheme, loadCharts, type SeriesSpec, type Values } from './charts';
 import { h, replace } from './dom';
 import { percent } from './format';
+import { JobsSection, RUNNING_JOBS_SHOWN } from './jobs-section';
 import {
   CLASS_COLORS,
   LIMIT_COLOR,
@@ -429,6 +431,7 @@ export class MonitorPage {
   };
   readonly #server = new ChartSlot();
   readonly #serverEmpty = h('p', { class: 'empty-state' });
+  readonly #jobs = new JobsSection();
   readonly #cards = h('div', { class: 'monitor-cards' });
   readonly #versions = new Map<string, VersionCard>();
   readonly #window: HTMLSelectElement;
@@ -472,6 +475,7 @@ export class MonitorPage {
         this.#serverEmpty,
         this.#server.element,
       ),
+      this.#jobs.element,
       this.#cards,
     );
   }
@@ -518,9 +522,16 @@ export class MonitorPage {
     const request = new AbortController();
     this.#request = request;
     try {
-      const [lib, json] = await Promise.all([loadCharts(), monitor(this.#windowSeconds, request.signal)]);
+      const [lib, json, jobs] = await Promise.all([
+        loadCharts(),
+        monitor(this.#windowSeconds, request.signal),
+        // Shown in its own section when it fails: the models' figures still update.
+        runningJobs(RUNNING_JOBS_SHOWN, request.signal).catch((error: unknown) => ({ error })),
+      ]);
       if (request.signal.aborted) return;
       this.#render(lib, json);
+      if ('error' in jobs) this.#jobs.fail(jobs.error);
+      else this.#jobs.show(jobs);
       replace(this.#problem);
       this.#status.textContent = `Live · updated ${new Date(json.now).toLocaleTimeString()} · every ${POLL_MS / 1000} s`;
     } catch (error) {

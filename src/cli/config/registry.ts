@@ -19,8 +19,8 @@ import {
   STORAGE_SETTINGS,
 } from '../../storage/settings.js';
 
-/** The commands that read settings; `models push` is a client of a running server. */
-export type SettingCommand = 'serve' | 'worker' | 'datasets' | 'models push';
+/** The commands that read settings; `models push`, `jobs` and `train` are clients of a running server. */
+export type SettingCommand = 'serve' | 'worker' | 'datasets' | 'models push' | 'jobs' | 'train';
 
 export type Flag = `--${string}`;
 
@@ -38,7 +38,15 @@ export interface Setting {
   group: SettingGroup;
 }
 
-export type SettingGroup = 'process' | 'limits' | 'storage' | 'models' | 'jobs' | 'security' | 'client';
+export type SettingGroup =
+  | 'process'
+  | 'limits'
+  | 'storage'
+  | 'models'
+  | 'jobs'
+  | 'security'
+  | 'training'
+  | 'client';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
@@ -296,19 +304,61 @@ const OWN: readonly Setting[] = [
     group: 'storage',
   },
   {
+    key: 'python',
+    env: 'SEGSERVE_PYTHON',
+    commands: { train: null },
+    default: '/usr/bin/python3, else python3',
+    description: 'the Python with PyTorch that runs the reference trainer (training/)',
+    group: 'training',
+  },
+  {
+    key: 'model',
+    env: 'SEGSERVE_MODEL',
+    commands: { train: null },
+    default: '',
+    description:
+      "the model trained when --model is not given (the retraining trigger's command hook sets it)",
+    group: 'training',
+  },
+  {
+    key: 'dataset',
+    env: 'SEGSERVE_DATASET',
+    commands: { train: null },
+    default: '',
+    description: 'the dataset trained on when --data and --dataset are not given (set by the command hook)',
+    group: 'training',
+  },
+  {
+    key: 'dataset-version',
+    env: 'SEGSERVE_DATASET_VERSION',
+    commands: { train: null },
+    default: 'latest',
+    description: 'the version of SEGSERVE_DATASET (set by the command hook)',
+    group: 'training',
+  },
+  {
     key: 'server',
     env: 'SEGSERVE_SERVER',
-    commands: { 'models push': '--server' },
+    commands: { 'models push': '--server', jobs: '--server' },
     default: 'http://127.0.0.1:8080',
-    description: 'the server `segserve models push` uploads to',
+    description: 'the server the client commands talk to',
     group: 'client',
   },
   {
     key: 'admin-key',
     env: 'SEGSERVE_ADMIN_KEY',
-    commands: { 'models push': null },
+    commands: { 'models push': null, train: null },
     default: '',
-    description: 'the admin key `segserve models push` presents',
+    description: 'the admin key `segserve models push` and `segserve train --push` present',
+    secret: true,
+    group: 'client',
+  },
+  {
+    key: 'api-key',
+    env: 'SEGSERVE_API_KEY',
+    commands: { 'models push': null, jobs: null },
+    default: '',
+    description: 'the API key the client commands present to a server that requires one',
     secret: true,
     group: 'client',
   },
@@ -363,6 +413,7 @@ const GROUP_ORDER: readonly SettingGroup[] = [
   'jobs',
   'security',
   'limits',
+  'training',
   'client',
 ];
 

@@ -1,4 +1,4 @@
-/** Parsers of option values shared by the commands; a bad value is a usage error naming the option. */
+/** Parsers of command-line values shared by the commands, refusing a bad value as commander's usage error. */
 import { InvalidArgumentError } from 'commander';
 
 export function port(value: string): number {
