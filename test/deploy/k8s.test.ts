@@ -55,6 +55,8 @@ function render(dir: string): K8sObject[] {
   return parseAllDocuments(text).map((document) => document.toJSON() as K8sObject);
 }
 
+const read = (path: string) => readFileSync(join(PROJECT_ROOT, path), 'utf8');
+
 function readYaml(path: string): K8sObject[] {
   return parseAllDocuments(readFileSync(join(PROJECT_ROOT, path), 'utf8')).map(
     (document) => document.toJSON() as K8sObject,
@@ -312,6 +314,26 @@ describe('probes, scrapes and ports', () => {
           `PDB ${budget.metadata.name}`,
         ).toHaveLength(1);
       }
+    },
+  );
+});
+
+describe("the workers' autoscaling", () => {
+  it.each(RENDERED.slice(0, 3))(
+    '%s: KEDA watches the Redis and the BullMQ list the workers consume',
+    (dir) => {
+      const objects = rendered.get(dir) ?? [];
+      const config = objects.find((object) => object.kind === 'ConfigMap')?.data ?? {};
+      const redis = new URL(config.SEGSERVE_REDIS_URL);
+      // The queue's name, as the jobs host opens it; BullMQ keeps its waiting messages in <prefix>:<queue>:wait.
+      const queue = /openQueue<JobMessage>\('([^']+)'/.exec(read('src/host/jobs.ts'))?.[1];
+      const prefix = config.SEGSERVE_REDIS_PREFIX ?? 'segserve';
+      const scaler = objects.find((object) => object.kind === 'ScaledObject');
+      const [trigger] = (scaler?.spec as { triggers: { type: string; metadata: Record<string, string> }[] })
+        .triggers;
+      expect(trigger.type).toBe('redis');
+      expect(trigger.metadata.address).toBe(`${redis.hostname}:${redis.port || 6379}`);
+      expect(trigger.metadata.listName).toBe(`${prefix}:${queue}:wait`);
     },
   );
 });
