@@ -329,7 +329,8 @@ describe("the workers' autoscaling", () => {
       const queue = /openQueue<JobMessage>\('([^']+)'/.exec(read('src/host/jobs.ts'))?.[1];
       const prefix = config.SEGSERVE_REDIS_PREFIX ?? 'segserve';
       const scaler = objects.find((object) => object.kind === 'ScaledObject');
-      const [trigger] = (scaler?.spec as { triggers: { type: string; metadata: Record<string, string> }[] })
+      if (!scaler) throw new Error(`${dir}: no ScaledObject`);
+      const [trigger] = (scaler.spec as { triggers: { type: string; metadata: Record<string, string> }[] })
         .triggers;
       expect(trigger.type).toBe('redis');
       expect(trigger.metadata.address).toBe(`${redis.hostname}:${redis.port || 6379}`);
