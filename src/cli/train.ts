@@ -222,16 +222,15 @@ async function trainIn(kind: TrainerKind, options: TrainOptions, setup: TrainSet
     progress?.stop();
     const parity = await checkParity(out, kind);
     const trained = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as {
-      code_version?: unknown;
+      code?: { git_commit?: string | null; git_dirty?: boolean | null; sources_sha256?: string };
     };
     process.stdout.write(
       `trained ${kind} for ${model} in ${out}: ${JSON.stringify(outcome.done.metrics ?? {})}\n` +
         `onnxruntime matches PyTorch (largest difference ${parity.outputMaxDiff.toExponential(2)})\n`,
     );
-    const codeVersion =
-      typeof trained.code_version === 'string'
-        ? trained.code_version
-        : JSON.stringify(trained.code_version ?? '');
+    // The repository commit (dirty when training/ had changes) and a hash of the trainer's own sources.
+    const { code } = trained;
+    const codeVersion = `${code?.git_commit ?? 'no git'}${code?.git_dirty ? '+dirty' : ''} sources:${(code?.sources_sha256 ?? '').slice(0, 12)}`;
     let produced: { version: number; gate?: { accepted: boolean; reason?: string } } | undefined;
     if (options.push && options.server) {
       const uploaded = await pushVersion({

@@ -1,8 +1,9 @@
 /**
  * The browser UI keeps no copy of the wire format: every answer type it reads (segmentation, COCO results, the
  * model list, load states and error summaries) is imported from src/serving/types.ts, the monitor page's data
- * from src/monitoring/monitor-types.ts, the shadow page's from src/monitoring/shadow/wire-types.ts and the
- * annotation queue's from src/learning/annotations/types.ts, which the server's routes are typed with. A local
+ * from src/monitoring/monitor-types.ts, the shadow page's from src/monitoring/shadow/wire-types.ts, the
+ * annotation queue's from src/learning/annotations/types.ts and the training runs' from
+ * src/learning/training/wire-types.ts, which the server's routes are typed with. A local
  * declaration of one of them would drift from the server unnoticed.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ const SERVER_TYPES = [
   join(PROJECT_ROOT, 'src', 'serving', 'types.ts'),
   join(PROJECT_ROOT, 'src', 'monitoring', 'monitor-types.ts'),
   join(PROJECT_ROOT, 'src', 'learning', 'wire-types.ts'),
+  join(PROJECT_ROOT, 'src', 'learning', 'training', 'wire-types.ts'),
   join(PROJECT_ROOT, 'src', 'learning', 'annotations', 'types.ts'),
   join(PROJECT_ROOT, 'src', 'monitoring', 'shadow', 'wire-types.ts'),
 ];
@@ -52,6 +54,8 @@ describe('web UI wire types', () => {
         'EndpointShadowsJson',
         'ShadowVariantJson',
         'ShadowComparisonJson',
+        'TrainingRunJson',
+        'TrainingRunListJson',
       ]),
     );
   });
@@ -76,6 +80,15 @@ describe('web UI wire types', () => {
     for (const file of ['api.ts', 'model-store.ts', 'model-picker.ts', 'models-page.ts']) {
       expect(sources.get(file), file).toMatch(
         /import type \{[^}]*\bModelListJson\b[^}]*\} from '\.\.\/\.\.\/src\/serving\/types\.js'/,
+      );
+    }
+  });
+
+  it('the models page reads training runs with the type the route answers', () => {
+    const sources = new Map(webSources());
+    for (const file of ['api.ts', 'models-page.ts', 'training-runs.ts', 'learning-curves.ts']) {
+      expect(sources.get(file), file).toMatch(
+        /import type \{[^}]*\bTrainingRun(List)?Json\b[^}]*\} from '\.\.\/\.\.\/src\/learning\/training\/wire-types\.js'/,
       );
     }
   });

@@ -53,6 +53,7 @@ import { describeClassifierPage } from './classifier-check.js';
 import { describeMonitorJobs } from './monitor-jobs-check.js';
 import { compareOverlay, regionsOf } from './overlay-check.js';
 import { describeShadowPage } from './shadow-check.js';
+import { describeTrainingRuns } from './training-runs-check.js';
 import { describeVersionHistory } from './version-history-check.js';
 
 interface UploadFile {
@@ -425,6 +426,7 @@ describeWithChromium('web UI in Chromium', () => {
 
   describeAnnotatePage(() => browser);
   describeVersionHistory(() => browser);
+  describeTrainingRuns(() => browser);
   describeClassifierPage(() => browser);
   describeShadowPage(() => browser);
   describeMonitorJobs(() => browser);

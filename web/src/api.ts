@@ -4,6 +4,7 @@
  */
 
 import type { JobList } from '../../src/jobs/wire-types.js';
+import type { TrainingRunListJson } from '../../src/learning/training/wire-types.js';
 import type { RetrainingTriggerListJson } from '../../src/learning/wire-types.js';
 import type { ModelHistoryJson } from '../../src/lifecycle/wire-types.js';
 import type { MonitorJson } from '../../src/monitoring/monitor-types.js';
@@ -115,6 +116,20 @@ export async function modelHistory(model: string): Promise<ModelHistoryJson | nu
   try {
     const response = await call(`/v1/models/${encodeURIComponent(model)}/history`);
     return (await response.json()) as ModelHistoryJson;
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'ROUTE_NOT_FOUND') return null;
+    throw error;
+  }
+}
+
+/**
+ * A model's newest `limit` training runs, newest first; null when the server keeps no run history (it runs
+ * without storage, so the route is absent), and the page then leaves the section out.
+ */
+export async function trainingRuns(model: string, limit: number): Promise<TrainingRunListJson | null> {
+  try {
+    const response = await call(`/v1/models/${encodeURIComponent(model)}/training-runs?limit=${limit}`);
+    return (await response.json()) as TrainingRunListJson;
   } catch (error) {
     if (error instanceof ApiError && error.code === 'ROUTE_NOT_FOUND') return null;
     throw error;

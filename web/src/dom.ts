@@ -1,5 +1,7 @@
 /** A small element builder: the UI is plain DOM, and this keeps building it short and readable. */
 
+import type { Rgb } from '../../src/masks/palette.js';
+
 export type Child = Node | string | number | null | undefined | false;
 type Attributes = Record<string, string | number | boolean | undefined>;
 
@@ -29,6 +31,23 @@ export function append(parent: Element, ...children: Child[]): void {
 export function replace(parent: Element, ...children: Child[]): void {
   parent.replaceChildren();
   append(parent, ...children);
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** An SVG element (charts are drawn as SVG: sharp at any zoom, and the tests read their shapes back). */
+export function svg(tag: string, attributes: Record<string, string | number>, text?: string): SVGElement {
+  const element = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
+  if (text !== undefined) element.textContent = text;
+  return element;
+}
+
+/** A colour swatch (set through the CSSOM: the page's CSP refuses style attributes). */
+export function swatch(color: string | Rgb): HTMLElement {
+  const element = h('span', { class: 'swatch', 'aria-hidden': 'true' });
+  element.style.setProperty('--color', typeof color === 'string' ? color : `rgb(${color.join(' ')})`);
+  return element;
 }
 
 let nextId = 0;

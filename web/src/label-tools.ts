@@ -3,20 +3,14 @@
  * the instances of an instance label (select, reclass, delete, add), undo and redo. It edits the LabelState and
  * tells the page to redraw; the page maps keys to the same methods, so buttons and shortcuts cannot disagree.
  */
-import { colorForIndex, type Rgb } from '../../src/masks/palette.js';
-import { h, replace, uniqueId } from './dom';
+import { colorForIndex } from '../../src/masks/palette.js';
+import { h, replace, swatch, uniqueId } from './dom';
 import * as fmt from './format';
 import type { Brush } from './label-canvas';
 import type { LabelState, Tool } from './label-state';
 
 export const MIN_BRUSH = 1;
 export const MAX_BRUSH = 200;
-
-function swatch(color: Rgb): HTMLElement {
-  const element = h('span', { class: 'swatch', 'aria-hidden': 'true' });
-  element.style.setProperty('--color', `rgb(${color.join(' ')})`);
-  return element;
-}
 
 export class LabelTools {
   readonly element: HTMLElement;

@@ -1,13 +1,15 @@
 /** The models page: every model of the repository with its state, task, input, versions, labels and load errors. */
 
+import type { TrainingRunJson, TrainingRunListJson } from '../../src/learning/training/wire-types.js';
 import type { RetrainingTriggerJson } from '../../src/learning/wire-types.js';
 import type { ModelHistoryJson } from '../../src/lifecycle/wire-types.js';
 import type { LoadState, ModelJson, ModelListJson } from '../../src/serving/types.js';
-import { modelHistory, retrainingTriggers } from './api';
+import { modelHistory, retrainingTriggers, trainingRuns } from './api';
 import { h, replace, uniqueId } from './dom';
 import { models } from './model-store';
 import { problem } from './problem';
-import { aliasesByVersion, historySection } from './version-history';
+import { SHOWN_RUNS, trainingRunsSection } from './training-runs';
+import { aliasesByVersion, historySection, versionRowId } from './version-history';
 
 function badge(state: LoadState): HTMLElement {
   return h('span', { class: `badge state-${state}` }, state);
@@ -83,12 +85,15 @@ function retrainingSection(triggers: RetrainingTriggerJson[]): HTMLElement | nul
   );
 }
 
-function modelCard(
-  model: ModelJson,
-  isDefault: boolean,
-  triggers: RetrainingTriggerJson[],
-  history: ModelHistoryJson | null,
-): HTMLElement {
+/** What the page shows of a model beyond the model list; null where it could not be read. */
+interface ModelExtras {
+  triggers: RetrainingTriggerJson[];
+  history: ModelHistoryJson | null;
+  runs: TrainingRunJson[] | null;
+}
+
+function modelCard(model: ModelJson, isDefault: boolean, extras: ModelExtras): HTMLElement {
+  const { triggers, history, runs } = extras;
   const aliases = history ? aliasesByVersion(history) : new Map<number, string[]>();
   const titleId = uniqueId('model-title');
   const facts: Array<[string, string]> = [
@@ -118,7 +123,8 @@ function modelCard(
           ...versions.map((v) =>
             h(
               'li',
-              {},
+              // A training run's link to the version it produced scrolls here and focuses the row.
+              { id: versionRowId(model.name, v.version), tabindex: -1 },
               h('span', { class: 'version' }, `v${v.version}`),
               badge(v.state),
               ...(aliases.get(v.version) ?? []).map((alias) =>
@@ -145,6 +151,7 @@ function modelCard(
       ? problem(model.error, 'Load error', false)
       : null,
     history ? historySection(history) : null,
+    runs ? trainingRunsSection(model.name, runs, new Set(versions.map((v) => v.version))) : null,
     retrainingSection(triggers),
     model.state === 'ready'
       ? h(
@@ -189,9 +196,12 @@ export class ModelsPage {
         // The triggers are extra: a failure to read them leaves the model list as it is.
         retrainingTriggers().catch(() => null),
       ]);
-      // Histories likewise: a model whose history cannot be read is shown without it.
-      const histories = await Promise.all(list.models.map((m) => modelHistory(m.name).catch(() => null)));
-      this.show(list, retraining?.triggers ?? [], histories);
+      // Histories and training runs likewise: a model whose history cannot be read is shown without it.
+      const [histories, runs] = await Promise.all([
+        Promise.all(list.models.map((m) => modelHistory(m.name).catch(() => null))),
+        Promise.all(list.models.map((m) => trainingRuns(m.name, SHOWN_RUNS).catch(() => null))),
+      ]);
+      this.show(list, retraining?.triggers ?? [], histories, runs);
     } catch (error) {
       this.status.textContent = 'The model list could not be loaded.';
       replace(this.list, problem(error));
@@ -202,6 +212,7 @@ export class ModelsPage {
     list: ModelListJson,
     triggers: RetrainingTriggerJson[],
     histories: Array<ModelHistoryJson | null>,
+    runs: Array<TrainingRunListJson | null>,
   ): void {
     const ready = list.models.filter((m) => m.state === 'ready').length;
     const failed = list.models.filter((m) => m.state === 'failed').length;
@@ -216,12 +227,11 @@ export class ModelsPage {
     replace(
       this.list,
       ...list.models.map((m, i) =>
-        modelCard(
-          m,
-          m.name === list.default_model,
-          triggers.filter((t) => t.model === m.name),
-          histories[i],
-        ),
+        modelCard(m, m.name === list.default_model, {
+          triggers: triggers.filter((t) => t.model === m.name),
+          history: histories[i],
+          runs: runs[i]?.runs ?? null,
+        }),
       ),
     );
   }

@@ -48,3 +48,16 @@ export const LIMIT_COLOR = '#cf222e';
 /** The p10..p90 spread of entropy or instance scores. */
 export const SPREAD_COLOR = '#4e79a7';
 export const QUEUE_COLOR = '#4e79a7';
+
+/**
+ * Learning curves of training runs (models page): the same metric in the same colour in every run; metrics not
+ * named here (Dice per class, say) take the next of CURVE_OTHER_COLORS in the order they first appear.
+ */
+export const CURVE_COLORS: Readonly<Record<string, string>> = {
+  loss: '#4e79a7',
+  'val loss': '#76b7b2',
+  pixel_accuracy: '#59a14f',
+  accuracy: '#59a14f',
+  mean_iou: '#f28e2b',
+};
+export const CURVE_OTHER_COLORS = ['#e15759', '#b07aa1', '#edc948', '#ff9da7', '#9c755f', '#bab0ac'];

@@ -14,22 +14,14 @@ import type {
   ShadowVariantJson,
 } from '../../src/monitoring/shadow/wire-types.js';
 import { endpointShadows, shadowList } from './api';
-import { h, replace } from './dom';
+import { h, replace, svg, swatch } from './dom';
 import { percent } from './format';
 import { problem } from './problem';
 
-const SVG = 'http://www.w3.org/2000/svg';
 /** The SegserveShadowDisagreement alert's threshold (deploy/prometheus/rules/segserve.rules.yml). */
 const LOW_AGREEMENT = 0.8;
 /** Instances without a match are painted this colour by the server (src/monitoring/shadow/comparison-png.ts). */
 const UNMATCHED = 'rgb(230 25 25)';
-
-function svg(tag: string, attributes: Record<string, string | number>, text?: string): SVGElement {
-  const element = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
-  if (text !== undefined) element.textContent = text;
-  return element;
-}
 
 const figure = (value: number | null, digits = 2) => (value === null ? '–' : value.toFixed(digits));
 const ms = (value: number | null) => (value === null ? '–' : `${value.toFixed(value < 10 ? 1 : 0)} ms`);
@@ -38,13 +30,6 @@ function signedMs(value: number | null): string {
   if (value === null) return '–';
   const rounded = Math.round(value);
   return `${rounded > 0 ? '+' : rounded < 0 ? '−' : ''}${Math.abs(rounded)} ms`;
-}
-
-/** A colour swatch (set through the CSSOM: the page's CSP refuses style attributes). */
-function swatch(color: string): HTMLElement {
-  const element = h('span', { class: 'swatch', 'aria-hidden': 'true' });
-  element.style.setProperty('--color', color);
-  return element;
 }
 
 function stat(label: string, value: string, state?: string): HTMLElement {

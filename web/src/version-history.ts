@@ -8,15 +8,11 @@ import type {
   HistoryEntryJson,
   ModelHistoryJson,
 } from '../../src/lifecycle/wire-types.js';
-import { h } from './dom';
+import { h, svg } from './dom';
 
-const SVG = 'http://www.w3.org/2000/svg';
-
-function svg(tag: string, attributes: Record<string, string | number>, text?: string): SVGElement {
-  const element = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
-  if (text !== undefined) element.textContent = text;
-  return element;
+/** The id of a version's row in its model's card, which a training run links to. */
+export function versionRowId(model: string, version: number): string {
+  return `version-${model.replace(/\s/g, '_')}-${version}`;
 }
 
 /** Aliases by version: `{3: ['stable'], 4: ['canary']}`. */

@@ -3,12 +3,12 @@
  * per instance, hover details, uncertainty, timings and downloads. Colours follow the server's rule
  * (colorForIndex of the instance's position, or of the class id), so this view and the server's overlay agree.
  */
-import { colorForIndex, type Rgb } from '../../src/masks/palette.js';
+import { colorForIndex } from '../../src/masks/palette.js';
 import { rleCounts } from '../../src/masks/rle.js';
 import type { CompressedRle } from '../../src/masks/types.js';
 import type { SegmentationJson } from '../../src/serving/types.js';
 import type { ImageSource } from './api';
-import { h, replace, uniqueId } from './dom';
+import { h, replace, swatch, uniqueId } from './dom';
 import { downloadsPanel } from './downloads';
 import * as fmt from './format';
 import { drawBase, Overlay, type Region } from './overlay';
@@ -23,12 +23,6 @@ export interface ViewerInput {
   text: string;
   /** The decoded original, or null when the browser cannot show it (masks are then drawn on grey). */
   image: HTMLImageElement | null;
-}
-
-function swatch(color: Rgb): HTMLElement {
-  const element = h('span', { class: 'swatch', 'aria-hidden': 'true' });
-  element.style.setProperty('--color', `rgb(${color.join(' ')})`);
-  return element;
 }
 
 /** Regions in paint order: instances least confident first, so the most confident wins where masks overlap. */

@@ -6,6 +6,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { SegserveError } from '../../errors.js';
 import { TrainingRuns } from '../../learning/training/runs.js';
+import type { TrainingRunListJson } from '../../learning/training/wire-types.js';
 import type { StorageAccess } from '../../storage/index.js';
 import { type AdminKeys, requireAdmin } from '../admin-auth.js';
 import { errorResponses } from '../schemas.js';
@@ -47,7 +48,7 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (a
         response: errorResponses,
       },
     },
-    async (request) => ({
+    async (request): Promise<TrainingRunListJson> => ({
       runs: await (await runs()).ofModel(request.params.model, request.query.limit ?? 50),
     }),
   );

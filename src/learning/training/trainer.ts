@@ -21,6 +21,7 @@ export type TrainerEvent =
       val?: Record<string, unknown>;
       [field: string]: unknown;
     }
+  | { event: 'progress'; iteration: number; iterations: number; loss?: number }
   | { event: 'done'; out: string; metrics?: Record<string, unknown>; [field: string]: unknown }
   | { event: 'error'; code: string; message: string };
 
@@ -88,7 +89,7 @@ export function runTrainer(
       if (event.event === 'epoch') epochs.push(event);
       else if (event.event === 'start') start = event;
       else if (event.event === 'done') done = event;
-      else reported = event;
+      else if (event.event === 'error') reported = event;
       options.onEvent?.(event);
     };
     child.stdout.setEncoding('utf8');

@@ -19,3 +19,8 @@ export interface TrainingRunJson {
   started_at: string;
   finished_at?: string;
 }
+
+/** `GET /v1/models/{model}/training-runs`: newest first. */
+export interface TrainingRunListJson {
+  runs: TrainingRunJson[];
+}

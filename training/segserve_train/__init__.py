@@ -1,0 +1,1 @@
+"""segserve reference trainer: see training/README.md."""
