@@ -7,3 +7,14 @@ export function port(value: string): number {
     throw new InvalidArgumentError('expected a port, 0 to 65535');
   return n;
 }
+
+/** A repeatable, comma-separated option (`--allow-url a,b --allow-url c`), also as one variable (`a,b,c`). */
+export function list(value: string, previous: string[]): string[] {
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ];
+}

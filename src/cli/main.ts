@@ -1,23 +1,24 @@
 #!/usr/bin/env node
 /** The `segserve` command line. */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SegserveError } from '../errors.js';
 import { AdminKeys, hashAdminKey } from '../http/admin-auth.js';
 import { ModelRepository } from '../models/index.js';
 import { importTflite } from '../models/tflite/index.js';
 import { InferenceService } from '../serving/service.js';
-import { port } from './arguments.js';
+import { settingOption } from './config/registry.js';
 import { addDatasetCommands } from './datasets.js';
 import { describeFailure, EXIT_FAILURES } from './errors.js';
 import { addEvalCommand } from './eval.js';
 import { addJobCommands } from './jobs.js';
 import { formatModelDetails, formatModelList } from './models.js';
 import { formatBaselineSummary, monitorBaseline } from './monitor.js';
-import { defaultRepositoryDir, openModel } from './open-model.js';
+import { openModel } from './open-model.js';
 import { formatSummary, parseFormats, predict } from './predict.js';
 import { formatPushOutcome, pushVersion } from './push.js';
-import { addServeSettingOptions, serve } from './serve.js';
+import { addServeCommand } from './serve.js';
 import { serverOption } from './server-client.js';
 import { addTrainCommands } from './train.js';
 import { addWorkerCommand } from './worker.js';
@@ -26,16 +27,6 @@ function positiveInteger(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
-}
-
-function list(value: string, previous: string[]): string[] {
-  return [
-    ...previous,
-    ...value
-      .split(',')
-      .map((v) => v.trim())
-      .filter(Boolean),
-  ];
 }
 
 /** package.json sits two folders up from both src/cli/main.ts and dist/cli/main.js. */
@@ -57,11 +48,9 @@ const program = new Command()
   .exitOverride()
   .showHelpAfterError();
 
+// Read from SEGSERVE_MODELS when the options are parsed, after a config file has filled the environment.
 const modelsOption = () =>
-  new Option('--models <dir>', 'model repository folder (env SEGSERVE_MODELS)').default(
-    defaultRepositoryDir(),
-    '$SEGSERVE_MODELS, else ./models',
-  );
+  settingOption('models', 'serve', '<dir>').default(resolve('models'), '$SEGSERVE_MODELS, else ./models');
 
 program
   .command('predict')
@@ -102,38 +91,7 @@ program
     }
   });
 
-const serveCommand = program
-  .command('serve')
-  .description(
-    'serve the models over HTTP: /v1 segmentation API, /predict routes, /v2 inference protocol, /docs',
-  )
-  .addOption(modelsOption())
-  // PORT as Cloud Run and most platforms set it; the command line wins over the environment.
-  .addOption(new Option('-p, --port <n>', 'port to listen on').env('PORT').argParser(port).default(8080))
-  .addOption(new Option('--host <address>', 'address to listen on').env('HOST').default('0.0.0.0'))
-  .option('--default-model <name>', 'model for requests that name none (default: the first ready model)')
-  .option('--batch-root <dir>', 'folder /predict/batch may read {"paths"} from (default: paths refused)')
-  .addOption(
-    new Option(
-      '--eval-root <dir>',
-      'folder the evaluation API may read dataset paths from (default: only dataset:<name> sources)',
-    ).env('SEGSERVE_EVAL_ROOT'),
-  )
-  .option(
-    '--allow-url <cidr>',
-    'address or CIDR range URL downloads may reach although private or loopback (repeatable, comma-separated)',
-    list,
-    [],
-  )
-  .addOption(
-    new Option('--log-level <level>', 'least severe level logged')
-      .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
-      .env('LOG_LEVEL')
-      .default('info'),
-  );
-// Every limit (and --shutdown-timeout) is generated from the limits table in src/http/settings.ts.
-addServeSettingOptions(serveCommand).action(serve);
-
+addServeCommand(program, modelsOption);
 addWorkerCommand(program, modelsOption);
 addTrainCommands(program);
 

@@ -31,6 +31,9 @@ import {
   resolveQueueSettings,
   summarizeStorage,
 } from '../storage/settings.js';
+import { list, port } from './arguments.js';
+import { type AppliedConfig, configOption, describeConfig } from './config/file.js';
+import { LOG_LEVELS, settingByKey, settingOption } from './config/registry.js';
 import { parseFormats } from './predict.js';
 import { stopOnSignals } from './signals.js';
 import { addStorageOptions, storageSettingsOf } from './storage-options.js';
@@ -40,6 +43,7 @@ export const WEBHOOK_SECRET_ENV = 'SEGSERVE_WEBHOOK_SECRET';
 export const EVENTS_TOKEN_ENV = 'SEGSERVE_EVENTS_TOKEN';
 
 export interface ServeCommandOptions {
+  config?: AppliedConfig;
   models: string;
   port: number;
   host: string;
@@ -74,6 +78,29 @@ function collectOrigins(value: string, previous: string[] | undefined): string[]
 }
 
 /**
+ * The `serve` command. `--config` comes first: it fills the environment the options after it read (see
+ * configOption).
+ */
+export function addServeCommand(program: Command, modelsOption: () => Option): Command {
+  const command = program
+    .command('serve')
+    .description(
+      'serve the models over HTTP: /v1 segmentation API, /predict routes, /v2 inference protocol, /docs',
+    )
+    .addOption(configOption('serve'))
+    .addOption(modelsOption())
+    // PORT as Cloud Run and most platforms set it; the command line wins over the environment.
+    .addOption(settingOption('port', 'serve', '<n>', '-p').argParser(port).default(8080))
+    .addOption(settingOption('host', 'serve', '<address>').default('0.0.0.0'))
+    .addOption(settingOption('default-model', 'serve', '<name>'))
+    .addOption(settingOption('batch-root', 'serve', '<dir>'))
+    .addOption(settingOption('eval-root', 'serve', '<dir>'))
+    .addOption(settingOption('allow-url', 'serve', '<cidr>').argParser(list).default([]))
+    .addOption(settingOption('log-level', 'serve', '<level>').choices(LOG_LEVELS).default('info'));
+  return addServeSettingOptions(command).action(serve);
+}
+
+/**
  * Adds the options generated from the limits table and the storage settings, and --cors-origin, to the serve
  * command. They carry no parser and no default: `serve` resolves flag, then environment, then default in one
  * place, so an invalid value reads the same whether it came from a flag or a variable.
@@ -89,30 +116,11 @@ export function addServeSettingOptions(command: Command): Command {
   }
   addStorageOptions(command);
   command.addOption(
-    new Option('--prediction-log <level>', 'one log line per prediction at this level, or off')
-      .choices(PREDICTION_LOG_LEVELS)
-      .env('SEGSERVE_PREDICTION_LOG')
-      .default('info'),
+    settingOption('prediction-log', 'serve', '<level>').choices(PREDICTION_LOG_LEVELS).default('info'),
   );
+  command.addOption(settingOption('monitoring', 'serve', '<state>').choices(['on', 'off']).default('on'));
   command.addOption(
-    new Option(
-      '--monitoring <state>',
-      'off: no /metrics, no drift monitoring, no monitor page data (to measure what monitoring costs, or to run without it)',
-    )
-      .choices(['on', 'off'])
-      .env('SEGSERVE_MONITORING')
-      .default('on'),
-  );
-  command.addOption(
-    new Option(
-      '--watch [state]',
-      'apply changes of the model folder by themselves: new, removed and changed models and versions load and ' +
-        'unload without a restart, each once its files stop changing (off: only the admin routes change what is served)',
-    )
-      .choices(['on', 'off'])
-      .preset('on')
-      .env('SEGSERVE_WATCH')
-      .default('on'),
+    settingOption('watch', 'serve', '[state]').choices(['on', 'off']).preset('on').default('on'),
   );
   for (const row of MODELS_SYNC_SETTINGS) {
     command.addOption(new Option(`${row.flag} ${row.value}`, `${row.description} (env ${row.env})`));
@@ -120,59 +128,27 @@ export function addServeSettingOptions(command: Command): Command {
   command.addOption(
     new Option(
       '--admin-key-file <file>',
-      `admin keys, one per line, plain or as sha256:<hex> from \`segserve admin hash-key\` (env ${ADMIN_KEY_FILE_ENV}; ` +
-        `also ${ADMIN_KEYS_ENV}, comma-separated; default: none, the admin API is off)`,
+      `${settingByKey('admin-key-file')?.description} (env ${ADMIN_KEY_FILE_ENV}; also ${ADMIN_KEYS_ENV}, comma-separated)`,
     ),
   );
   command.addOption(
     new Option(
       '--api-key-file <file>',
-      `API keys for the inference routes, one per line: <name> <key or sha256:hex> [rate=N/s|m|h] [burst=N] [revoked] ` +
-        `(env ${API_KEY_FILE_ENV}; also ${API_KEYS_ENV}, comma-separated; default: none, the routes are open)`,
+      `${settingByKey('api-key-file')?.description} (env ${API_KEY_FILE_ENV}; also ${API_KEYS_ENV}, comma-separated)`,
     ),
   );
   for (const row of QUEUE_SETTINGS) {
     command.addOption(new Option(`${row.flag} ${row.value}`, `${row.description} (env ${row.env})`));
   }
-  command.addOption(
-    new Option(
-      '--job-concurrency <n>',
-      'batch-job inputs this server runs at once (default 2 with the in-process queue; 0 with Redis, where `segserve worker` processes run them)',
-    )
-      .env('SEGSERVE_JOB_CONCURRENCY')
-      .argParser(jobConcurrency),
-  );
-  command.addOption(
-    new Option(
-      '--events-model <name>',
-      'turn storage events posted to /v1/events into jobs for this model (or endpoint); also --events-prefix and --events-output',
-    ).env('SEGSERVE_EVENTS_MODEL'),
-  );
-  command.addOption(
-    new Option(
-      '--events-prefix <prefix>',
-      'objects created under this prefix of the blob store (or s3://bucket/prefix/) are segmented',
-    )
-      .env('SEGSERVE_EVENTS_PREFIX')
-      .default(''),
-  );
-  command.addOption(
-    new Option('--events-output <prefix>', 'where the outputs of storage-event jobs go').env(
-      'SEGSERVE_EVENTS_OUTPUT',
-    ),
-  );
-  command.addOption(
-    new Option(
-      '--events-formats <list>',
-      'outputs of storage-event jobs, comma-separated: json, coco, png, overlay',
-    )
-      .env('SEGSERVE_EVENTS_FORMATS')
-      .default('json'),
-  );
+  command.addOption(settingOption('job-concurrency', 'serve', '<n>').argParser(jobConcurrency));
+  command.addOption(settingOption('events-model', 'serve', '<name>'));
+  command.addOption(settingOption('events-prefix', 'serve', '<prefix>').default(''));
+  command.addOption(settingOption('events-output', 'serve', '<prefix>'));
+  command.addOption(settingOption('events-formats', 'serve', '<list>').default('json'));
+  // No .env(): resolveCorsOrigins reads the variable itself, so its errors name the variable, not the flag.
   command.option(
     '--cors-origin <origin>',
-    `browser origin allowed to call the API cross-origin, e.g. https://app.example.com, or * for any ` +
-      `(repeatable, comma-separated; env ${CORS_ORIGINS_ENV}; default: none, no CORS headers)`,
+    `${settingByKey('cors-origin')?.description} (env ${CORS_ORIGINS_ENV})`,
     collectOrigins,
   );
   return command;
@@ -275,6 +251,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
   // The values in effect, once, so an operator can check what flags and environment amounted to.
   log.info(
     {
+      config_file: describeConfig(options.config),
       limits: { ...limits.http, ...limits.process },
       cors_origins: corsOrigins,
       admin_api: adminKeys ? `on, ${adminKeys.size} key(s)` : 'off',

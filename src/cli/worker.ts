@@ -9,12 +9,15 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { startWorker } from '../host/worker.js';
 import { resolveLimits } from '../http/settings.js';
 import { QUEUE_SETTINGS, summarizeStorage } from '../storage/settings.js';
-import { port } from './arguments.js';
+import { list, port } from './arguments.js';
+import { type AppliedConfig, configOption, describeConfig } from './config/file.js';
+import { LOG_LEVELS, settingOption } from './config/registry.js';
 import { queueSettingsOf } from './serve.js';
 import { stopOnSignals } from './signals.js';
 import { addStorageOptions, storageSettingsOf } from './storage-options.js';
 
 interface WorkerCommandOptions {
+  config?: AppliedConfig;
   models: string;
   concurrency: number;
   port: number;
@@ -35,41 +38,14 @@ export function addWorkerCommand(program: Command, modelsOption: () => Option): 
   const command = program
     .command('worker')
     .description("run batch-job inputs from the queue on Redis, with this process's own model pools")
+    // First: it fills the environment the options below read (see configOption).
+    .addOption(configOption('worker'))
     .addOption(modelsOption())
-    .addOption(
-      new Option(
-        '-c, --concurrency <n>',
-        "inputs run at once; more than the models' instances plus one only wait on the pools",
-      )
-        .env('SEGSERVE_JOB_CONCURRENCY')
-        .argParser(count)
-        .default(2),
-    )
-    .addOption(
-      new Option('-p, --port <n>', 'port of /healthz, /readyz and /metrics')
-        .env('PORT')
-        .argParser(port)
-        .default(9091),
-    )
-    .addOption(new Option('--host <address>', 'address to listen on').env('HOST').default('0.0.0.0'))
-    .option(
-      '--allow-url <cidr>',
-      'address or CIDR range URL inputs may reach although private or loopback (repeatable, comma-separated)',
-      (value: string, previous: string[]) => [
-        ...previous,
-        ...value
-          .split(',')
-          .map((v) => v.trim())
-          .filter(Boolean),
-      ],
-      [],
-    )
-    .addOption(
-      new Option('--log-level <level>', 'least severe level logged')
-        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
-        .env('LOG_LEVEL')
-        .default('info'),
-    );
+    .addOption(settingOption('job-concurrency', 'worker', '<n>', '-c').argParser(count).default(2))
+    .addOption(settingOption('port', 'worker', '<n>', '-p').argParser(port).default(9091))
+    .addOption(settingOption('host', 'worker', '<address>').default('0.0.0.0'))
+    .addOption(settingOption('allow-url', 'worker', '<cidr>').argParser(list).default([]))
+    .addOption(settingOption('log-level', 'worker', '<level>').choices(LOG_LEVELS).default('info'));
   addStorageOptions(command);
   for (const row of QUEUE_SETTINGS) {
     command.addOption(new Option(`${row.flag} ${row.value}`, `${row.description} (env ${row.env})`));
@@ -90,7 +66,10 @@ export function addWorkerCommand(program: Command, modelsOption: () => Option): 
       logger: { level: options.logLevel },
     });
     const { log } = worker.app;
-    log.info({ storage: summarizeStorage(storage), limits }, 'settings');
+    log.info(
+      { config_file: describeConfig(options.config), storage: summarizeStorage(storage), limits },
+      'settings',
+    );
     stopOnSignals(log, limits.shutdownTimeoutMs, () => worker.close(), {
       closing: 'draining: taking no new input, finishing those running',
       inFlight: 'inputs running',

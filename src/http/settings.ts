@@ -4,7 +4,8 @@
  * at start, `DEFAULT_LIMITS` and the README's "Limits" table are all generated from it, so a limit cannot
  * exist in one place and be missing (or differ) in another.
  *
- * Precedence is flag, then environment, then default. A value that does not parse or is out of range refuses
+ * Precedence is flag, then environment, then default; a config file (`--config`, src/cli/config/file.ts) fills
+ * the variables left unset before this reads them. A value that does not parse or is out of range refuses
  * to start the server, naming the flag or variable and the accepted range: a limit silently left at its default
  * is how a server ends up accepting 4 GiB bodies its operator believed capped.
  *
