@@ -71,6 +71,8 @@ export async function checkParity(out: string, kind: string): Promise<ParityResu
     interOpThreads: 1,
     executionProvider: 'cpu',
     maxQueue: 1,
+    // A U-Net's height and width are symbolic: warmed up at 1x1 its skip connections would not line up.
+    warmupShape: { width: pixels.width, height: pixels.height },
   });
   try {
     const { outputs } = await pool.run(
