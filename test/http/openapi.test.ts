@@ -64,6 +64,11 @@ const OURS: Array<[string, string]> = [
   ['post', '/v1/admin/models/{model}/versions/{version}/unload'],
   ['post', '/v1/admin/repository/rescan'],
   ['post', '/v1/admin/models/{model}/versions/{version}/eval'],
+  ['get', '/v1/models/{model}/training-runs'],
+  ['get', '/v1/training-runs/{id}'],
+  ['post', '/v1/admin/training-runs'],
+  ['post', '/v1/admin/training-runs/{id}/epochs'],
+  ['post', '/v1/admin/training-runs/{id}/finish'],
 ];
 
 let repo: TinyRepository;

@@ -17,6 +17,13 @@ export interface TrainingRouteOptions {
 }
 
 const tags = ['lifecycle'];
+/** A run as TrainingRunJson (src/learning/training/wire-types.ts) describes it; epochs and metrics are the trainer's own. */
+const run = {
+  type: 'object',
+  additionalProperties: true,
+  description: 'A training run (TrainingRunJson).',
+} as const;
+const ok = { 200: run, ...errorResponses } as const;
 const object = { type: 'object', additionalProperties: true } as const;
 const idParams = {
   type: 'object',
@@ -45,7 +52,10 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (a
           properties: { model: { type: 'string', maxLength: 128 } },
         },
         querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 500 } } },
-        response: errorResponses,
+        response: {
+          200: { type: 'object', additionalProperties: true, description: '{runs: TrainingRunJson[]}' },
+          ...errorResponses,
+        },
       },
     },
     async (request): Promise<TrainingRunListJson> => ({
@@ -55,7 +65,7 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (a
 
   app.get<{ Params: { id: string } }>(
     '/v1/training-runs/:id',
-    { schema: { tags, summary: 'One training run', params: idParams, response: errorResponses } },
+    { schema: { tags, summary: 'One training run', params: idParams, response: ok } },
     async (request) => known(request.params.id),
   );
 
@@ -87,7 +97,7 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (a
             params: object,
           },
         },
-        response: errorResponses,
+        response: { 201: run, ...ok },
       },
     },
     async (request, reply) => {
@@ -107,7 +117,7 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (a
         security: [{ adminKey: [] }],
         params: idParams,
         body: object,
-        response: errorResponses,
+        response: ok,
       },
     },
     async (request) => {
@@ -160,7 +170,7 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (a
             },
           },
         },
-        response: errorResponses,
+        response: ok,
       },
     },
     async (request) => {
