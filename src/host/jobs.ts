@@ -86,7 +86,14 @@ export async function openJobs(setup: JobsSetup): Promise<RunningJobs> {
     new JobMetrics(setup.registry, {
       queues: [work, webhooks] as unknown as ReadonlyArray<WorkQueue<JsonValue>>,
       ...(setup.role === 'server'
-        ? { jobCounts: async () => new JobStore(await setup.stores.database()).countByState() }
+        ? {
+            // A scrape never opens the database (the embedded one takes seconds and 250 MB to open): before
+            // anything opened it, no job was submitted or recovered by this process, and the series is left out.
+            jobCounts: async () =>
+              setup.stores.databaseOpened()
+                ? new JobStore(await setup.stores.database()).countByState()
+                : undefined,
+          }
         : {}),
     });
   const runtime: JobRuntime = {

@@ -57,6 +57,11 @@ export class LazyStorage implements StorageAccess {
     return database.kind === 'postgres' || existsSync(database.dir) || this.db.isOpen();
   }
 
+  /** Whether the database is open (or opening): readers that must not open it themselves, such as a scrape, ask. */
+  databaseOpened(): boolean {
+    return this.db.isOpen();
+  }
+
   database(): Promise<Database> {
     return this.closed ? closedError() : this.db.get();
   }

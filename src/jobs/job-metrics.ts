@@ -10,8 +10,11 @@ import type { JobInputState, JobState, JobView } from './wire-types.js';
 
 export interface JobMetricSources {
   queues: ReadonlyArray<WorkQueue<JsonValue>>;
-  /** Jobs by state, from the database; absent in processes that do not answer for jobs (workers). */
-  jobCounts?: () => Promise<Record<JobState, number>>;
+  /**
+   * Jobs by state, from the database (undefined while it is not open); absent in processes that do not answer
+   * for jobs (workers).
+   */
+  jobCounts?: () => Promise<Record<JobState, number> | undefined>;
 }
 
 const QUEUE_STATES: ReadonlyArray<keyof QueueCounts> = ['waiting', 'active', 'delayed', 'dead'];
