@@ -66,10 +66,6 @@ export interface RunningJobs {
   close(): Promise<void>;
 }
 
-export function workerName(): string {
-  return `${process.pid}@${process.env.HOSTNAME ?? 'localhost'}`;
-}
-
 export async function openJobs(setup: JobsSetup): Promise<RunningJobs> {
   const queueOptions = { lockMs: setup.lockMs, prefix: setup.queuePrefix };
   const work = await openQueue<JobMessage>('segserve-jobs', setup.queue, {
@@ -104,7 +100,6 @@ export async function openJobs(setup: JobsSetup): Promise<RunningJobs> {
     queues: { work, webhooks },
     metrics,
     log: setup.log,
-    worker: workerName(),
   };
   const jobs = new Jobs(runtime, { maxInputs: setup.maxInputs, webhookSecret: setup.webhookSecret });
   let consumers: Consumer[] = [];

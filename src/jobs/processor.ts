@@ -57,8 +57,6 @@ export interface JobRuntime {
   queues: JobQueues;
   metrics?: JobMetrics;
   log: JobLog;
-  /** Identifies this process in logs, e.g. `worker 12345@host`. */
-  worker: string;
 }
 
 export const inputMessageId = (job: string, index: number) => `in.${job}.${index}`;
