@@ -13,10 +13,14 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { parse } from 'yaml';
 import { SegserveError } from '../errors.js';
+import type { VersionJson } from '../learning/datasets/json.js';
 import { checkParity } from '../learning/training/parity.js';
 import { runTrainer, type TrainerEvent, type TrainerKind } from '../learning/training/trainer.js';
 import type { TrainingRunJson } from '../learning/training/wire-types.js';
+import type { InputConfig } from '../models/config.js';
+import type { ModelJson } from '../serving/types.js';
 import { openBlobStore } from '../storage/index.js';
 import { createProgress, type Progress } from './progress.js';
 import { ADMIN_KEY_ENV, pushVersion } from './push.js';
@@ -26,6 +30,7 @@ import { addStorageOptions, storageSettingsOf } from './storage-options.js';
 interface TrainOptions {
   model?: string;
   data?: string;
+  valData?: string;
   dataset?: string;
   out?: string;
   server?: string;
@@ -48,6 +53,7 @@ const PASSED = [
   'lr',
   'init',
   'threads',
+  'valData',
 ] as const;
 const FLAG: Record<(typeof PASSED)[number], string> = {
   iterations: '--iterations',
@@ -61,6 +67,7 @@ const FLAG: Record<(typeof PASSED)[number], string> = {
   lr: '--lr',
   init: '--init',
   threads: '--threads',
+  valData: '--val-data',
 };
 
 function metricLine(event: Extract<TrainerEvent, { event: 'epoch' }>): string {
@@ -106,6 +113,27 @@ class RunReport {
   }
 }
 
+/** `name@version` (version `latest` when it names none), from --dataset or the retraining hook's variables. */
+function datasetRef(options: TrainOptions): { name: string; version: string } | undefined {
+  const text =
+    options.dataset ??
+    (process.env.SEGSERVE_DATASET &&
+      `${process.env.SEGSERVE_DATASET}@${process.env.SEGSERVE_DATASET_VERSION ?? 'latest'}`);
+  if (!text) return undefined;
+  const at = text.indexOf('@');
+  return at < 0
+    ? { name: text, version: 'latest' }
+    : { name: text.slice(0, at), version: text.slice(at + 1) };
+}
+
+interface DatasetFolder {
+  dir: string;
+  /** A folder this run made, removed after it. */
+  temporary?: string;
+  /** The dataset version it holds, as recorded with the run: the version's id when the server exported it. */
+  dataset?: { name: string; version: string };
+}
+
 /**
  * The dataset as a mask folder: `--data` as it is, or a version (`--dataset name@version`, or the retraining
  * hook's SEGSERVE_DATASET and SEGSERVE_DATASET_VERSION) that the server exports into its blob store, read from
@@ -115,12 +143,9 @@ class RunReport {
 async function datasetFolder(
   options: TrainOptions,
   client: ServerClient | undefined,
-): Promise<{ dir: string; temporary?: string }> {
-  if (options.data) return { dir: options.data };
-  const ref =
-    options.dataset ??
-    (process.env.SEGSERVE_DATASET &&
-      `${process.env.SEGSERVE_DATASET}@${process.env.SEGSERVE_DATASET_VERSION ?? 'latest'}`);
+): Promise<DatasetFolder> {
+  const ref = datasetRef(options);
+  if (options.data) return { dir: options.data, dataset: ref };
   if (!ref) {
     throw new SegserveError('INVALID_ARGUMENT', {
       reason:
@@ -129,20 +154,21 @@ async function datasetFolder(
   }
   if (!client) {
     throw new SegserveError('INVALID_ARGUMENT', {
-      reason: `--dataset ${ref} is exported by the server: give --server and SEGSERVE_ADMIN_KEY, or --data <folder> of an export`,
+      reason: `--dataset ${ref.name}@${ref.version} is exported by the server: give --server and SEGSERVE_ADMIN_KEY, or --data <folder> of an export`,
     });
   }
-  const [name, version = 'latest'] = ref.split('@');
-  const prefix = `exports/training/${name}/${version}/`;
-  await client.send(
-    `/v1/datasets/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}/exports`,
-    {
-      method: 'POST',
-      json: { format: 'masks', prefix },
-    },
+  const name = encodeURIComponent(ref.name);
+  // `latest` (or an id prefix) resolved first: an export's prefix holds one version, named by its id.
+  const { body: version } = await client.send<VersionJson>(
+    `/v1/datasets/${name}/versions/${encodeURIComponent(ref.version)}`,
   );
+  const prefix = `exports/training/${ref.name}/${version.id}/`;
+  await client.send(`/v1/datasets/${name}/versions/${version.id}/exports`, {
+    method: 'POST',
+    json: { format: 'masks', prefix },
+  });
   const blobs = await openBlobStore(storageSettingsOf(options).blobs);
-  const dir = await mkdtemp(join(tmpdir(), `segserve-train-data-${name}-`));
+  const dir = await mkdtemp(join(tmpdir(), `segserve-train-data-${ref.name}-`));
   try {
     for await (const info of blobs.list(prefix)) {
       const path = join(dir, info.key.slice(prefix.length));
@@ -152,7 +178,60 @@ async function datasetFolder(
   } finally {
     await blobs.close();
   }
-  return { dir, temporary: dir };
+  return { dir, temporary: dir, dataset: { name: ref.name, version: version.id } };
+}
+
+/**
+ * The model a run makes a version of, when the server already serves it: its versions share one config.yaml
+ * and labels, so the new weights must read the model's input (U-Net: trained with its normalisation, at its
+ * size) and name its classes, and the upload brings no config of its own.
+ */
+async function existingModel(
+  client: ServerClient | undefined,
+  model: string,
+): Promise<ModelJson | undefined> {
+  if (!client) return undefined;
+  try {
+    return (await client.send<ModelJson>(`/v1/models/${encodeURIComponent(model)}`)).body;
+  } catch (error) {
+    if (error instanceof SegserveError && error.code === 'MODEL_NOT_FOUND') return undefined;
+    throw error;
+  }
+}
+
+/** The reference trainer exports RGB NCHW models; anything else the existing model reads cannot be matched. */
+function checkFits(model: ModelJson, labels: readonly string[] | undefined): void {
+  const problem = (reason: string) =>
+    new SegserveError('INVALID_ARGUMENT', {
+      reason: `${model.name} exists on the server, so this run makes a version of it, but ${reason}`,
+    });
+  if (model.input && (model.input.color !== 'RGB' || model.input.layout !== 'NCHW')) {
+    throw problem(`it reads ${model.input.color} ${model.input.layout} and the trainer exports RGB NCHW`);
+  }
+  if (labels && model.labels && labels.join('\n') !== model.labels.join('\n')) {
+    throw problem(`its classes are ${model.labels.join(', ')} and the run's are ${labels.join(', ')}`);
+  }
+}
+
+/** What the run wrote against the existing model: its classes, and the input its config.yaml says it reads. */
+async function checkTrainedFits(model: ModelJson, out: string): Promise<void> {
+  checkFits(model, await labelsIn(join(out, 'labels.txt')));
+  const trained = (parse(await readFile(join(out, 'config.yaml'), 'utf8')) as { input: InputConfig }).input;
+  const differing = (['width', 'height', 'scale', 'mean', 'std'] as const).filter(
+    (key) => JSON.stringify(trained[key]) !== JSON.stringify(model.input?.[key]),
+  );
+  if (differing.length > 0) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: `${model.name} exists on the server and reads another input than the run's (${differing.join(', ')}): upload it under a new model name`,
+    });
+  }
+}
+
+async function labelsIn(file: string): Promise<string[]> {
+  return (await readFile(file, 'utf8'))
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
 }
 
 export async function train(kind: TrainerKind, options: TrainOptions): Promise<void> {
@@ -168,9 +247,39 @@ export async function train(kind: TrainerKind, options: TrainOptions): Promise<v
     });
   }
   const client = options.server && adminKey ? new ServerClient(options.server, adminKey) : undefined;
-  const { dir: data, temporary } = kind === 'unet' ? await datasetFolder(options, client) : { dir: '' };
+  const {
+    dir: data,
+    temporary,
+    dataset,
+  } = kind === 'unet' ? await datasetFolder(options, client) : { dir: '', dataset: datasetRef(options) };
+  try {
+    const existing = options.push ? await existingModel(client, model) : undefined;
+    if (existing) checkFits(existing, kind === 'unet' ? await labelsIn(join(data, 'labels.txt')) : undefined);
+    await trainFor(kind, options, { model, client, data, dataset, existing });
+  } finally {
+    if (temporary) await rm(temporary, { recursive: true, force: true });
+  }
+}
+
+async function trainFor(
+  kind: TrainerKind,
+  options: TrainOptions,
+  target: {
+    model: string;
+    client: ServerClient | undefined;
+    data: string;
+    dataset: DatasetFolder['dataset'];
+    existing: ModelJson | undefined;
+  },
+): Promise<void> {
+  const { model, client, data, dataset, existing } = target;
   const out = options.out ?? (await mkdtemp(join(tmpdir(), `segserve-train-${model}-`)));
   const args = kind === 'unet' ? ['--data', data, '--out', out] : ['--out', out];
+  const modelInput =
+    kind === 'unet' && existing?.input
+      ? (({ width, height, scale, mean, std }) => ({ width, height, scale, mean, std }))(existing.input)
+      : undefined;
+  if (modelInput) args.push('--model-input', JSON.stringify(modelInput));
   for (const key of PASSED) {
     const value = options[key];
     if (value !== undefined) args.push(FLAG[key], String(value));
@@ -179,46 +288,49 @@ export async function train(kind: TrainerKind, options: TrainOptions): Promise<v
     for (const folder of (options.positives as string[] | undefined) ?? []) args.push('--positives', folder);
     for (const folder of (options.negatives as string[] | undefined) ?? []) args.push('--negatives', folder);
   }
-  const datasetVersion = options.dataset ?? process.env.SEGSERVE_DATASET_VERSION;
-  if (datasetVersion) args.push('--dataset-version', datasetVersion);
-  try {
-    await trainIn(kind, options, { model, client, args, datasetVersion, out });
-  } finally {
-    if (temporary) await rm(temporary, { recursive: true, force: true });
-  }
+  if (dataset) args.push('--dataset-version', `${dataset.name}@${dataset.version}`);
+  await trainIn(kind, options, { model, client, args, dataset, out, existing, modelInput });
 }
 
 interface TrainSetup {
   model: string;
   client: ServerClient | undefined;
   args: string[];
-  datasetVersion: string | undefined;
+  dataset: DatasetFolder['dataset'];
   out: string;
+  existing: ModelJson | undefined;
+  /** The existing model's input the U-Net trains for. */
+  modelInput: Record<string, unknown> | undefined;
 }
 
 async function trainIn(kind: TrainerKind, options: TrainOptions, setup: TrainSetup): Promise<void> {
-  const { model, client, args, datasetVersion, out } = setup;
+  const { model, client, args, dataset, out, existing, modelInput } = setup;
   const report = new RunReport(client);
   await report.start({
     model,
     kind,
-    ...(process.env.SEGSERVE_DATASET ? { dataset: process.env.SEGSERVE_DATASET } : {}),
-    ...(datasetVersion ? { dataset_version: datasetVersion } : {}),
-    params: Object.fromEntries(
-      PASSED.filter((key) => options[key] !== undefined).map((key) => [key, options[key]]),
-    ),
+    ...(dataset ? { dataset: dataset.name, dataset_version: dataset.version } : {}),
+    params: {
+      ...Object.fromEntries(
+        PASSED.filter((key) => options[key] !== undefined).map((key) => [key, options[key]]),
+      ),
+      ...(modelInput ? { model_input: modelInput } : {}),
+    },
   });
   let progress: Progress | undefined;
   try {
-    const outcome = await runTrainer(kind, args, {
-      onEvent: (event) => {
-        if (event.event === 'epoch') {
-          progress ??= createProgress(event.epochs, `train ${kind} ${model}`);
-          progress.tick(metricLine(event));
-          void report.epoch(event);
-        }
-      },
-    });
+    const outcome = await stoppable((signal) =>
+      runTrainer(kind, args, {
+        signal,
+        onEvent: (event) => {
+          if (event.event === 'epoch') {
+            progress ??= createProgress(event.epochs, `train ${kind} ${model}`);
+            progress.tick(metricLine(event));
+            void report.epoch(event);
+          }
+        },
+      }),
+    );
     progress?.stop();
     const parity = await checkParity(out, kind);
     const trained = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as {
@@ -233,10 +345,11 @@ async function trainIn(kind: TrainerKind, options: TrainOptions, setup: TrainSet
     const codeVersion = `${code?.git_commit ?? 'no git'}${code?.git_dirty ? '+dirty' : ''} sources:${(code?.sources_sha256 ?? '').slice(0, 12)}`;
     let produced: { version: number; gate?: { accepted: boolean; reason?: string } } | undefined;
     if (options.push && options.server) {
+      if (existing) await checkTrainedFits(existing, out);
       const uploaded = await pushVersion({
         file: join(out, 'model.onnx'),
-        config: join(out, 'config.yaml'),
-        labels: join(out, 'labels.txt'),
+        // A new model brings its definition; a version of an existing one runs with the model's own.
+        ...(existing ? {} : { config: join(out, 'config.yaml'), labels: join(out, 'labels.txt') }),
         model,
         server: options.server,
       });
@@ -259,9 +372,10 @@ async function trainIn(kind: TrainerKind, options: TrainOptions, setup: TrainSet
         }
       }
     }
+    const { wall_s, cpu_s, images_per_s } = outcome.done;
     await report.finish({
       state: 'succeeded',
-      metrics: outcome.done.metrics ?? {},
+      metrics: { ...(outcome.done.metrics ?? {}), timing: { wall_s, cpu_s, images_per_s } },
       code_version: codeVersion.slice(0, 256),
       ...(produced ? { produced } : {}),
     });
@@ -276,6 +390,23 @@ async function trainIn(kind: TrainerKind, options: TrainOptions, setup: TrainSet
       .catch(() => undefined);
     if (!options.out) await rm(out, { recursive: true, force: true });
     throw error;
+  }
+}
+
+/**
+ * Aborted by SIGTERM or SIGINT (a hook's timeout, Kubernetes, Ctrl-C): the trainer is stopped with SIGTERM, so
+ * it removes its staging folder instead of running on without its parent, and the run is recorded as failed.
+ */
+async function stoppable<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const abort = (signal: NodeJS.Signals) => controller.abort(signal);
+  const signals = ['SIGTERM', 'SIGINT'] as const;
+  for (const signal of signals) process.once(signal, abort);
+  try {
+    return await run(controller.signal);
+  } finally {
+    // Outside the trainer's run a signal ends the command as it would any other.
+    for (const signal of signals) process.off(signal, abort);
   }
 }
 
@@ -317,6 +448,10 @@ export function addTrainCommands(program: Command): void {
         .option(
           '--dataset <name@version>',
           'the dataset version it is (recorded with the run; default SEGSERVE_DATASET_VERSION)',
+        )
+        .option(
+          '--val-data <folder>',
+          "a mask folder to validate on (all of it), e.g. the promotion gate's; the dataset's train and validation images then all train",
         )
         .option('--epochs <n>', 'epochs (validation after each)')
         .option('--time-budget-s <s>', 'stop after this much wall time')

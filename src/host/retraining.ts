@@ -1,7 +1,7 @@
 /**
- * Retraining triggers for the server, when a model asks for them (`retraining:` in its config.yaml): they
- * snapshot datasets through the server's stores. A server without such a model starts none, and so opens no
- * database for them.
+ * Retraining triggers for the server: they snapshot datasets through the server's stores. They follow the
+ * repository, so a model that gains `retraining:` in its config.yaml (an edit and a reload, the watch, an upload)
+ * triggers without a restart; as long as no model has the block, they touch no database.
  */
 import { snapshotDataset } from '../learning/datasets/index.js';
 import { type RetrainingLog, RetrainingTriggers } from '../learning/retraining/triggers.js';
@@ -13,14 +13,7 @@ export function startRetraining(
   stores: LazyStorage,
   log: RetrainingLog,
   pollMs?: number,
-): RetrainingTriggers | undefined {
-  const { repository } = service;
-  const wanted = repository
-    .list()
-    .some(
-      (model) => model.state === 'ready' && repository.resolve(model.name).config.retraining !== undefined,
-    );
-  if (!wanted) return undefined;
+): RetrainingTriggers {
   return new RetrainingTriggers({
     service,
     database: () => stores.database(),

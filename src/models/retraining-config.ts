@@ -26,7 +26,13 @@ export const RetrainingHookSchema = z.union(
      * A program and its arguments, run without a shell from the model's folder, with SEGSERVE_MODEL,
      * SEGSERVE_DATASET, SEGSERVE_DATASET_VERSION, SEGSERVE_TRIGGER_ID and SEGSERVE_TRIGGER_REASON set.
      */
-    z.object({ command: z.array(z.string().min(1)).min(1) }).strict(),
+    z
+      .object({
+        command: z.array(z.string().min(1)).min(1),
+        /** How long it may run before it is stopped (default 10m): a training run takes longer. */
+        timeout: duration.optional(),
+      })
+      .strict(),
     /**
      * A job on a BullMQ queue in the Redis of SEGSERVE_REDIS_URL, for a training worker that consumes it; its
      * id is the trigger's, so a retried add never queues the same trigger twice.
@@ -44,7 +50,7 @@ export const RetrainingHookSchema = z.union(
   ],
   {
     error:
-      'a hook is { webhook: { url, token_env?, event_type? } }, { command: [program, args...] } or { job: { queue, name? } }',
+      'a hook is { webhook: { url, token_env?, event_type? } }, { command: [program, args...], timeout? } or { job: { queue, name? } }',
   },
 );
 

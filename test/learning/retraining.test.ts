@@ -276,3 +276,23 @@ describe.skipIf(redisUnusable !== undefined)('the job hook', () => {
     });
   });
 });
+
+describe('the command hook', () => {
+  it('stops a command that outlives its timeout, and says so', async () => {
+    const context = {
+      triggerId: 'stuck',
+      model: 'm',
+      dataset: 'm',
+      datasetVersion: 'v',
+      reason: 'new_labels',
+      modelDir: process.cwd(),
+    };
+    const hook = { command: [process.execPath, '-e', 'setTimeout(() => {}, 60000)'], timeout: '1s' };
+    // Left alone, the command would end well after a minute with status 0.
+    expect(await runHook(hook, context)).toMatchObject({
+      kind: 'command',
+      ok: false,
+      error: 'ended by SIGTERM',
+    });
+  });
+});

@@ -4,7 +4,8 @@
  * no version of the model, and the run history says failed. A tiny dataset that trains keeps the happy path honest.
  * Needs Debian's python3-torch; says SKIPPED without it.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +16,10 @@ import { AdminKeys } from '../../src/http/admin-auth.js';
 import { pythonOf } from '../../src/learning/training/trainer.js';
 import type { TrainingRunJson } from '../../src/learning/training/wire-types.js';
 import { encodeGreyPng } from '../../src/masks/index.js';
+import type { ModelJson } from '../../src/serving/types.js';
 import { runCli } from '../helpers/cli.js';
 import { ADMIN_KEY } from '../helpers/lifecycle.js';
+import { PROJECT_ROOT } from '../helpers/paths.js';
 import { testStorage } from '../helpers/storage.js';
 
 const torch = spawnSync(pythonOf(), ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
@@ -77,32 +80,30 @@ describe.skipIf(!torch)('segserve train', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  const trainArgs = (data: string, extra: string[] = []) => [
+    'train',
+    'unet',
+    '--model',
+    'squares',
+    '--data',
+    data,
+    '--server',
+    server.url,
+    '--push',
+    '--base',
+    '4',
+    '--depth',
+    '2',
+    '--crop',
+    '16',
+    '--iterations',
+    '8',
+    '--epochs',
+    '2',
+    ...extra,
+  ];
   const train = (data: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
-    runCli(
-      [
-        'train',
-        'unet',
-        '--model',
-        'squares',
-        '--data',
-        data,
-        '--server',
-        server.url,
-        '--push',
-        '--base',
-        '4',
-        '--depth',
-        '2',
-        '--crop',
-        '16',
-        '--iterations',
-        '8',
-        '--epochs',
-        '2',
-        ...extra,
-      ],
-      { SEGSERVE_ADMIN_KEY: ADMIN_KEY, ...env },
-    );
+    runCli(trainArgs(data, extra), { SEGSERVE_ADMIN_KEY: ADMIN_KEY, ...env });
 
   it('refuses bad datasets and a crash half-way clearly, uploading nothing', {
     timeout: 600_000,
@@ -153,5 +154,81 @@ describe.skipIf(!torch)('segserve train', () => {
     expect(runs[0]).toMatchObject({ state: 'succeeded', produced: { version: 1 } });
     expect(runs[0].epochs).toHaveLength(2);
     expect(runs[0].code_version).toMatch(/sources:[0-9a-f]{12}/);
+  });
+
+  it('stops the trainer when it is stopped itself (SIGTERM), recording the run as failed', {
+    timeout: 600_000,
+  }, async () => {
+    const out = join(dir, 'stopped-out');
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(PROJECT_ROOT, 'src', 'cli', 'main.ts'),
+        ...trainArgs(join(dir, 'good'), [
+          '--model',
+          'stopped',
+          '--iterations',
+          '100000',
+          '--epochs',
+          '10000',
+          '--out',
+          out,
+        ]),
+      ],
+      { cwd: PROJECT_ROOT, env: { ...process.env, SEGSERVE_ADMIN_KEY: ADMIN_KEY }, stdio: 'pipe' },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const runs = async () =>
+      (
+        (await (await fetch(`${server.url}/v1/models/stopped/training-runs`)).json()) as {
+          runs: TrainingRunJson[];
+        }
+      ).runs;
+    // Stopped once the trainer reported its first epoch, in the middle of its run.
+    await expect
+      .poll(async () => (await runs())[0]?.epochs.length ?? 0, { timeout: 300_000 })
+      .toBeGreaterThan(0);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(2);
+    expect(stderr).toContain('TRAINING_FAILED');
+    expect(stderr).toContain('stopped by SIGTERM');
+    expect((await runs())[0]).toMatchObject({ state: 'failed' });
+    // No trainer left running, and nothing written.
+    expect(spawnSync('pgrep', ['-f', out]).status).toBe(1);
+    expect(existsSync(join(out, 'model.onnx'))).toBe(false);
+  });
+
+  it('makes a new version of an existing model with its input and classes, and refuses other classes', {
+    timeout: 600_000,
+  }, async () => {
+    await maskFolder(join(dir, 'more'));
+    await writeFile(join(dir, 'more', 'labels.txt'), 'background\nsquare\ncircle\n');
+    const refused = await train(join(dir, 'more'));
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('its classes are background, square and the run');
+
+    const again = await train(join(dir, 'good'), ['--seed', '2']);
+    expect(again.code, again.stderr.slice(-2000)).toBe(0);
+    expect(again.stdout).toContain('uploaded as squares version 2');
+    const model = (await (await fetch(`${server.url}/v1/models/squares`)).json()) as ModelJson;
+    expect(model.versions.map((v) => [v.version, v.state])).toEqual([
+      [1, 'ready'],
+      [2, 'ready'],
+    ]);
+    // Trained with the model's normalisation, which the run's parameters record.
+    const { runs } = (await (await fetch(`${server.url}/v1/models/squares/training-runs`)).json()) as {
+      runs: TrainingRunJson[];
+    };
+    expect(runs[0]).toMatchObject({
+      state: 'succeeded',
+      produced: { version: 2 },
+      params: { model_input: { width: model.input?.width, mean: model.input?.mean, std: model.input?.std } },
+    });
   });
 });

@@ -1,6 +1,7 @@
 """Reads and checks a segserve mask-folder export (src/learning/datasets/export/mask-folder.ts):
 
-    manifest.csv   image,mask,split   (paths relative to the folder; split train | val | test)
+    manifest.csv   image,mask,split   (paths relative to the folder; split train | val | test, where
+                   `validation`, as segserve's own export writes it, is val)
     images/...     the images
     masks/...      8-bit grey PNGs, each pixel's value its class id (0 = background)
     labels.txt     class names, line n = class id n
@@ -20,6 +21,8 @@ from .protocol import TrainError
 
 HEADER = ['image', 'mask', 'split']
 SPLITS = ('train', 'val', 'test')
+# segserve's dataset versions name the split `validation` (src/learning/datasets/manifest.ts).
+SPLIT_NAMES = {'train': 'train', 'val': 'val', 'validation': 'val', 'test': 'test'}
 
 
 @dataclass
@@ -67,8 +70,10 @@ def read_manifest(folder):
         if len(row) != 3:
             raise TrainError('BAD_MANIFEST', f'manifest.csv line {number} has {len(row)} fields, not 3')
         image, mask, split = (cell.strip() for cell in row)
-        if split not in SPLITS:
-            raise TrainError('BAD_MANIFEST', f'manifest.csv line {number}: split "{split}" is not one of {", ".join(SPLITS)}')
+        if split not in SPLIT_NAMES:
+            raise TrainError('BAD_MANIFEST', f'manifest.csv line {number}: split "{split}" is not one of '
+                                             f'{", ".join(SPLIT_NAMES)}')
+        split = SPLIT_NAMES[split]
         for relative in (image, mask):
             resolved = (folder / relative).resolve()
             if Path(relative).is_absolute() or folder.resolve() not in resolved.parents:
@@ -90,18 +95,19 @@ def read_mask(folder, relative):
         raise TrainError('UNREADABLE_FILE', f'cannot read mask {relative}: {error}') from None
 
 
-def load_mask_folder(folder):
-    """(labels, samples) of a checked dataset; raises TrainError on the first problem, naming the file."""
+def load_mask_folder(folder, option='--data', splits=('train', 'val')):
+    """(labels, samples) of a checked dataset that has images in each of `splits`; raises TrainError on the
+    first problem, naming the file."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise TrainError('DATASET_NOT_FOUND', f'--data {folder} is not a folder')
+        raise TrainError('DATASET_NOT_FOUND', f'{option} {folder} is not a folder')
     labels = read_labels(folder)
     entries = read_manifest(folder)
     if not entries:
-        raise TrainError('EMPTY_DATASET', 'manifest.csv lists no images')
-    for split in ('train', 'val'):
+        raise TrainError('EMPTY_DATASET', f'{option}: manifest.csv lists no images')
+    for split in splits:
         if not any(e[2] == split for e in entries):
-            raise TrainError(f'NO_{split.upper()}_SPLIT', f'manifest.csv has no image in the {split} split '
+            raise TrainError(f'NO_{split.upper()}_SPLIT', f'{option}: manifest.csv has no image in the {split} split '
                                                           '(train for training, val for the metrics of each epoch)')
     samples = []
     for image_path, mask_path, split in entries:

@@ -5,6 +5,7 @@ shared machines run 3-4x slower at times and a time budget would train a differe
 a fixed number of iterations, by default as many as it takes the crops to add up to the training pixels once;
 the validation split is scored at the end of each epoch on whole images.
 """
+import json
 import math
 import os
 from pathlib import Path
@@ -46,6 +47,12 @@ def add_arguments(parser):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--init', default=None, help='model.pt of an earlier run to fine-tune from')
+    parser.add_argument('--val-data', default=None,
+                        help='a mask folder to validate on (every image in it) instead of the val split of --data, '
+                             'whose train and val images then all train')
+    parser.add_argument('--model-input', default=None,
+                        help='JSON {width, height, scale, mean, std}: the input of an existing model this run makes a '
+                             'version of; trains with that normalisation instead of measuring one')
 
 
 def load_checkpoint(path, labels, base, depth):
@@ -200,14 +207,43 @@ def config_yaml(labels, norm, width, height, base, depth, parameters, final, dat
     ])
 
 
+def model_input_of(text):
+    """The --model-input JSON, checked: an existing model's size and normalisation (its config.yaml's input)."""
+    try:
+        given = json.loads(text)
+        width, height, scale = int(given['width']), int(given['height']), float(given['scale'])
+        mean, std = [float(v) for v in given['mean']], [float(v) for v in given['std']]
+    except (ValueError, TypeError, KeyError) as error:
+        raise TrainError('BAD_OPTION', f'--model-input is not JSON {{width, height, scale, mean, std}}: {error}') from None
+    if width < 1 or height < 1 or scale <= 0 or len(mean) != 3 or len(std) != 3 or 0 in std:
+        raise TrainError('BAD_OPTION', '--model-input needs a positive size and scale, and 3 means and 3 non-zero stds')
+    return {'width': width, 'height': height, 'normalisation': {'scale': scale, 'mean': mean, 'std': std}}
+
+
+def split_samples(args):
+    """(labels, train, val, samples): the val split of --data, or with --val-data every image of that folder
+    (then --data's train and val images all train: a fixed held-out set, such as a promotion gate's)."""
+    if args.val_data is None:
+        labels, samples = load_mask_folder(args.data)
+        return labels, [s for s in samples if s.split == 'train'], [s for s in samples if s.split == 'val'], samples
+    labels, samples = load_mask_folder(args.data, splits=())
+    val_labels, val = load_mask_folder(args.val_data, '--val-data', splits=())
+    if val_labels != labels:
+        raise TrainError('BAD_LABELS', f'--val-data names the classes {", ".join(val_labels)}; --data names '
+                                       f'{", ".join(labels)}')
+    train = [s for s in samples if s.split in ('train', 'val')]
+    if not train:
+        raise TrainError('NO_TRAIN_SPLIT', '--data: manifest.csv has no train or val image to train on')
+    return labels, train, val, samples
+
+
 def run(args):
     clock = Clock()
     if args.threads < 1 or args.batch < 1 or args.crop < 1 or args.lr <= 0:
         raise TrainError('BAD_OPTION', '--threads, --batch and --crop must be at least 1 and --lr positive')
     set_determinism(args.seed, args.threads)
-    labels, samples = load_mask_folder(args.data)
-    train = [s for s in samples if s.split == 'train']
-    val = [s for s in samples if s.split == 'val']
+    model_input = model_input_of(args.model_input) if args.model_input else None
+    labels, train, val, samples = split_samples(args)
     checkpoint = load_checkpoint(args.init, labels, args.base, args.depth) if args.init else None
     base = checkpoint['arch']['base'] if checkpoint else (args.base or 16)
     depth = checkpoint['arch']['depth'] if checkpoint else (args.depth or 4)
@@ -217,10 +253,17 @@ def run(args):
     if args.crop % multiple:
         raise TrainError('BAD_OPTION', f'--crop {args.crop} is not a multiple of {multiple} (2 ** (depth - 1))')
     iterations, epoch_length, epochs = plan_budget(args, train, multiple)
-    # A fine-tuned model keeps the normalisation its weights were trained with.
-    norm = checkpoint['normalisation'] if checkpoint else normalisation_of([s.image for s in train])
-    width, height = (max(multiple, round(float(np.median([s.mask.shape[i] for s in train])) / multiple) * multiple)
-                     for i in (1, 0))
+    # A fine-tuned model keeps the normalisation its weights were trained with; a new version of an existing model
+    # takes the model's (its versions share one config.yaml).
+    if checkpoint and model_input and checkpoint['normalisation'] != model_input['normalisation']:
+        raise TrainError('BAD_OPTION', '--init was trained with another normalisation than --model-input gives')
+    if model_input:
+        norm = model_input['normalisation']
+        width, height = model_input['width'], model_input['height']
+    else:
+        norm = checkpoint['normalisation'] if checkpoint else normalisation_of([s.image for s in train])
+        width, height = (max(multiple, round(float(np.median([s.mask.shape[i] for s in train])) / multiple) * multiple)
+                         for i in (1, 0))
     staged = StagedOutput(args.out)
 
     model = UNet(3, len(labels), base, depth)
@@ -306,7 +349,9 @@ def run(args):
                       'task': 'binary' if len(labels) == 2 else 'semantic', 'input': {'width': width, 'height': height},
                       'normalisation': norm, 'size_multiple': multiple, 'init': args.init},
             'dataset': {'folder': data, 'version': args.dataset_version,
-                        'images': {split: sum(s.split == split for s in samples) for split in ('train', 'val', 'test')}},
+                        'val_folder': str(Path(args.val_data).resolve()) if args.val_data else None,
+                        'images': {'train': len(train), 'val': len(val),
+                                   'test': sum(s.split == 'test' for s in samples)}},
             'code': {**code_version(), 'torch': torch.__version__},
             'budget': {'iterations': iterations, 'epoch_iterations': epoch_length, 'epochs': epochs,
                        'iterations_run': history[-1]['iteration'], 'stopped': stopped, 'batch': args.batch,

@@ -113,6 +113,30 @@ class UnetTest(unittest.TestCase):
         self.assertRefused('BAD_CHECKPOINT', three, '--init', checkpoint, mentions=['disc', 'square'])
         self.assertRefused('BAD_CHECKPOINT', data, '--init', data / 'labels.txt')
 
+    def test_a_held_out_folder_and_an_existing_models_input(self):
+        # segserve's own export names the split `validation`; with --val-data it trains with the rest.
+        data = tiny_dataset(self.tmp / 'data')
+        manifest = data / 'manifest.csv'
+        manifest.write_text(manifest.read_text().replace(',val\n', ',validation\n'))
+        held = tiny_dataset(self.tmp / 'held', train=0, val=3, seed=5)
+        model_input = {'width': 64, 'height': 32, 'scale': 1 / 255, 'mean': [0.5, 0.4, 0.3], 'std': [0.2, 0.2, 0.25]}
+        rc, events, stderr = self.train(data, 'out', '--val-data', held, '--model-input', json.dumps(model_input))
+        self.assertEqual(rc, 0, stderr)
+        self.assertEqual((events[0]['train_images'], events[0]['val_images']), (6, 3))
+        self.assertEqual(events[0]['input'], {'width': 64, 'height': 32})
+        report = json.loads((self.tmp / 'out' / 'report.json').read_text())
+        self.assertEqual(report['dataset']['images'], {'train': 6, 'val': 3, 'test': 0})
+        self.assertEqual(report['dataset']['val_folder'], str(held.resolve()))
+        self.assertEqual(report['model']['normalisation'],
+                         {k: model_input[k] for k in ('scale', 'mean', 'std')})
+        self.assertIn('  mean: [0.5, 0.4, 0.3]\n', (self.tmp / 'out' / 'config.yaml').read_text())
+
+        shutil.rmtree(self.tmp / 'out')
+        three = tiny_dataset(self.tmp / 'three', classes=3)
+        self.assertRefused('BAD_LABELS', data, '--val-data', three, mentions=['square'])
+        self.assertRefused('BAD_OPTION', data, '--model-input', '{"width": 64}', mentions=['--model-input'])
+        self.assertRefused('BAD_OPTION', data, '--model-input', json.dumps({**model_input, 'std': [1, 0, 1]}))
+
     def test_bad_datasets_are_refused_before_training(self):
         def fresh(name, **options):
             return tiny_dataset(self.tmp / name, **options)

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { RetrainingHook } from '../../models/retraining-config.js';
+import { parseDuration } from '../../models/sampling-config.js';
 import type { HookOutcomeJson } from '../wire-types.js';
 
 export interface TriggerContext {
@@ -24,7 +25,7 @@ export interface HookOptions {
   /** Webhook and job attempts in all (default 5), waiting 1, 2, 4, 8 s x `backoffMs / 1000` between them. */
   attempts?: number;
   backoffMs?: number;
-  /** Per webhook attempt (default 10 s) and per command (default 10 min). */
+  /** Per webhook attempt (default 10 s) and per command (default 10 min; a command hook's `timeout` wins). */
   webhookTimeoutMs?: number;
   commandTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
@@ -39,7 +40,10 @@ export async function runHook(
 ): Promise<HookOutcome> {
   if ('webhook' in hook) return callWebhook(hook.webhook, context, options);
   if ('job' in hook) return addJob(hook.job, context, options);
-  return runCommand(hook.command, context, options);
+  return runCommand(hook.command, context, {
+    ...options,
+    commandTimeoutMs: hook.timeout === undefined ? options.commandTimeoutMs : parseDuration(hook.timeout),
+  });
 }
 
 /** What every hook hands on: the trigger and the dataset version to train on. */

@@ -22,7 +22,16 @@ export type TrainerEvent =
       [field: string]: unknown;
     }
   | { event: 'progress'; iteration: number; iterations: number; loss?: number }
-  | { event: 'done'; out: string; metrics?: Record<string, unknown>; [field: string]: unknown }
+  | {
+      event: 'done';
+      out: string;
+      metrics?: Record<string, unknown>;
+      /** The whole run's wall and CPU seconds, and the training steps' images (crops) per second. */
+      wall_s: number;
+      cpu_s: number;
+      images_per_s: number;
+      [field: string]: unknown;
+    }
   | { event: 'error'; code: string; message: string };
 
 export const PYTHON_ENV = 'SEGSERVE_PYTHON';
@@ -103,7 +112,9 @@ export function runTrainer(
     });
     const fail = (reason: string) => reject(new SegserveError('TRAINING_FAILED', { kind, reason }));
     child.on('error', (error) =>
-      fail(`${python} could not be started (${error.message}); set ${PYTHON_ENV} to a python with PyTorch`),
+      options.signal?.aborted
+        ? fail(`stopped by ${String(options.signal.reason ?? 'its caller')}`)
+        : fail(`${python} could not be started (${error.message}); set ${PYTHON_ENV} to a python with PyTorch`),
     );
     child.on('close', (code, signal) => {
       take(pending);
