@@ -114,7 +114,9 @@ export function runTrainer(
     child.on('error', (error) =>
       options.signal?.aborted
         ? fail(`stopped by ${String(options.signal.reason ?? 'its caller')}`)
-        : fail(`${python} could not be started (${error.message}); set ${PYTHON_ENV} to a python with PyTorch`),
+        : fail(
+            `${python} could not be started (${error.message}); set ${PYTHON_ENV} to a python with PyTorch`,
+          ),
     );
     child.on('close', (code, signal) => {
       take(pending);
