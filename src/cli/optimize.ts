@@ -29,7 +29,7 @@ import { COVERED_OPERATORS } from '../models/quantize/index.js';
 import { InferenceService } from '../serving/service.js';
 import { collectImages } from './inputs.js';
 import { openModel } from './open-model.js';
-import { createProgress } from './progress.js';
+import { createProgress, type Progress } from './progress.js';
 import { addStorageOptions, storageSettingsOf } from './storage-options.js';
 
 export interface OptimizeCommandOptions {
@@ -48,6 +48,8 @@ export interface OptimizeCommandOptions {
   minAgreement: number;
   autoExclude: number;
   json: boolean;
+  /** Progress of calibration and guard runs (default: bars on stderr). */
+  progress?: (label: string, total: number) => Progress;
   [storageFlag: string]: unknown;
 }
 
@@ -131,7 +133,7 @@ export async function runOptimize(model: string, options: OptimizeCommandOptions
           minAgreement: options.minAgreement,
           autoExclude: options.autoExclude,
         },
-        progress: (label, total) => createProgress(total, label),
+        progress: options.progress ?? ((label, total) => createProgress(total, label)),
       },
     );
   } finally {
@@ -148,7 +150,7 @@ async function readVersionsOnDisk(dir: string): Promise<number[]> {
 export function formatOptimizeOutcome(outcome: OptimizeOutcome): string {
   const { upload } = outcome;
   const lines = [
-    `added ${upload.model} version ${upload.version} (int8, ${(upload.bytes / 1e6).toFixed(2)} MB, sha256 ${upload.sha256.slice(0, 12)})`,
+    `added ${upload.model} version ${upload.version} (int8 of version ${outcome.source.version}, ${(upload.bytes / 1e6).toFixed(2)} MB, sha256 ${upload.sha256.slice(0, 12)})`,
     `  quantised ${outcome.quantized} nodes; kept in float32: ${outcome.skipped.length === 0 ? 'none' : outcome.skipped.map((s) => `${s.name} (${s.reason})`).join(', ')}`,
     `  calibrated on ${outcome.calibration.images} images${outcome.calibration.skipped.length > 0 ? ` (${outcome.calibration.skipped.length} unreadable, skipped)` : ''}`,
   ];

@@ -67,6 +67,8 @@ export interface OptimizeDeps {
 }
 
 export interface OptimizeOutcome {
+  /** The float32 version it was made from. */
+  source: { version: number; modelPath: string };
   upload: UploadOutcome;
   /** Nodes quantised, and those left in float32 with the reason. */
   quantized: number;
@@ -185,6 +187,7 @@ export async function optimizeInt8(deps: OptimizeDeps, request: OptimizeRequest)
     published = true;
     const upload = await deps.publish({ dir: staging, onnx: candidate }, request.version);
     return {
+      source: { version: source.version, modelPath: source.modelPath },
       upload,
       quantized: attempt.subset.nodes.length,
       skipped: attempt.subset.skipped,
