@@ -3,7 +3,7 @@
  * end-to-end time to a raw `session.run` of the same model, measured in the same run (rounds of raw and
  * end-to-end runs alternate, so machine noise hits both alike). Also the mask-encoding costs, HTTP end to end
  * (bench/http.ts), what monitoring costs, on against off (bench/monitoring.ts), and what shadow traffic costs the
- * requests it copies (bench/shadow.ts).
+ * requests it copies (bench/shadow.ts), and float32 against int8 of `models optimize --int8` (bench/int8.ts).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import type { Segmentation } from '../src/serving/pipeline.js';
 import { InferenceService } from '../src/serving/service.js';
 import { rawBaseline } from './baseline.js';
 import { benchHttp } from './http.js';
+import { benchInt8 } from './int8.js';
 import { benchJobs } from './jobs.js';
 import { benchMasks } from './masks.js';
 import { benchMonitoring } from './monitoring.js';
@@ -132,3 +133,4 @@ console.log(await benchHttp());
 console.log(await benchMonitoring());
 console.log(await benchShadow());
 console.log(await benchJobs());
+console.log(await benchInt8());

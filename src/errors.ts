@@ -155,6 +155,14 @@ export const ERROR_CATALOGUE = {
     message: 'The upload to model "{model}" was refused and nothing of it was kept: {reason}',
   },
   MODEL_VERSION_EXISTS: { status: 409, message: 'Model "{model}" already has a version {version}.' },
+  // `segserve models optimize --int8` (src/lifecycle/optimize): each refusal writes no version.
+  QUANTIZE_UNSUPPORTED: { status: 422, message: 'Model "{model}" cannot be quantised to int8: {reason}' },
+  CALIBRATION_EMPTY: { status: 400, message: 'No calibration images in {source}: {reason}' },
+  INT8_GUARD_REFUSED: {
+    status: 422,
+    message:
+      'The int8 version of model "{model}" was refused by its accuracy guard and nothing was written: {reason}',
+  },
   ROLLBACK_UNAVAILABLE: {
     status: 409,
     message: 'Alias "{alias}" of model "{model}" has nothing to roll back to: {reason}',

@@ -16,6 +16,7 @@ import { addJobCommands } from './jobs.js';
 import { formatModelDetails, formatModelList } from './models.js';
 import { formatBaselineSummary, monitorBaseline } from './monitor.js';
 import { openModel } from './open-model.js';
+import { addOptimizeCommand } from './optimize.js';
 import { formatSummary, parseFormats, predict } from './predict.js';
 import { formatPushOutcome, pushVersion } from './push.js';
 import { addServeCommand } from './serve.js';
@@ -163,6 +164,8 @@ models
     const config = `${result.configPath}${result.configWritten ? '' : ' (existing, kept)'}`;
     process.stdout.write(`imported ${name} version ${result.version}\n  ${result.onnxPath}\n  ${config}\n`);
   });
+
+addOptimizeCommand(models, modelsOption);
 
 const monitor = program.command('monitor').description('drift monitoring');
 

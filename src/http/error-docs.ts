@@ -113,6 +113,12 @@ export const ERROR_WHEN: Record<ErrorCode, string> = {
   UPLOAD_REFUSED:
     'An uploaded version that is not ONNX, fails to load or warm up, has outputs its decoder cannot read, or a config that is invalid or not allowed.',
   MODEL_VERSION_EXISTS: 'An upload names a version number the model already has (on disk or loaded).',
+  QUANTIZE_UNSUPPORTED:
+    '`segserve models optimize --int8` on a model with no Conv, MatMul or Gemm of constant float32 weights, one that is quantised already, or one older than opset 13 (per-channel DequantizeLinear).',
+  CALIBRATION_EMPTY:
+    '`segserve models optimize --int8 --calibration` with a folder or dataset that holds no image, or whose images all fail to decode.',
+  INT8_GUARD_REFUSED:
+    '`segserve models optimize --int8` whose int8 version loses more than `--max-loss` points of mask AP or mIoU on the labelled set against the float32 version, or agrees with the float32 masks less than `--min-agreement` on unlabelled images, after excluding the allowed number of most sensitive layers.',
   ROLLBACK_UNAVAILABLE: 'A rollback of an alias that does not exist or has never pointed elsewhere.',
   TRAFFIC_POLICY_INVALID:
     '`PUT /v1/admin/endpoints/{e}/traffic` with a policy whose weights do not add up to 100, that names a model, version or alias that does not serve, a shadow that is also a served variant, a name twice, or a malformed `sticky`; every problem is listed by its field.',

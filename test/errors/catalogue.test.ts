@@ -24,6 +24,7 @@ import { Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify as stringifyYaml } from 'yaml';
+import { type OptimizeCommandOptions, runOptimize } from '../../src/cli/optimize.js';
 import { ERROR_CATALOGUE, type ErrorCode, isSegserveError } from '../../src/errors.js';
 import { type CocoDataset, evaluateCoco, parseCocoResults } from '../../src/eval/index.js';
 import { startServer } from '../../src/host/server.js';
@@ -47,6 +48,7 @@ import { FsBlobStore } from '../../src/storage/fs-blob-store.js';
 import { openDatabase } from '../../src/storage/index.js';
 import { runCli } from '../helpers/cli.js';
 import { ADMIN_KEY, adminHeaders, lifecycleApp } from '../helpers/lifecycle.js';
+import { buildModel } from '../helpers/onnx-builder.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { freshDatabase } from '../helpers/postgres.js';
 import { boxPrediction, insertSample, openedStores, testImage } from '../helpers/samples.js';
@@ -62,6 +64,7 @@ import {
   errorOf,
   listen,
   listenOnLoopback,
+  type ModelFolder,
   png,
   type RunningApp,
   type TinyRepository,
@@ -375,6 +378,42 @@ async function withLifecycleApp(
 
 const claimAs = (base: string, id: string, annotator: string, act = 'claim') =>
   postJson(`/v1/annotations/${id}/${act}`, { annotator }, base);
+
+/**
+ * `segserve models optimize --int8` on the tiny softmax model (a 1x1 Conv), in process as the command runs it,
+ * with a calibration folder holding `images` and the guard's agreement on the scene.
+ */
+async function optimizeTiny(
+  images: Record<string, Uint8Array>,
+  model: ModelFolder = tinySoftmaxModel(),
+): Promise<Outcome> {
+  const models = await writeRepository({ softmax: model });
+  const calibration = await mkdtemp(join(work, 'calibration-'));
+  for (const [name, bytes] of Object.entries(images)) await writeFile(join(calibration, name), bytes);
+  const agreement = await mkdtemp(join(work, 'agreement-'));
+  await writeFile(join(agreement, 'scene.png'), scene);
+  try {
+    return await thrown(() =>
+      runOptimize('softmax', {
+        int8: true,
+        calibration,
+        models,
+        method: 'minmax',
+        percentile: 99.99,
+        exclude: [],
+        agreementImages: agreement,
+        maxLoss: 1,
+        minAgreement: 0.9,
+        autoExclude: 0,
+        json: false,
+        dataDir: join(work, 'optimize-data'),
+        progress: () => ({ tick() {}, stop() {} }),
+      }),
+    );
+  } finally {
+    await rm(models, { recursive: true, force: true });
+  }
+}
 
 async function importTfliteBytes(bytes: Uint8Array, name: string): Promise<Outcome> {
   const file = join(work, `${name}.tflite`);
@@ -773,6 +812,21 @@ const TRIGGERS: Record<ErrorCode, () => Promise<Outcome>> = {
     ),
   MODEL_VERSION_EXISTS: () =>
     withLifecycleApp({}, (base) => answered(uploadVersion(base, { model: new Uint8Array(8), version: '1' }))),
+  // `models optimize --int8` (runOptimize, in process): the softmax model's config over a graph of one Sigmoid
+  // leaves nothing to quantise; a calibration folder without images; calibrated on black only, the int8 model's
+  // red logit is clipped to the background's, so its masks no longer agree with the float32 ones.
+  QUANTIZE_UNSUPPORTED: () => {
+    const { width, height, config } = tinySoftmaxModel();
+    const bytes = buildModel({
+      inputs: [{ name: 'image', dims: [1, 3, height, width] }],
+      outputs: [{ name: 'scores', dims: [1, 3, height, width] }],
+      nodes: [{ op: 'Sigmoid', inputs: ['image'], outputs: ['scores'] }],
+    });
+    return optimizeTiny({ 'scene.png': scene }, { bytes, config });
+  },
+  CALIBRATION_EMPTY: () => optimizeTiny({ 'notes.txt': new TextEncoder().encode('no image') }),
+  INT8_GUARD_REFUSED: async () =>
+    optimizeTiny({ 'black.png': await png({ width: 8, height: 8, channels: 3, data: new Uint8Array(192) }) }),
   // Version 2 evaluates worse than version 1 by more than the tolerance.
   PROMOTION_REFUSED: () =>
     withLifecycleApp({}, async (base) => {
