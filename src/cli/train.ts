@@ -26,9 +26,12 @@ import { createProgress, type Progress } from './progress.js';
 import { ADMIN_KEY_ENV, pushVersion } from './push.js';
 import { ServerClient } from './server-client.js';
 import { addStorageOptions, storageSettingsOf } from './storage-options.js';
+import { trainFromQueue } from './train-queue.js';
 
 interface TrainOptions {
   model?: string;
+  fromQueue?: string;
+  redisUrl?: string;
   data?: string;
   valData?: string;
   dataset?: string;
@@ -478,6 +481,25 @@ export function addTrainCommands(program: Command): void {
     }
     // The blob store the server exports a --dataset version into.
     addStorageOptions(sub);
-    sub.action((options: TrainOptions) => train(kind, options));
+    if (kind === 'unet') {
+      sub
+        .option(
+          '--from-queue <queue>',
+          "run as a training worker: train on each retraining trigger's job from this BullMQ queue (the job hook's), until stopped",
+        )
+        .option('--redis-url <url>', "with --from-queue: the job hook's Redis (default SEGSERVE_REDIS_URL)");
+    }
+    sub.action((options: TrainOptions) => {
+      if (options.fromQueue && (options.data || options.dataset)) {
+        throw new SegserveError('INVALID_ARGUMENT', {
+          reason: '--from-queue takes the dataset version from each job: leave out --data and --dataset',
+        });
+      }
+      return options.fromQueue
+        ? trainFromQueue(options.fromQueue, options.redisUrl, (job) =>
+            train(kind, { ...options, model: job.model, dataset: `${job.dataset}@${job.dataset_version}` }),
+          )
+        : train(kind, options);
+    });
   }
 }

@@ -32,6 +32,7 @@ export {
   type DatabaseSettings,
   QUEUE_SETTINGS,
   type QueueSettings,
+  redisUrlProblem,
   resolveQueueSettings,
   resolveStorageSettings,
   STORAGE_SETTINGS,

@@ -13,6 +13,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startServer } from '../../src/host/server.js';
 import { AdminKeys } from '../../src/http/admin-auth.js';
+import { importMaskFolder } from '../../src/learning/datasets/index.js';
+import { runHook } from '../../src/learning/retraining/hooks.js';
 import { pythonOf } from '../../src/learning/training/trainer.js';
 import type { TrainingRunJson } from '../../src/learning/training/wire-types.js';
 import { encodeGreyPng } from '../../src/masks/index.js';
@@ -20,6 +22,7 @@ import type { ModelJson } from '../../src/serving/types.js';
 import { runCli } from '../helpers/cli.js';
 import { ADMIN_KEY } from '../helpers/lifecycle.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
+import { redisProblem, TEST_REDIS_URL } from '../helpers/redis.js';
 import { testStorage } from '../helpers/storage.js';
 
 const torch = spawnSync(pythonOf(), ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
@@ -80,13 +83,8 @@ describe.skipIf(!torch)('segserve train', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const trainArgs = (data: string, extra: string[] = []) => [
-    'train',
-    'unet',
-    '--model',
-    'squares',
-    '--data',
-    data,
+  /** A tiny U-Net on 32x32 images: seconds. */
+  const tinyRun = () => [
     '--server',
     server.url,
     '--push',
@@ -100,6 +98,15 @@ describe.skipIf(!torch)('segserve train', () => {
     '8',
     '--epochs',
     '2',
+  ];
+  const trainArgs = (data: string, extra: string[] = []) => [
+    'train',
+    'unet',
+    '--model',
+    'squares',
+    '--data',
+    data,
+    ...tinyRun(),
     ...extra,
   ];
   const train = (data: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
@@ -230,5 +237,90 @@ describe.skipIf(!torch)('segserve train', () => {
       produced: { version: 2 },
       params: { model_input: { width: model.input?.width, mean: model.input?.mean, std: model.input?.std } },
     });
+  });
+
+  it('trains on the jobs of the retraining job hook as a worker (--from-queue), once per trigger', {
+    timeout: 600_000,
+  }, async (context) => {
+    const problem = await redisProblem();
+    if (problem) {
+      console.warn(`SKIPPED the training worker: ${problem}`);
+      context.skip();
+    }
+    // A dataset version on the server, as the trigger's snapshot makes one.
+    const stores = server.storage;
+    await maskFolder(join(dir, 'queued-data'));
+    await importMaskFolder(await stores.database(), await stores.blobs(), {
+      dataset: 'queued',
+      folder: join(dir, 'queued-data'),
+    });
+    const snapshot = (await (
+      await fetch(`${server.url}/v1/datasets/queued/versions`, { method: 'POST' })
+    ).json()) as { version: { id: string } };
+    const queue = `segserve-test-train-${process.pid}-${Date.now()}`;
+    const worker = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(PROJECT_ROOT, 'src', 'cli', 'main.ts'),
+        'train',
+        'unet',
+        ...tinyRun(),
+        '--from-queue',
+        queue,
+        '--redis-url',
+        TEST_REDIS_URL,
+        '--data-dir',
+        join(dir, '.data'),
+      ],
+      { cwd: PROJECT_ROOT, env: { ...process.env, SEGSERVE_ADMIN_KEY: ADMIN_KEY }, stdio: 'pipe' },
+    );
+    let stdout = '';
+    let stderr = '';
+    worker.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    worker.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => worker.on('close', resolve));
+    try {
+      await expect.poll(() => stdout, { timeout: 120_000 }).toContain('waiting for retraining jobs');
+      // The trigger's own hook adds the job; a retried add (the same trigger) queues nothing more.
+      const hookContext = {
+        triggerId: `trigger-${Date.now()}`,
+        model: 'queued',
+        dataset: 'queued',
+        datasetVersion: snapshot.version.id,
+        reason: 'new_labels: 4 since the last version',
+        modelDir: dir,
+      };
+      for (let i = 0; i < 2; i++) {
+        const added = await runHook({ job: { queue, name: 'retrain' } }, hookContext, {
+          env: { SEGSERVE_REDIS_URL: TEST_REDIS_URL },
+        });
+        expect(added).toMatchObject({ kind: 'job', ok: true });
+      }
+      const runs = async () =>
+        (
+          (await (await fetch(`${server.url}/v1/models/queued/training-runs`)).json()) as {
+            runs: TrainingRunJson[];
+          }
+        ).runs;
+      await expect
+        .poll(async () => (await runs())[0]?.state, { timeout: 300_000, interval: 500 })
+        .toBe('succeeded');
+      expect((await runs()).map((run) => [run.dataset, run.dataset_version, run.produced?.version])).toEqual([
+        ['queued', snapshot.version.id, 1],
+      ]);
+    } finally {
+      worker.kill('SIGTERM');
+      expect(await exited, stderr.slice(-2000)).toBe(0);
+      const { Queue } = await import('bullmq');
+      const leftover = new Queue(queue, { connection: { url: TEST_REDIS_URL } });
+      await leftover.obliterate({ force: true });
+      await leftover.close();
+    }
   });
 });
