@@ -23,8 +23,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { type RunningServer, startServer } from '../../src/host/server.js';
-import { AdminKeys } from '../../src/http/admin-auth.js';
+import type { RunningServer } from '../../src/host/server.js';
 import type { AnnotationListJson } from '../../src/learning/annotations/types.js';
 import { pythonOf } from '../../src/learning/training/trainer.js';
 import type { TrainingRunListJson } from '../../src/learning/training/wire-types.js';
@@ -36,7 +35,7 @@ import { ISBI, isbiMaskFolder, isbiSlicePath, membraneMask } from '../helpers/is
 import { ADMIN_KEY, adminHeaders } from '../helpers/lifecycle.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { hasShared, sharedPath } from '../helpers/shared.js';
-import { testStorage } from '../helpers/storage.js';
+import { startTrainingServer } from '../helpers/training-server.js';
 
 const MODEL = 'membrane';
 const GATE = 'em-or-not';
@@ -133,16 +132,7 @@ describe.skipIf(skip !== undefined)('the training loop on ISBI membranes, end to
     expect(snapshot.code, snapshot.stderr).toBe(0);
     // The retraining hook's command inherits the server's environment: its admin key for the upload.
     process.env.SEGSERVE_ADMIN_KEY = ADMIN_KEY;
-    server = await startServer({
-      modelsDir: join(dir, 'models'),
-      port: 0,
-      host: '127.0.0.1',
-      logger: false,
-      predictionLog: 'off',
-      storage: testStorage(dir),
-      adminKeys: AdminKeys.fromEntries([{ text: ADMIN_KEY, where: 'test' }]),
-      retrainingPollMs: 500,
-    });
+    server = await startTrainingServer(dir, { retrainingPollMs: 500 });
   }, 180_000);
 
   afterAll(async () => {

@@ -11,8 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningServer, startServer } from '../../src/host/server.js';
-import { AdminKeys } from '../../src/http/admin-auth.js';
+import type { RunningServer } from '../../src/host/server.js';
 import { importMaskFolder } from '../../src/learning/datasets/index.js';
 import { runHook } from '../../src/learning/retraining/hooks.js';
 import { pythonOf } from '../../src/learning/training/trainer.js';
@@ -23,7 +22,7 @@ import { runCli } from '../helpers/cli.js';
 import { ADMIN_KEY } from '../helpers/lifecycle.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { redisProblem, TEST_REDIS_URL } from '../helpers/redis.js';
-import { testStorage } from '../helpers/storage.js';
+import { startTrainingServer } from '../helpers/training-server.js';
 
 const torch = spawnSync(pythonOf(), ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 if (!torch)
@@ -67,15 +66,7 @@ describe.skipIf(!torch)('segserve train', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'segserve-train-cli-'));
     await mkdir(join(dir, 'models'));
-    server = await startServer({
-      modelsDir: join(dir, 'models'),
-      port: 0,
-      host: '127.0.0.1',
-      logger: false,
-      predictionLog: 'off',
-      storage: testStorage(dir),
-      adminKeys: AdminKeys.fromEntries([{ text: ADMIN_KEY, where: 'test' }]),
-    });
+    server = await startTrainingServer(dir);
   }, 120_000);
 
   afterAll(async () => {
