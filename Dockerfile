@@ -5,9 +5,16 @@
 # (SEGSERVE_MODELS_SYNC); with neither, the first start provisions the Apache-2.0 MediaPipe person model from
 # its npm package. Data (embedded database, blobs, spool) goes to /app/data unless PostgreSQL and S3 are given.
 #
-# test/deploy/image.test.ts builds from a clean clone with exactly the RUN steps below, in order, with the ARG
-# defaults, from the files .dockerignore lets through, then lays out the final stage's COPY lines and starts
-# ENTRYPOINT + CMD as the USER, as PID 1, to ready; it fails when a step here differs from what it ran.
+# The trainer image (`docker build --target trainer -t segserve-trainer .`) runs `segserve train` with the
+# reference trainer (training/) on Debian's PyTorch: `docker run segserve-trainer train unet ...`. It is a stage
+# of its own so the serving image stays without Python and PyTorch (which would triple its size); the serving
+# image is the last stage, what a build without --target gives.
+#
+# test/deploy/image.test.ts builds from a clean clone with exactly the RUN steps of the build stage below, in
+# order, with the ARG defaults, from the files .dockerignore lets through, then lays out the serving stage's
+# COPY lines and starts ENTRYPOINT + CMD as the USER, as PID 1, to ready; it lays out the trainer stage's COPY
+# lines too and trains a tiny model with them as its USER, where the machine has the packages the trainer's RUN
+# installs. It fails when a step here differs from what it ran.
 #
 # CUDA variant (NVIDIA GPUs, models with `execution_provider: cuda`): build with
 #   --build-arg ONNXRUNTIME_NODE_INSTALL=cuda12 --build-arg RUNTIME_IMAGE=<Node 20 + CUDA 12 + cuDNN 9 image>
@@ -29,7 +36,26 @@ RUN npm prune --omit=dev --no-audit --no-fund
 # The two folders the server writes, created here so the final stage can hand them to its user.
 RUN mkdir -p data models
 
-FROM ${RUNTIME_IMAGE}
+# The trainer: Debian's python3-torch and python3-torchvision (CPU; PyPI's wheels are not used), on the build
+# stage's own base, so the native modules of node_modules (onnxruntime-node checks the exported model, sharp
+# reads images) run where they were installed.
+FROM ${NODE_IMAGE} AS trainer
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends python3-torch python3-torchvision \
+  && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+# All root's: the trainer writes its work and the model it exports under /tmp (or --out), never into /app.
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/training ./training
+USER 1000:1000
+# `segserve train` finds training/ beside dist/ and Debian's /usr/bin/python3 by itself.
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["train", "--help"]
+
+# The serving image: the last stage, so the default target.
+FROM ${RUNTIME_IMAGE} AS serve
 WORKDIR /app
 # Code and dependencies stay root's: the server cannot change them. Only data/ and models/ are its own.
 COPY --from=build /app/package.json ./package.json

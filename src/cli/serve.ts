@@ -21,9 +21,11 @@ import {
   splitLimits,
 } from '../http/settings.js';
 import { PREDICTION_LOG_LEVELS, type PredictionLogLevel } from '../monitoring/prediction-log.js';
+import type { StorageSettings } from '../storage/index.js';
 import {
   MODELS_SYNC_SETTINGS,
   type ModelsSyncSettingKey,
+  type ModelsSyncSettings,
   QUEUE_SETTINGS,
   type QueueSettingKey,
   type QueueSettings,
@@ -122,9 +124,7 @@ export function addServeSettingOptions(command: Command): Command {
   command.addOption(
     settingOption('watch', 'serve', '[state]').choices(['on', 'off']).preset('on').default('on'),
   );
-  for (const row of MODELS_SYNC_SETTINGS) {
-    command.addOption(new Option(`${row.flag} ${row.value}`, `${row.description} (env ${row.env})`));
-  }
+  addModelsSyncOptions(command);
   command.addOption(
     new Option(
       '--admin-key-file <file>',
@@ -152,6 +152,32 @@ export function addServeSettingOptions(command: Command): Command {
     collectOrigins,
   );
   return command;
+}
+
+/** `--models-sync` and its endpoint, for `serve` and `worker` alike (no parser or default: see below). */
+export function addModelsSyncOptions(command: Command): Command {
+  for (const row of MODELS_SYNC_SETTINGS) {
+    command.addOption(new Option(`${row.flag} ${row.value}`, `${row.description} (env ${row.env})`));
+  }
+  return command;
+}
+
+/** Where the model folder is mirrored from, or undefined; INVALID_ARGUMENT names a bad flag or variable. */
+export function modelsSyncSettingsOf(
+  options: Readonly<Record<string, unknown>>,
+  storage: StorageSettings,
+): ModelsSyncSettings | undefined {
+  const flags: Partial<Record<ModelsSyncSettingKey, string>> = {};
+  for (const row of MODELS_SYNC_SETTINGS) {
+    const value = options[new Option(row.flag).attributeName()];
+    if (typeof value === 'string') flags[row.key] = value;
+  }
+  return resolveModelsSyncSettings(flags, process.env, storage);
+}
+
+/** How a sync is described in the `settings` log line of `serve` and `worker`. */
+export function describeModelsSync(settings: ModelsSyncSettings | undefined): string {
+  return settings ? `${settings.url} at ${settings.endpoint ?? `AWS ${settings.region}`}` : 'off';
 }
 
 /** The queue settings from a command's parsed options (`--redis-url`) and the environment. */
@@ -208,12 +234,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
   const storage = storageSettingsOf(options);
   const adminKeys = AdminKeys.fromSettings({ keyFile: options.adminKeyFile }, process.env);
   const apiKeys = ApiKeys.fromSettings({ keyFile: options.apiKeyFile }, process.env);
-  const syncFlags: Partial<Record<ModelsSyncSettingKey, string>> = {};
-  for (const row of MODELS_SYNC_SETTINGS) {
-    const value = options[new Option(row.flag).attributeName()];
-    if (typeof value === 'string') syncFlags[row.key] = value;
-  }
-  const modelsSync = resolveModelsSyncSettings(syncFlags, process.env, storage);
+  const modelsSync = modelsSyncSettingsOf(options, storage);
   const queue = queueSettingsOf(options);
   const events = eventsOf(options);
   const { shutdownTimeoutMs } = limits.process;
@@ -257,9 +278,7 @@ export async function serve(options: ServeCommandOptions): Promise<void> {
       admin_api: adminKeys ? `on, ${adminKeys.size} key(s)` : 'off',
       api_keys: apiKeys ? `on, ${apiKeys.size} key(s)` : 'off: inference routes are open',
       watch: options.watch === 'on' || modelsSync !== undefined ? 'on' : 'off',
-      models_sync: modelsSync
-        ? `${modelsSync.url} at ${modelsSync.endpoint ?? `AWS ${modelsSync.region}`}`
-        : 'off',
+      models_sync: describeModelsSync(modelsSync),
       storage: summarizeStorage(storage),
       job_queue: queue.kind === 'redis' ? 'redis' : 'in-process',
       events: events

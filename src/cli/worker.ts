@@ -1,9 +1,10 @@
 /**
  * `segserve worker`: consumes the job queue on Redis with its own model pools (src/host/worker.ts). Limits come
  * from the same environment variables as the server's (SEGSERVE_JOB_ATTEMPTS, SEGSERVE_JOB_LOCK,
- * SEGSERVE_MAX_IMAGE_BYTES...), so one ConfigMap configures both. SIGTERM or SIGINT drains: no new input is
- * taken, those running finish and are recorded, exit 0; a second signal, or a drain longer than the grace
- * period, exits at once with 1 (the inputs it held go back to the queue once their lock expires).
+ * SEGSERVE_MAX_IMAGE_BYTES...), and its model folder can be mirrored from the same bucket prefix
+ * (`--models-sync`, SEGSERVE_MODELS_SYNC), so one ConfigMap configures both. SIGTERM or SIGINT drains: no new
+ * input is taken, those running finish and are recorded, exit 0; a second signal, or a drain longer than the
+ * grace period, exits at once with 1 (the inputs it held go back to the queue once their lock expires).
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { startWorker } from '../host/worker.js';
@@ -12,7 +13,7 @@ import { QUEUE_SETTINGS, summarizeStorage } from '../storage/settings.js';
 import { list, port } from './arguments.js';
 import { type AppliedConfig, configOption, describeConfig } from './config/file.js';
 import { LOG_LEVELS, settingOption } from './config/registry.js';
-import { queueSettingsOf } from './serve.js';
+import { addModelsSyncOptions, describeModelsSync, modelsSyncSettingsOf, queueSettingsOf } from './serve.js';
 import { stopOnSignals } from './signals.js';
 import { addStorageOptions, storageSettingsOf } from './storage-options.js';
 
@@ -47,6 +48,7 @@ export function addWorkerCommand(program: Command, modelsOption: () => Option): 
     .addOption(settingOption('allow-url', 'worker', '<cidr>').argParser(list).default([]))
     .addOption(settingOption('log-level', 'worker', '<level>').choices(LOG_LEVELS).default('info'));
   addStorageOptions(command);
+  addModelsSyncOptions(command);
   for (const row of QUEUE_SETTINGS) {
     command.addOption(new Option(`${row.flag} ${row.value}`, `${row.description} (env ${row.env})`));
   }
@@ -54,8 +56,10 @@ export function addWorkerCommand(program: Command, modelsOption: () => Option): 
     const limits = resolveLimits({}, process.env);
     const storage = storageSettingsOf(options);
     const queue = queueSettingsOf(options);
+    const modelsSync = modelsSyncSettingsOf(options, storage);
     const worker = await startWorker({
       modelsDir: options.models,
+      modelsSync: modelsSync && { settings: modelsSync, intervalMs: limits.modelsSyncIntervalMs },
       storage,
       queue,
       concurrency: options.concurrency,
@@ -67,7 +71,12 @@ export function addWorkerCommand(program: Command, modelsOption: () => Option): 
     });
     const { log } = worker.app;
     log.info(
-      { config_file: describeConfig(options.config), storage: summarizeStorage(storage), limits },
+      {
+        config_file: describeConfig(options.config),
+        models_sync: describeModelsSync(modelsSync),
+        storage: summarizeStorage(storage),
+        limits,
+      },
       'settings',
     );
     stopOnSignals(log, limits.shutdownTimeoutMs, () => worker.close(), {

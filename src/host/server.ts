@@ -12,7 +12,6 @@ import { checkEventRule } from '../jobs/event-jobs.js';
 import type { JobLog } from '../jobs/processor.js';
 import { SampleCapture } from '../learning/capture/index.js';
 import { configuredGateEvaluator } from '../lifecycle/evaluation/index.js';
-import { RepositorySync } from '../lifecycle/repository-sync.js';
 import { RepositoryWatch } from '../lifecycle/repository-watch.js';
 import { DriftWatch } from '../monitoring/drift-watch.js';
 import { ServingMetrics } from '../monitoring/metrics.js';
@@ -20,10 +19,11 @@ import { MonitorHistory } from '../monitoring/monitor-history.js';
 import { logPredictions, type PredictionLogLevel } from '../monitoring/prediction-log.js';
 import { ShadowTraffic } from '../monitoring/shadow/index.js';
 import type { InferenceService } from '../serving/service.js';
-import { type BlobStore, openBlobStore, type StorageSettings } from '../storage/index.js';
-import type { ModelsSyncSettings, QueueSettings } from '../storage/settings.js';
+import type { StorageSettings } from '../storage/index.js';
+import type { QueueSettings } from '../storage/settings.js';
 import { openJobs, type RunningJobs } from './jobs.js';
 import { readAliases, readTrafficPolicies, startLifecycle } from './lifecycle.js';
+import { type ModelsSyncOptions, startModelsSync } from './models-sync.js';
 import { openService, type ServiceSetup, type StartupLog, startupLogger } from './open-service.js';
 import { startRetraining } from './retraining.js';
 import { LazyStorage } from './storage.js';
@@ -64,10 +64,10 @@ export interface ServeOptions
    */
   watch?: { intervalMs?: number; settleMs?: number };
   /**
-   * Mirror a bucket prefix into the model folder (`--models-sync`): the settings, or (tests) a store whose keys
-   * are the prefix's. Turns the watch on, which applies what each pass changed.
+   * Mirror a bucket prefix into the model folder (`--models-sync`). Turns the watch on, which applies what each
+   * pass changed.
    */
-  modelsSync?: { settings?: ModelsSyncSettings; store?: BlobStore; source?: string; intervalMs?: number };
+  modelsSync?: ModelsSyncOptions;
   /** Batch jobs: the queue (default in this process) and how many inputs this process runs at once. */
   jobs?: ServeJobOptions;
 }
@@ -121,7 +121,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const decodedPixelBudget = options.limits?.decodedPixelBudget;
   let watch: RepositoryWatch | undefined;
   // A mirrored repository: its first pass runs before the models load, so the server starts with the bucket's.
-  const sync = modelsSync && (await startSync(modelsDir, modelsSync, log, () => watch));
+  const sync = modelsSync && (await startModelsSync(modelsDir, modelsSync, log, () => watch));
   // Opens nothing yet: the stores open on their first use (see storage.ts), at start when a model samples, or to
   // read the aliases when a database exists.
   const stores = new LazyStorage(storage);
@@ -313,44 +313,5 @@ function openServerJobs(
     registry,
     queuePrefix: options?.queuePrefix,
     reconcile: options?.reconcile,
-  });
-}
-
-/** Starts mirroring the bucket prefix into the model folder; each pass pauses the watch, then hints it. */
-async function startSync(
-  dir: string,
-  options: NonNullable<ServeOptions['modelsSync']>,
-  log: StartupLog,
-  watch: () => RepositoryWatch | undefined,
-): Promise<RepositorySync> {
-  const { settings } = options;
-  const store =
-    options.store ??
-    (settings &&
-      (await openBlobStore({
-        kind: 's3',
-        bucket: settings.bucket,
-        prefix: settings.prefix,
-        endpoint: settings.endpoint,
-        region: settings.region,
-      })));
-  if (!store) throw new Error('modelsSync needs its settings or a store');
-  // The watch is held by the passes that run while it exists: each pass's end releases its own hold.
-  let held: RepositoryWatch | undefined;
-  return RepositorySync.start({
-    store,
-    dir,
-    source: options.source ?? settings?.url ?? store.description,
-    intervalMs: options.intervalMs,
-    log,
-    onPassStart: () => {
-      held = watch();
-      held?.pause();
-    },
-    onPassEnd: (changed) => {
-      held?.resume();
-      held = undefined;
-      if (changed) watch()?.poke();
-    },
   });
 }

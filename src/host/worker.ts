@@ -1,6 +1,7 @@
 /**
- * The worker process (`segserve worker`): its own model pools over the same repository as the API, consuming
- * the job queue on Redis that the API fills. It serves only what an orchestrator needs: `/healthz` (alive),
+ * The worker process (`segserve worker`): its own model pools over the same repository as the API (a folder
+ * shared with it, or its own copy mirrored from the API's bucket prefix with `--models-sync`), consuming the job
+ * queue on Redis that the API fills. It serves only what an orchestrator needs: `/healthz` (alive),
  * `/readyz` (models loaded, queue reachable) and `/metrics` (the serving core's metrics and the jobs').
  *
  * A worker needs what every process of a deployment shares: the queue on Redis (an in-process queue would be a
@@ -11,12 +12,14 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { SegserveError } from '../errors.js';
 import type { LoggerOptions } from '../http/options.js';
 import { defaultServerLimits, type ServerLimits } from '../http/settings.js';
+import { RepositoryWatch } from '../lifecycle/repository-watch.js';
 import { ServingMetrics } from '../monitoring/metrics.js';
 import type { InferenceService } from '../serving/service.js';
 import type { StorageSettings } from '../storage/index.js';
 import type { QueueSettings } from '../storage/settings.js';
 import { openJobs, type RunningJobs } from './jobs.js';
 import { readAliases, readTrafficPolicies } from './lifecycle.js';
+import { type ModelsSyncOptions, startModelsSync } from './models-sync.js';
 import { openService, startupLogger } from './open-service.js';
 import { LazyStorage } from './storage.js';
 
@@ -31,6 +34,11 @@ export interface WorkerOptions {
   limits?: Partial<ServerLimits>;
   allowUrl?: string[];
   logger?: false | LoggerOptions;
+  /**
+   * Mirror a bucket prefix into the model folder (`--models-sync`, as `serve` does), with the repository watch
+   * applying what each pass changed (every `limits.watchIntervalMs`).
+   */
+  modelsSync?: ModelsSyncOptions;
   /** Tests: a Redis key prefix shared with the API under test. */
   queuePrefix?: string;
 }
@@ -64,6 +72,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   checkWorkerSettings(options.storage, options.queue);
   const limits = { ...defaultServerLimits(), ...options.limits };
   const log = startupLogger(options.logger === false ? false : (options.logger?.stream ?? process.stdout));
+  let watch: RepositoryWatch | undefined;
+  // Before anything else opens: the models load from what the first pass brought.
+  const sync =
+    options.modelsSync && (await startModelsSync(options.modelsDir, options.modelsSync, log, () => watch));
   const stores = new LazyStorage(options.storage);
   let app: FastifyInstance | undefined;
   const warn = (fields: Record<string, unknown>, message: string) => app?.log.warn(fields, message);
@@ -92,6 +104,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     );
     service.useAliases(aliases);
     service.useTraffic(policies);
+    if (sync) watch = RepositoryWatch.start(service.repository, { intervalMs: limits.watchIntervalMs, log });
     const metrics = new ServingMetrics(service);
     const logger =
       options.logger === false
@@ -147,6 +160,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       'worker consuming the job queue',
     );
   } catch (error) {
+    await watch?.close();
+    await sync?.close();
     await jobs?.close();
     await app?.close();
     await service?.close();
@@ -165,15 +180,16 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     jobs: running,
     url: server.listeningOrigin,
     close() {
-      closing ??= running
-        .close()
+      // The drain starts at once; a sync pass in progress finishes beside it (it renames whole files into place).
+      closing ??= Promise.all([running.close(), watch?.close(), sync?.close()])
         .finally(() => server.close())
         .finally(() => served.close())
         .finally(() => {
           aliases.stop();
           policies.stop();
         })
-        .finally(() => stores.close());
+        .finally(() => stores.close())
+        .then(() => undefined);
       return closing;
     },
   };

@@ -211,7 +211,7 @@ export function summarizeStorage(settings: StorageSettings): Record<string, stri
   };
 }
 
-// ---- the model repository mirrored from a bucket (`serve --models-sync`) -----------------------------------
+// ---- the model repository mirrored from a bucket (`serve` and `worker --models-sync`) ------------------------
 
 export type ModelsSyncSettingKey = 'modelsSync' | 'modelsSyncEndpoint';
 

@@ -1,7 +1,8 @@
 /**
- * Reads a Dockerfile into its stages and instructions: what test/deploy/image.test.ts needs to run the build
- * steps and lay out the final stage as Docker would. Handles comments, line continuations, `${ARG}`
- * substitution from ARG defaults, exec-form JSON arrays and flags (`--from`, `--chown`, `--mount`).
+ * Reads a Dockerfile into its stages and instructions, and a .dockerignore into the paths it keeps: what
+ * test/deploy/image.test.ts needs to run the build steps and lay out the stages as Docker would. Handles
+ * comments, line continuations, `${ARG}` substitution from ARG defaults, exec-form JSON arrays and flags
+ * (`--from`, `--chown`, `--mount`).
  */
 
 export interface Instruction {
@@ -101,4 +102,46 @@ export function stageEnv(stage: Stage): Record<string, string> {
     }
   }
   return env;
+}
+
+/** A .dockerignore pattern as a regular expression: `*` and `?` within a path segment, `**` across them. */
+function patternRegex(pattern: string): RegExp {
+  const glob = pattern.replace(/^\/+/, '').replace(/\/+$/, '');
+  let source = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (glob.startsWith('**/', i)) {
+      source += '(?:.*/)?';
+      i += 2;
+    } else if (glob.startsWith('**', i)) {
+      source += '.*';
+      i += 1;
+    } else if (c === '*') source += '[^/]*';
+    else if (c === '?') source += '[^/]';
+    else source += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`);
+}
+
+/**
+ * The build context a .dockerignore leaves, as Docker decides it: a path (relative, `/`-separated) is left out
+ * when the last line that matches it, or a folder above it, is a pattern, and kept when that line is a `!`
+ * pattern or no line matches.
+ */
+export function dockerignore(text: string): (path: string) => boolean {
+  const rules = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const keep = line.startsWith('!');
+      return { keep, regex: patternRegex(keep ? line.slice(1) : line) };
+    });
+  return (path) => {
+    const segments = path.split('/');
+    const paths = segments.map((_, i) => segments.slice(0, i + 1).join('/'));
+    let kept = true;
+    for (const rule of rules) if (paths.some((p) => rule.regex.test(p))) kept = rule.keep;
+    return kept;
+  };
 }

@@ -1,37 +1,50 @@
 /**
- * The container image without a Docker engine (none runs on these machines): the Dockerfile is read, and its
+ * The container images without a Docker engine (none runs on these machines): the Dockerfile is read, and its
  * build is done here the way Docker would do it, from a clean clone of the committed tree:
  *
- * - the build context is the clone filtered by .dockerignore (an allowlist);
+ * - the build context is the clone filtered by .dockerignore;
  * - every RUN of the build stage runs, in order, through `sh -c` with the stage's ARG defaults, in that context,
  *   so the steps tested are the Dockerfile's own (a step changed there changes what runs here);
- * - the final stage's COPY --from=build lines lay out the image's /app, with their --chown;
+ * - the serving stage's COPY --from=build lines lay out the image's /app, with their --chown;
  * - ENTRYPOINT + CMD start as the image's USER (numeric, non-root), as PID 1 of a new PID namespace, with only
  *   the image's environment: the server gets ready, the HEALTHCHECK command passes, and SIGTERM sent to PID 1
- *   during a slow request lets that request finish before the process exits 0.
+ *   during a slow request lets that request finish before the process exits 0;
+ * - the trainer stage's COPY --from=build lines lay out the trainer image's /app, and its ENTRYPOINT runs
+ *   `train unet --help` and a real training of a tiny U-Net as its USER. The trainer stage's one RUN installs
+ *   Debian packages (apt-get): it is not run here, which would change this machine; the training runs where
+ *   this machine has those packages installed (.ci/run installs them), and says SKIPPED where it has not.
  *
  * It needs root (to switch user and create the namespace) and the npm registry (npm ci), like .ci/run.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, readFileSync } from 'node:fs';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, posix } from 'node:path';
+import { dirname, join, posix, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { settingEnvNames } from '../../src/cli/config/registry.js';
+import { squaresMaskFolder } from '../helpers/mask-folders.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { semanticScene } from '../helpers/tiny-models.js';
 import { freePort, png } from '../http/helpers.js';
 import { slowBinaryModel } from '../http/slow-model.js';
-import { type Instruction, parseDockerfile, type Stage, stageEnv } from './dockerfile.js';
+import { dockerignore, type Instruction, parseDockerfile, type Stage, stageEnv } from './dockerfile.js';
 import { type LoggedProcess, startLogged } from './process-log.js';
 
 const run = promisify(execFile);
 
 const stages = parseDockerfile(readFileSync(join(PROJECT_ROOT, 'Dockerfile'), 'utf8'));
-const [buildStage, finalStage] = stages;
+const stageNamed = (name: string): Stage => {
+  const found = stages.find((stage) => stage.name === name);
+  if (!found) throw new Error(`no stage ${name} in the Dockerfile`);
+  return found;
+};
+const buildStage = stageNamed('build');
+const trainerStage = stageNamed('trainer');
+// The serving image is the last stage: what `docker build` gives without --target.
+const finalStage = stages.at(-1) as Stage;
 const of = (stage: Stage, keyword: string): Instruction[] =>
   stage.instructions.filter((instruction) => instruction.keyword === keyword);
 const single = (stage: Stage, keyword: string): Instruction => {
@@ -40,16 +53,28 @@ const single = (stage: Stage, keyword: string): Instruction => {
   return found[0];
 };
 
-/** The .dockerignore allowlist: `*`, then `!path` lines. */
-function contextPaths(): string[] {
-  const lines = readFileSync(join(PROJECT_ROOT, '.dockerignore'), 'utf8')
+const inContext = dockerignore(readFileSync(join(PROJECT_ROOT, '.dockerignore'), 'utf8'));
+
+/** The Debian packages the trainer stage's one RUN installs. */
+const trainerPackages = (() => {
+  const [install] = of(trainerStage, 'RUN').map((step) => step.text);
+  const match = /apt-get install -y --no-install-recommends ((?:[a-z0-9][a-z0-9.+-]* ?)+)/.exec(
+    install ?? '',
+  );
+  return match ? match[1].trim().split(' ') : [];
+})();
+/** Whether this machine has them (dpkg's "install ok installed" for each): the trainer's Python then runs here. */
+const trainerPackagesHere =
+  trainerPackages.length > 0 &&
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's output format, not a template.
+  spawnSync('dpkg-query', ['-W', '-f', '${Status}\n', ...trainerPackages], { encoding: 'utf8' })
+    .stdout?.trim()
     .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'));
-  if (lines[0] !== '*' || lines.slice(1).some((line) => !line.startsWith('!'))) {
-    throw new Error('.dockerignore is expected to be an allowlist: "*", then "!path" lines');
-  }
-  return lines.slice(1).map((line) => line.slice(1));
+    .filter((status) => status === 'install ok installed').length === trainerPackages.length;
+if (!trainerPackagesHere) {
+  console.warn(
+    `SKIPPED the trainer image's training: this machine lacks ${trainerPackages.join(', ')} (apt-get install --no-install-recommends ${trainerPackages.join(' ')})`,
+  );
 }
 
 const isRoot = process.getuid?.() === 0;
@@ -74,12 +99,52 @@ const [uid, gid] = user.split(':').map(Number);
 const workdir = single(finalStage, 'WORKDIR').text;
 
 describe('Dockerfile', () => {
-  it('has a build stage and a final stage that runs nothing at build time', () => {
-    expect(stages).toHaveLength(2);
-    expect(buildStage.name).toBe('build');
+  it('has a build stage, a trainer stage, and the serving stage last, which runs nothing at build time', () => {
+    expect(stages.map((stage) => stage.name)).toEqual(['build', 'trainer', 'serve']);
     expect(of(finalStage, 'RUN')).toEqual([]);
     expect(single(buildStage, 'COPY').text).toBe('. .');
     expect(single(buildStage, 'WORKDIR').text).toBe(workdir);
+    expect(single(trainerStage, 'WORKDIR').text).toBe(workdir);
+  });
+
+  it("builds the trainer on the build stage's base, adding only Debian's PyTorch", () => {
+    // The native modules of node_modules (onnxruntime-node, sharp) run on the base they were installed on.
+    expect(trainerStage.from).toBe(buildStage.from);
+    expect(trainerPackages).toEqual(['python3-torch', 'python3-torchvision']);
+    expect(single(trainerStage, 'RUN').text).toMatch(
+      /^apt-get update\s+&& apt-get install .*\s+&& rm -rf \/var\/lib\/apt\/lists\/\*$/,
+    );
+  });
+
+  it('runs the trainer as the same numeric user, through the segserve CLI', () => {
+    expect(single(trainerStage, 'USER').text).toBe(user);
+    expect(single(trainerStage, 'ENTRYPOINT').exec).toEqual(single(finalStage, 'ENTRYPOINT').exec);
+    expect(single(trainerStage, 'CMD').exec).toEqual(['train', '--help']);
+    expect(of(trainerStage, 'HEALTHCHECK')).toEqual([]);
+  });
+
+  it("the build context: the project's sources and the trainer's package, without tests, caches or local builds", () => {
+    for (const path of [
+      'package.json',
+      'src/cli/main.ts',
+      'web/index.html',
+      'training/segserve_train/__main__.py',
+    ]) {
+      expect(inContext(path), path).toBe(true);
+    }
+    for (const path of [
+      '.git/HEAD',
+      'node_modules/sharp/package.json',
+      'dist/cli/main.js',
+      'data/db/x',
+      'models/person/config.yaml',
+      'training/tests/test_unet.py',
+      'training/README.md',
+      'training/segserve_train/__pycache__/unet.cpython-311.pyc',
+      'test/deploy/image.test.ts',
+    ]) {
+      expect(inContext(path), path).toBe(false);
+    }
   });
 
   it('runs as a numeric non-root user, with exec-form ENTRYPOINT, CMD and HEALTHCHECK', () => {
@@ -91,9 +156,11 @@ describe('Dockerfile', () => {
     expect(healthcheck.text).toMatch(/^CMD \[/);
   });
 
-  it('sets only variables segserve reads in the final image', () => {
+  it('sets only variables segserve reads in the serving and trainer images', () => {
     const known = settingEnvNames();
-    for (const name of Object.keys(stageEnv(finalStage))) expect(known, name).toContain(name);
+    for (const stage of [finalStage, trainerStage]) {
+      for (const name of Object.keys(stageEnv(stage))) expect(known, name).toContain(name);
+    }
   });
 
   it('copies from the build stage only what runs: package.json, node_modules, dist, and the two writable folders', () => {
@@ -108,11 +175,22 @@ describe('Dockerfile', () => {
       '/app/models ./models',
     ]);
   });
+
+  it('copies from the build stage what the trainer runs: the CLI, its production dependencies and training/, all root-owned', () => {
+    const copies = of(trainerStage, 'COPY');
+    expect(copies.every((copy) => copy.flags.from === 'build' && !copy.flags.chown)).toBe(true);
+    expect(copies.map((copy) => copy.text)).toEqual([
+      '/app/package.json ./package.json',
+      '/app/node_modules ./node_modules',
+      '/app/dist ./dist',
+      '/app/training ./training',
+    ]);
+  });
 });
 
-/** Paths of `COPY --from=build SRC DEST` with SRC under the build's WORKDIR, DEST relative to the final one. */
-function layOut(buildDir: string, imageDir: string): void {
-  for (const copy of of(finalStage, 'COPY')) {
+/** Paths of a stage's `COPY --from=build SRC DEST`, SRC under the build's WORKDIR, DEST relative to the stage's. */
+function layOut(stage: Stage, buildDir: string, imageDir: string): void {
+  for (const copy of of(stage, 'COPY')) {
     const [source, destination] = copy.text.split(/\s+/);
     const from = join(buildDir, posix.relative(workdir, source));
     const to = join(imageDir, posix.normalize(destination));
@@ -124,24 +202,25 @@ function layOut(buildDir: string, imageDir: string): void {
   }
 }
 
+/** `docker run IMAGE ARGS...`: the stage's ENTRYPOINT with ARGS (its CMD when none), switched to its USER. */
+function asUser(stage: Stage, args?: string[]): string[] {
+  const entrypoint = single(stage, 'ENTRYPOINT').exec ?? [];
+  const command = args ?? single(stage, 'CMD').exec ?? [];
+  return ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', ...entrypoint, ...command];
+}
+
+/** Only the image's environment, and a PATH to this machine's node (the image's is on its own PATH). */
+const imageEnv = (stage: Stage, env: Record<string, string> = {}) => ({
+  PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+  ...stageEnv(stage),
+  ...env,
+});
+
 /** The image's process: ENTRYPOINT + CMD as USER, PID 1 of its own PID namespace, the image's environment only. */
 function startImage(imageDir: string, env: Record<string, string>): LoggedProcess {
-  const entrypoint = single(finalStage, 'ENTRYPOINT').exec ?? [];
-  const command = single(finalStage, 'CMD').exec ?? [];
-  const asUser = [
-    'setpriv',
-    `--reuid=${uid}`,
-    `--regid=${gid}`,
-    '--clear-groups',
-    '--',
-    ...entrypoint,
-    ...command,
-  ];
-  const [program, ...args] = asPidOne ? ['unshare', '--pid', '--fork', '--kill-child', ...asUser] : asUser;
-  return startLogged(program, args, {
-    cwd: imageDir,
-    env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, ...stageEnv(finalStage), ...env },
-  });
+  const command = asUser(finalStage);
+  const [program, ...args] = asPidOne ? ['unshare', '--pid', '--fork', '--kill-child', ...command] : command;
+  return startLogged(program, args, { cwd: imageDir, env: imageEnv(finalStage, env) });
 }
 
 /** The host pid of the image's process: the one child of `unshare --fork` (its PID 1), else the one started. */
@@ -172,6 +251,7 @@ describe.skipIf(!isRoot)('the image built as the Dockerfile says, run as its USE
   let dir: string;
   let buildDir: string;
   let imageDir: string;
+  let trainerDir: string;
   const built: string[] = [];
 
   beforeAll(async () => {
@@ -182,21 +262,39 @@ describe.skipIf(!isRoot)('the image built as the Dockerfile says, run as its USE
     await run('git', ['clone', '--quiet', PROJECT_ROOT, clone]);
     buildDir = join(dir, 'build');
     await mkdir(buildDir);
-    for (const path of contextPaths()) {
-      if (existsSync(join(clone, path))) cpSync(join(clone, path), join(buildDir, path), { recursive: true });
+    for (const entry of readdirSync(clone, { recursive: true, withFileTypes: true })) {
+      if (entry.isDirectory()) continue;
+      const path = relative(clone, join(entry.parentPath, entry.name));
+      if (!inContext(path.split(sep).join('/'))) continue;
+      mkdirSync(dirname(join(buildDir, path)), { recursive: true });
+      cpSync(join(clone, path), join(buildDir, path), { verbatimSymlinks: true });
     }
     for (const step of of(buildStage, 'RUN')) {
+      const started = performance.now();
       await run('sh', ['-c', step.text], {
         cwd: buildDir,
-        env: { ...process.env, ...buildStage.args },
+        // npm's cache as it is (a Docker build's cache mount gives npm its cache too): without this npm asks
+        // the registry again for every package's metadata (the lockfile names versions and integrity, not
+        // tarball URLs), some 700 requests. What is installed cannot differ: versions and tarball hashes come
+        // from the lockfile, and a cached list without a locked version fails the step (ETARGET) rather
+        // than install another. Not in the Dockerfile: there, a cache mount older than a lockfile change
+        // would fail that way.
+        env: { ...process.env, ...buildStage.args, npm_config_prefer_offline: 'true' },
         maxBuffer: 64 * 1024 * 1024,
       });
       built.push(step.text);
+      console.log(`build step in ${((performance.now() - started) / 1000).toFixed(1)} s: ${step.text}`);
     }
     imageDir = join(dir, 'image');
-    await mkdir(imageDir);
-    chmodSync(imageDir, 0o755);
-    layOut(buildDir, imageDir);
+    trainerDir = join(dir, 'trainer');
+    for (const [stage, to] of [
+      [finalStage, imageDir],
+      [trainerStage, trainerDir],
+    ] as const) {
+      await mkdir(to);
+      chmodSync(to, 0o755);
+      layOut(stage, buildDir, to);
+    }
   }, 900_000);
 
   afterAll(async () => {
@@ -276,6 +374,65 @@ describe.skipIf(!isRoot)('the image built as the Dockerfile says, run as its USE
       server.child.kill('SIGKILL');
     }
   }, 180_000);
+
+  it("the trainer image: its COPY lines found the CLI, the production dependencies and the trainer's package", () => {
+    for (const path of [
+      'package.json',
+      'dist/cli/main.js',
+      'node_modules/onnxruntime-node/package.json',
+      'training/segserve_train/__main__.py',
+    ]) {
+      expect(existsSync(join(trainerDir, path)), path).toBe(true);
+    }
+    expect(existsSync(join(trainerDir, 'training', 'tests'))).toBe(false);
+  });
+
+  it('the trainer image: `train unet --help` as its USER', async () => {
+    const [program, ...args] = asUser(trainerStage, ['train', 'unet', '--help']);
+    const help = await run(program, args, { cwd: trainerDir, env: imageEnv(trainerStage) });
+    expect(help.stdout).toMatch(/--data <folder>/);
+    expect(help.stdout).toMatch(/--push/);
+  });
+
+  it.skipIf(!trainerPackagesHere)(
+    'the trainer image: trains a tiny U-Net as its USER and checks it in onnxruntime',
+    async () => {
+      const work = join(dir, 'train');
+      await squaresMaskFolder(join(work, 'data'));
+      await run('chown', ['-R', `${uid}:${gid}`, work]);
+      const out = join(work, 'out');
+      const [program, ...args] = asUser(trainerStage, [
+        'train',
+        'unet',
+        '--model',
+        'squares',
+        '--data',
+        join(work, 'data'),
+        '--out',
+        out,
+        ...[
+          '--base',
+          '4',
+          '--depth',
+          '2',
+          '--crop',
+          '16',
+          '--iterations',
+          '8',
+          '--epochs',
+          '2',
+          '--seed',
+          '1',
+        ],
+      ]);
+      const trained = await run(program, args, { cwd: trainerDir, env: imageEnv(trainerStage) });
+      expect(trained.stdout).toContain('onnxruntime matches PyTorch');
+      for (const file of ['model.onnx', 'config.yaml', 'labels.txt', 'report.json']) {
+        expect(existsSync(join(out, file)), file).toBe(true);
+      }
+    },
+    300_000,
+  );
 });
 
 describe.runIf(!isRoot)('the image run as its USER', () => {

@@ -133,7 +133,6 @@ describe('kubectl kustomize', () => {
         'Deployment',
         'HorizontalPodAutoscaler',
         'Ingress',
-        'PersistentVolumeClaim',
         'PodDisruptionBudget',
         'PodDisruptionBudget',
         'ScaledObject',

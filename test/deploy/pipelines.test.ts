@@ -26,6 +26,7 @@ interface Step {
   uses?: string;
   run?: string;
   if?: string;
+  with?: Record<string, string>;
 }
 interface Job {
   needs?: string | string[];
@@ -100,6 +101,14 @@ describe('GitHub Actions workflows', () => {
     };
     const [container] = job.spec.template.spec.containers;
     expect(script).toContain(`set image --local -f - ${container.name}=`);
+    // The trainer image ci.yml pushes from main, not the serving image (it has no Python or training/).
+    expect(script).toContain('ghcr.io/$GITHUB_REPOSITORY-trainer:main');
+    const image = (workflows.get('ci.yml') as Workflow).jobs.image;
+    const trainerBuild = image.steps.find(
+      (step) => step.uses?.startsWith('docker/build-push-action@') && step.with?.target === 'trainer',
+    );
+    expect(trainerBuild?.with?.tags).toMatch(/trainer_tags/);
+    expect(scripts(image)).toContain('$image-trainer:$version');
   });
 
   it.each([...workflows.keys()])('%s: names only files that exist', (name) => {
@@ -163,12 +172,16 @@ describe('cloudbuild.yaml', () => {
     for (const name of declared) expect(used, `${name} is used`).toContain(name);
   });
 
-  it('tests, builds and pushes the image it lists, then deploys to Cloud Run and GKE with smoke tests and rollback', () => {
+  it('tests, builds and pushes the images it lists, then deploys to Cloud Run and GKE with smoke tests and rollback', () => {
     const ids = build.steps.map((step) => step.id);
-    expect(ids).toEqual(['test', 'image', 'push', 'cloud-run', 'gke']);
+    expect(ids).toEqual(['test', 'image', 'push', 'cloud-run', 'gke', 'trainer-image']);
     expect(build.steps[0].args?.join(' ')).toContain('bash .ci/run');
     const image = build.steps[1].args?.at(-2);
-    expect(build.images).toEqual([image]);
+    // The trainer image: the Dockerfile's trainer target, pushed by `images` with the serving image.
+    const trainer = build.steps[5].args ?? [];
+    expect(trainer.slice(0, 3)).toEqual(['build', '--target', 'trainer']);
+    expect(trainer.at(-2)).toBe(image?.replace('/segserve:', '/segserve-trainer:'));
+    expect(build.images).toEqual([image, trainer.at(-2)]);
     expect(build.steps[2].args).toEqual(['push', image]);
     const cloudRun = build.steps[3].args?.join('\n') ?? '';
     expect(cloudRun).toContain('deploy/scripts/smoke-test.sh');
@@ -190,6 +203,8 @@ describe('Jenkinsfile', () => {
     expect(approve).toMatch(/input message:/);
     expect(text).toContain("sh 'bash .ci/run'");
     expect(text).toMatch(/deploy\/scripts\/deploy-k8s\.sh /);
+    expect(text).toMatch(/docker build --target trainer -t "\$TRAINER_IMAGE:\$RELEASE"/);
+    expect(text).toContain('docker push "$TRAINER_IMAGE:$RELEASE"');
     for (const path of repositoryPaths(text)) expect(existsSync(join(PROJECT_ROOT, path)), path).toBe(true);
     // Balanced braces: the cheapest check of a file no Groovy parser reads here.
     expect(text.split('{').length).toBe(text.split('}').length);

@@ -9,17 +9,16 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/host/server.js';
 import { importMaskFolder } from '../../src/learning/datasets/index.js';
 import { runHook } from '../../src/learning/retraining/hooks.js';
 import { pythonOf } from '../../src/learning/training/trainer.js';
 import type { TrainingRunJson } from '../../src/learning/training/wire-types.js';
-import { encodeGreyPng } from '../../src/masks/index.js';
 import type { ModelJson } from '../../src/serving/types.js';
 import { runCli } from '../helpers/cli.js';
 import { ADMIN_KEY } from '../helpers/lifecycle.js';
+import { SQUARES_SIZE, squaresMaskFolder } from '../helpers/mask-folders.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { redisProblem, TEST_REDIS_URL } from '../helpers/redis.js';
 import { startTrainingServer } from '../helpers/training-server.js';
@@ -27,37 +26,6 @@ import { startTrainingServer } from '../helpers/training-server.js';
 const torch = spawnSync(pythonOf(), ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 if (!torch)
   console.warn(`SKIPPED segserve train: no PyTorch in ${pythonOf()} (apt-get install python3-torch)`);
-
-const SIZE = 32;
-
-/** A mask folder of `count` images: a bright square (class 1) on a dark ground. */
-async function maskFolder(
-  dir: string,
-  options: { maskSize?: number; maskValue?: number; count?: number } = {},
-) {
-  await mkdir(join(dir, 'images'), { recursive: true });
-  await mkdir(join(dir, 'masks'));
-  const lines = ['image,mask,split'];
-  const count = options.count ?? 4;
-  for (let i = 0; i < count; i++) {
-    const image = Buffer.alloc(SIZE * SIZE * 3, 30);
-    const maskSize = options.maskSize ?? SIZE;
-    const mask = Buffer.alloc(maskSize * maskSize, 0);
-    for (let y = 8; y < 24; y++) {
-      for (let x = 8 + i; x < 24; x++) {
-        image.fill(220, (y * SIZE + x) * 3, (y * SIZE + x) * 3 + 3);
-        if (y < maskSize && x < maskSize) mask[y * maskSize + x] = options.maskValue ?? 1;
-      }
-    }
-    await sharp(image, { raw: { width: SIZE, height: SIZE, channels: 3 } })
-      .png()
-      .toFile(join(dir, 'images', `${i}.png`));
-    await writeFile(join(dir, 'masks', `${i}.png`), encodeGreyPng(mask, maskSize, maskSize));
-    lines.push(`images/${i}.png,masks/${i}.png,${i < count - 1 ? 'train' : 'val'}`);
-  }
-  await writeFile(join(dir, 'manifest.csv'), `${lines.join('\n')}\n`);
-  await writeFile(join(dir, 'labels.txt'), 'background\nsquare\n');
-}
 
 describe.skipIf(!torch)('segserve train', () => {
   let dir: string;
@@ -116,9 +84,18 @@ describe.skipIf(!torch)('segserve train', () => {
         },
         'EMPTY_DATASET',
       ],
-      ['sizes', () => maskFolder(join(dir, 'sizes'), { maskSize: SIZE / 2 }), 'MASK_SIZE_MISMATCH'],
-      ['classes', () => maskFolder(join(dir, 'classes'), { maskValue: 7 }), 'MASK_VALUES'],
-      ['crash', () => maskFolder(join(dir, 'crash')), 'INTERNAL', { SEGSERVE_TRAIN_FAIL_AT_ITERATION: '3' }],
+      [
+        'sizes',
+        () => squaresMaskFolder(join(dir, 'sizes'), { maskSize: SQUARES_SIZE / 2 }),
+        'MASK_SIZE_MISMATCH',
+      ],
+      ['classes', () => squaresMaskFolder(join(dir, 'classes'), { maskValue: 7 }), 'MASK_VALUES'],
+      [
+        'crash',
+        () => squaresMaskFolder(join(dir, 'crash')),
+        'INTERNAL',
+        { SEGSERVE_TRAIN_FAIL_AT_ITERATION: '3' },
+      ],
     ];
     for (const [name, make, code, env] of cases) {
       await make();
@@ -141,7 +118,7 @@ describe.skipIf(!torch)('segserve train', () => {
   it('trains a tiny dataset, checks it in onnxruntime, uploads it and records the run', {
     timeout: 600_000,
   }, async () => {
-    await maskFolder(join(dir, 'good'));
+    await squaresMaskFolder(join(dir, 'good'));
     const run = await train(join(dir, 'good'), ['--seed', '1']);
     expect(run.code, run.stderr.slice(-2000)).toBe(0);
     expect(run.stdout).toContain('onnxruntime matches PyTorch');
@@ -205,7 +182,7 @@ describe.skipIf(!torch)('segserve train', () => {
   it('makes a new version of an existing model with its input and classes, and refuses other classes', {
     timeout: 600_000,
   }, async () => {
-    await maskFolder(join(dir, 'more'));
+    await squaresMaskFolder(join(dir, 'more'));
     await writeFile(join(dir, 'more', 'labels.txt'), 'background\nsquare\ncircle\n');
     const refused = await train(join(dir, 'more'));
     expect(refused.code).toBe(2);
@@ -240,7 +217,7 @@ describe.skipIf(!torch)('segserve train', () => {
     }
     // A dataset version on the server, as the trigger's snapshot makes one.
     const stores = server.storage;
-    await maskFolder(join(dir, 'queued-data'));
+    await squaresMaskFolder(join(dir, 'queued-data'));
     await importMaskFolder(await stores.database(), await stores.blobs(), {
       dataset: 'queued',
       folder: join(dir, 'queued-data'),

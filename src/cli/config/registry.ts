@@ -388,7 +388,7 @@ const SYNC_AND_QUEUE: readonly Setting[] = [
     (row): Setting => ({
       key: row.flag.slice(2),
       env: row.env,
-      commands: { serve: row.flag },
+      commands: { serve: row.flag, worker: row.flag },
       default: '',
       description: row.description,
       group: 'models',
