@@ -278,10 +278,14 @@ async function trainFor(
   const { model, client, data, dataset, existing } = target;
   const out = options.out ?? (await mkdtemp(join(tmpdir(), `segserve-train-${model}-`)));
   const args = kind === 'unet' ? ['--data', data, '--out', out] : ['--out', out];
-  const modelInput =
-    kind === 'unet' && existing?.input
-      ? (({ width, height, scale, mean, std }) => ({ width, height, scale, mean, std }))(existing.input)
-      : undefined;
+  const input = kind === 'unet' ? existing?.input : undefined;
+  const modelInput = input && {
+    width: input.width,
+    height: input.height,
+    scale: input.scale,
+    mean: input.mean,
+    std: input.std,
+  };
   if (modelInput) args.push('--model-input', JSON.stringify(modelInput));
   for (const key of PASSED) {
     const value = options[key];
