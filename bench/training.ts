@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pythonOf, runTrainer, type TrainerOutcome } from '../src/learning/training/trainer.js';
 import { ISBI, isbiMaskFolder } from '../test/helpers/isbi.js';
-import { hasShared } from '../test/helpers/shared.js';
+import { hasShared } from '../test/helpers/shared-paths.js';
 import { table } from './stats.js';
 
 const THRESHOLDS = { pixel_accuracy: 0.88, membrane_dice: 0.72 };

@@ -24,7 +24,7 @@ import type { QueueSettings } from '../storage/settings.js';
 import { openJobs, type RunningJobs } from './jobs.js';
 import { readAliases, readTrafficPolicies, startLifecycle } from './lifecycle.js';
 import { type ModelsSyncOptions, startModelsSync } from './models-sync.js';
-import { openService, type ServiceSetup, type StartupLog, startupLogger } from './open-service.js';
+import { openService, type ServiceSetup, startupLogger } from './open-service.js';
 import { startRetraining } from './retraining.js';
 import { LazyStorage } from './storage.js';
 

@@ -24,7 +24,7 @@ import { Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify as stringifyYaml } from 'yaml';
-import { type OptimizeCommandOptions, runOptimize } from '../../src/cli/optimize.js';
+import { runOptimize } from '../../src/cli/optimize.js';
 import { ERROR_CATALOGUE, type ErrorCode, isSegserveError } from '../../src/errors.js';
 import { type CocoDataset, evaluateCoco, parseCocoResults } from '../../src/eval/index.js';
 import { startServer } from '../../src/host/server.js';

@@ -7,7 +7,7 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { encodeGreyPng } from '../../src/masks/index.js';
-import { sharedPath } from './shared.js';
+import { sharedPath } from './shared-paths.js';
 
 export const ISBI = 'datasets/isbi2012-membrane';
 

@@ -1,21 +1,11 @@
 /**
- * Where the real models and datasets live (never inside the project): `SEGSERVE_SHARED` or `../shared` beside
- * the checkout. Suites that need them skip with a visible message when they are missing, never pass silently.
+ * The real models and datasets (shared-paths.ts) for the suites: those that need them skip with a visible message
+ * when they are missing, never pass silently.
  */
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { describe } from 'vitest';
-import { PROJECT_ROOT } from './paths.js';
+import { hasShared, sharedPath } from './shared-paths.js';
 
-export const SHARED_DIR = process.env.SEGSERVE_SHARED ?? resolve(PROJECT_ROOT, '..', 'shared');
-
-export function sharedPath(...parts: string[]): string {
-  return join(SHARED_DIR, ...parts);
-}
-
-export function hasShared(...parts: string[]): boolean {
-  return existsSync(sharedPath(...parts));
-}
+export { hasShared, SHARED_DIR, sharedPath } from './shared-paths.js';
 
 /**
  * `describe` that runs only when `sharedPath(...parts)` exists, and says so loudly when it does not.
