@@ -6,6 +6,7 @@
  */
 import { SegserveError } from '../errors.js';
 import { SessionPool } from '../runtime/pool.js';
+import type { TensorInfo } from '../runtime/protocol.js';
 import type { Runtime, RuntimeFactory } from '../runtime/runtime.js';
 import type { ExecutionProvider } from '../runtime/session-options.js';
 import { inputMismatch, pickInput } from './check-input.js';
@@ -32,6 +33,19 @@ export interface OpenVersionOptions {
   instances?: number;
 }
 
+/**
+ * Why a batch cannot run through tensors of this shape: a batch dimension fixed to a number. ONNX Runtime
+ * reports a symbolic dimension as its name and an unknown one as -1; both take any batch size.
+ */
+function fixedBatch(tensors: TensorInfo[]): string | undefined {
+  const fixed = tensors.find((t) => typeof t.dims[0] === 'number' && t.dims[0] >= 0);
+  if (!fixed) return undefined;
+  return (
+    `batching.enabled: "${fixed.name}" has a fixed batch dimension [${fixed.dims.join(', ')}], so requests ` +
+    'cannot be stacked into one run; export the model with a dynamic batch dimension or remove `batching`'
+  );
+}
+
 export async function openVersion(
   version: Omit<LoadedVersion, 'runtime' | 'inputName'>,
   options: OpenVersionOptions = {},
@@ -50,12 +64,19 @@ export async function openVersion(
     executionProvider: options.executionProvider ?? config.execution_provider,
     maxQueue: config.max_queue,
     warmupShape: { width: config.input.width, height: config.input.height },
+    batching: config.batching.enabled
+      ? { maxBatchSize: config.batching.max_batch_size, maxDelayMs: config.batching.max_delay_ms }
+      : undefined,
   });
   try {
     const input = pickInput(runtime.inputs, config.input);
     if (typeof input === 'string') throw loadFailed(input);
     const mismatch = inputMismatch(input, config.input);
     if (mismatch) throw loadFailed(mismatch);
+    if (config.batching.enabled) {
+      const fixed = fixedBatch([input, ...runtime.outputs]);
+      if (fixed) throw loadFailed(fixed);
+    }
     return { ...version, runtime, inputName: input.name };
   } catch (error) {
     await runtime.close();
