@@ -34,16 +34,29 @@ export interface OpenVersionOptions {
 }
 
 /**
- * Why a batch cannot run through tensors of this shape: a batch dimension fixed to a number. ONNX Runtime
- * reports a symbolic dimension as its name and an unknown one as -1; both take any batch size.
+ * Why requests cannot be stacked into one run of this model: the input's batch dimension (its first) is fixed,
+ * or an output's first dimension is not that batch dimension. ONNX Runtime reports a symbolic dimension as its
+ * name and an unknown one as -1. An output whose first dimension is another symbol (a detection count, say)
+ * could not be split back per request, and by chance could even have the batch's length, so it is refused.
  */
-function fixedBatch(tensors: TensorInfo[]): string | undefined {
-  const fixed = tensors.find((t) => typeof t.dims[0] === 'number' && t.dims[0] >= 0);
-  if (!fixed) return undefined;
-  return (
-    `batching.enabled: "${fixed.name}" has a fixed batch dimension [${fixed.dims.join(', ')}], so requests ` +
-    'cannot be stacked into one run; export the model with a dynamic batch dimension or remove `batching`'
-  );
+function batchDimensionProblem(input: TensorInfo, outputs: TensorInfo[]): string | undefined {
+  const shape = (t: TensorInfo) => `"${t.name}" [${t.dims.join(', ')}]`;
+  const batch = input.dims[0];
+  if (typeof batch === 'number' && batch >= 0) {
+    return (
+      `batching.enabled: input ${shape(input)} has a fixed batch dimension, so requests cannot be stacked ` +
+      'into one run; export the model with a dynamic batch dimension or remove `batching`'
+    );
+  }
+  for (const output of outputs) {
+    const first = output.dims[0];
+    if (first === batch || first === -1) continue;
+    return (
+      `batching.enabled: the first dimension of output ${shape(output)} is not the input's batch dimension ` +
+      `${JSON.stringify(batch)}, so a batched run could not be split back per request; remove \`batching\``
+    );
+  }
+  return undefined;
 }
 
 export async function openVersion(
@@ -74,8 +87,8 @@ export async function openVersion(
     const mismatch = inputMismatch(input, config.input);
     if (mismatch) throw loadFailed(mismatch);
     if (config.batching.enabled) {
-      const fixed = fixedBatch([input, ...runtime.outputs]);
-      if (fixed) throw loadFailed(fixed);
+      const problem = batchDimensionProblem(input, runtime.outputs);
+      if (problem) throw loadFailed(problem);
     }
     return { ...version, runtime, inputName: input.name };
   } catch (error) {

@@ -1,37 +1,72 @@
 /**
- * `batching.enabled` on a model whose batch dimension is fixed is refused when the version loads, with a
- * reason that names the config key and the tensor, instead of failing (or silently not batching) requests.
+ * `batching.enabled` is refused when the version loads, with a reason that names the config key and the tensor,
+ * on a model whose batch dimension is fixed or whose outputs do not carry that batch dimension first: batching
+ * could not stack its requests, or could not split the answers back, so nothing is left to fail (or silently
+ * not batch) request by request.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tinySoftmaxModel } from '../helpers/tiny-models.js';
+import { buildModel } from '../helpers/onnx-builder.js';
+import { type TinyModel, tinySoftmaxModel } from '../helpers/tiny-models.js';
 import { type TinyRepository, tinyRepository } from '../http/helpers.js';
 
-describe('batching on a model with a fixed batch dimension', () => {
+/** tinySoftmaxModel's classes and config, its graph with a symbolic input batch and `outputBatch` first. */
+function dynamicSoftmax(outputBatch: string): TinyModel {
+  const fixed = tinySoftmaxModel();
+  const bytes = buildModel({
+    inputs: [{ name: 'image', dims: ['batch', 3, 16, 16] }],
+    outputs: [{ name: 'scores', dims: [outputBatch, 4, 16, 16] }],
+    initializers: [
+      { name: 'w', dims: [4, 3, 1, 1], values: [0, 0, 0, 10, 0, 0, 0, 10, 0, 0, 0, 10] },
+      { name: 'b', dims: [4], values: [5, 0, 0, 0] },
+    ],
+    nodes: [
+      { op: 'Conv', inputs: ['image', 'w', 'b'], outputs: ['logits'] },
+      { op: 'Softmax', inputs: ['logits'], outputs: ['scores'], attributes: { axis: 1 } },
+    ],
+  });
+  return { ...fixed, bytes };
+}
+
+function withBatching(model: TinyModel): TinyModel {
+  return {
+    ...model,
+    config: { ...(model.config as object), batching: { enabled: true, max_batch_size: 4 } },
+  };
+}
+
+describe('batching at load time', () => {
   let repo: TinyRepository;
 
   beforeAll(async () => {
-    const fixed = tinySoftmaxModel();
     repo = await tinyRepository({
-      batched: {
-        ...fixed,
-        config: { ...(fixed.config as object), batching: { enabled: true, max_batch_size: 4 } },
-      },
-      plain: fixed,
+      fixed: withBatching(tinySoftmaxModel()),
+      plain: tinySoftmaxModel(),
+      detections: withBatching(dynamicSoftmax('detections')),
+      dynamic: withBatching(dynamicSoftmax('batch')),
     });
   });
   afterAll(() => repo.close());
 
-  it('fails the version at load time, naming the model, the config key and the tensor', () => {
-    const status = repo.repository.get('batched');
+  it('fails a version whose batch dimension is fixed, naming the model, the config key and the tensor', () => {
+    const status = repo.repository.get('fixed');
     expect(status?.state).toBe('failed');
     expect(status?.error?.code).toBe('MODEL_LOAD_FAILED');
-    expect(status?.error?.message).toContain('Model "batched" version 1 failed to load');
+    expect(status?.error?.message).toContain('Model "fixed" version 1 failed to load');
     expect(status?.error?.message).toContain(
-      'batching.enabled: "image" has a fixed batch dimension [1, 3, 16, 16]',
+      'batching.enabled: input "image" [1, 3, 16, 16] has a fixed batch dimension',
     );
   });
 
-  it('leaves the same model without batching serving', () => {
+  it('fails a version whose output starts with another dimension than the batch', () => {
+    const status = repo.repository.get('detections');
+    expect(status?.state).toBe('failed');
+    expect(status?.error?.message).toContain(
+      'batching.enabled: the first dimension of output "scores" [detections, 4, 16, 16] is not the input\'s batch dimension "batch"',
+    );
+  });
+
+  it('serves the fixed model without batching, and a model with a dynamic batch with it', () => {
     expect(repo.repository.get('plain')?.state).toBe('ready');
+    expect(repo.repository.get('dynamic')?.state).toBe('ready');
   });
 });
