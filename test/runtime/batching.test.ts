@@ -109,6 +109,37 @@ describe('SessionPool with batching', () => {
   });
 });
 
+describe('SessionPool with batching, when jobs leave or the pool closes', () => {
+  const batching = { maxBatchSize: 4, maxDelayMs: 200 };
+
+  it('drops an aborted job from the batch it was waiting for; the others run without it', async () => {
+    const pool = await SessionPool.create(runtimeOptions(convPath, { maxQueue: 8, batching }));
+    try {
+      const jobs = [0, 1, 2].map((seed) => job(seed, 2, 2));
+      const controller = new AbortController();
+      const runs = jobs.map((j, i) => pool.run(j.feeds, i === 1 ? { signal: controller.signal } : {}));
+      controller.abort(new Error('client went away'));
+      await expect(runs[1]).rejects.toThrow('client went away');
+      const [first, third] = await Promise.all([runs[0], runs[2]]);
+      expect(scores(first)).toEqual(jobs[0].expected);
+      expect(scores(third)).toEqual(jobs[2].expected);
+      expect([first.batchSize, third.batchSize]).toEqual([2, 2]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('runs the jobs still waiting for their batch before it closes', async () => {
+    const pool = await SessionPool.create(runtimeOptions(convPath, { maxQueue: 8, batching }));
+    const waiting = job(4, 2, 2);
+    const run = pool.run(waiting.feeds);
+    const closed = pool.close();
+    await expect(pool.run(job(5, 2, 2).feeds)).rejects.toMatchObject({ code: 'RUNTIME_CLOSED' });
+    expect(scores(await run)).toEqual(waiting.expected);
+    await closed;
+  });
+});
+
 describe('SessionPool without batching (the default)', () => {
   it('runs concurrent jobs one at a time', async () => {
     const pool = await SessionPool.create(runtimeOptions(convPath, { maxQueue: 8 }));
