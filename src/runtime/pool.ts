@@ -372,11 +372,14 @@ export class SessionPool implements Runtime {
     if (!batching || head.key === undefined) return [this.#queue.shift()!];
     const batch = this.#queue.filter((job) => job.key === head.key).slice(0, batching.maxBatchSize);
     const waited = performance.now() - head.enqueuedAt;
-    if (batch.length < batching.maxBatchSize && waited < batching.maxDelayMs) {
+    // A job with a queue timeout shorter than the delay spends at most half of it waiting for company, so the
+    // batching wait never times out a job that an idle session could serve.
+    const delay = Math.min(batching.maxDelayMs, (head.options.timeoutMs ?? Number.POSITIVE_INFINITY) / 2);
+    if (batch.length < batching.maxBatchSize && waited < delay) {
       this.#batchTimer ??= setTimeout(() => {
         this.#batchTimer = undefined;
         this.#pump();
-      }, batching.maxDelayMs - waited);
+      }, delay - waited);
       return undefined;
     }
     for (const job of batch) this.#queue.splice(this.#queue.indexOf(job), 1);

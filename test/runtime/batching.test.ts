@@ -129,6 +129,20 @@ describe('SessionPool with batching, when jobs leave or the pool closes', () => 
     }
   });
 
+  it('waits at most half a job’s queue timeout for company, so the batching delay never times it out', async () => {
+    const pool = await SessionPool.create(
+      runtimeOptions(convPath, { maxQueue: 8, batching: { maxBatchSize: 4, maxDelayMs: 1000 } }),
+    );
+    try {
+      const alone = job(6, 2, 2);
+      const run = await pool.run(alone.feeds, { timeoutMs: 100 });
+      expect(scores(run)).toEqual(alone.expected);
+      expect(run.timings.queue).toBeLessThan(100);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('runs the jobs still waiting for their batch before it closes', async () => {
     const pool = await SessionPool.create(runtimeOptions(convPath, { maxQueue: 8, batching }));
     const waiting = job(4, 2, 2);
