@@ -9,6 +9,7 @@ import { SessionPool } from '../runtime/pool.js';
 import type { TensorInfo } from '../runtime/protocol.js';
 import type { Runtime, RuntimeFactory } from '../runtime/runtime.js';
 import type { ExecutionProvider } from '../runtime/session-options.js';
+import { batchMixingOperators } from './batch-safety.js';
 import { inputMismatch, pickInput } from './check-input.js';
 import type { ModelConfig } from './config.js';
 
@@ -59,6 +60,18 @@ function batchDimensionProblem(input: TensorInfo, outputs: TensorInfo[]): string
   return undefined;
 }
 
+/** Why batched runs would change answers: operators that compute over the whole batch (batch-safety.ts). */
+async function batchMixing(modelPath: string): Promise<string | undefined> {
+  const operators = await batchMixingOperators(modelPath);
+  if (operators.size === 0) return undefined;
+  const listed = [...operators].map(([op, count]) => `${op} x${count}`).join(', ');
+  return (
+    `batching.enabled: the model has operators that compute over the whole batch (${listed}: the quantisation ` +
+    "range is taken from every item), so a request's answer would depend on the others in its batch; remove " +
+    '`batching`, or quantise statically (`segserve models optimize --int8`)'
+  );
+}
+
 export async function openVersion(
   version: Omit<LoadedVersion, 'runtime' | 'inputName'>,
   options: OpenVersionOptions = {},
@@ -87,7 +100,7 @@ export async function openVersion(
     const mismatch = inputMismatch(input, config.input);
     if (mismatch) throw loadFailed(mismatch);
     if (config.batching.enabled) {
-      const problem = batchDimensionProblem(input, runtime.outputs);
+      const problem = batchDimensionProblem(input, runtime.outputs) ?? (await batchMixing(version.modelPath));
       if (problem) throw loadFailed(problem);
     }
     return { ...version, runtime, inputName: input.name };

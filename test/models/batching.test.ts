@@ -1,8 +1,9 @@
 /**
  * `batching.enabled` is refused when the version loads, with a reason that names the config key and the tensor,
- * on a model whose batch dimension is fixed or whose outputs do not carry that batch dimension first: batching
- * could not stack its requests, or could not split the answers back, so nothing is left to fail (or silently
- * not batch) request by request.
+ * on a model whose batch dimension is fixed or whose outputs do not carry that batch dimension first (batching
+ * could not stack its requests, or could not split the answers back), and on one whose answers would depend on
+ * the other requests of a batch (dynamic quantisation), so nothing is left to fail, or answer differently,
+ * request by request.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModel } from '../helpers/onnx-builder.js';
@@ -27,6 +28,26 @@ function dynamicSoftmax(outputBatch: string): TinyModel {
   return { ...fixed, bytes };
 }
 
+/** dynamicSoftmax('batch') with its input quantised dynamically (range from the whole tensor) before the Conv. */
+function dynamicallyQuantised(): TinyModel {
+  const model = dynamicSoftmax('batch');
+  const bytes = buildModel({
+    inputs: [{ name: 'image', dims: ['batch', 3, 16, 16] }],
+    outputs: [{ name: 'scores', dims: ['batch', 4, 16, 16] }],
+    initializers: [
+      { name: 'w', dims: [4, 3, 1, 1], values: [0, 0, 0, 10, 0, 0, 0, 10, 0, 0, 0, 10] },
+      { name: 'b', dims: [4], values: [5, 0, 0, 0] },
+    ],
+    nodes: [
+      { op: 'DynamicQuantizeLinear', inputs: ['image'], outputs: ['q', 'scale', 'zero'] },
+      { op: 'DequantizeLinear', inputs: ['q', 'scale', 'zero'], outputs: ['dq'] },
+      { op: 'Conv', inputs: ['dq', 'w', 'b'], outputs: ['logits'] },
+      { op: 'Softmax', inputs: ['logits'], outputs: ['scores'], attributes: { axis: 1 } },
+    ],
+  });
+  return { ...model, bytes };
+}
+
 function withBatching(model: TinyModel): TinyModel {
   return {
     ...model,
@@ -43,6 +64,8 @@ describe('batching at load time', () => {
       plain: tinySoftmaxModel(),
       detections: withBatching(dynamicSoftmax('detections')),
       dynamic: withBatching(dynamicSoftmax('batch')),
+      quantised: withBatching(dynamicallyQuantised()),
+      quantisedAlone: dynamicallyQuantised(),
     });
   });
   afterAll(() => repo.close());
@@ -63,6 +86,15 @@ describe('batching at load time', () => {
     expect(status?.error?.message).toContain(
       'batching.enabled: the first dimension of output "scores" [detections, 4, 16, 16] is not the input\'s batch dimension "batch"',
     );
+  });
+
+  it('fails a version with an operator whose result depends on the whole batch (dynamic quantisation)', () => {
+    const status = repo.repository.get('quantised');
+    expect(status?.state).toBe('failed');
+    expect(status?.error?.message).toContain(
+      'batching.enabled: the model has operators that compute over the whole batch (DynamicQuantizeLinear x1',
+    );
+    expect(repo.repository.get('quantisedAlone')?.state).toBe('ready');
   });
 
   it('serves the fixed model without batching, and a model with a dynamic batch with it', () => {

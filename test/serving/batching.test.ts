@@ -66,6 +66,15 @@ describeWithShared('batching on the shared models', ['models'], () => {
         },
       );
     }
+    // The int8 file quantises dynamically: batched, its answers would depend on the batch, so it must not load.
+    const int8 = join(dir, 'yolov8n-seg-int8.onnx');
+    await writeBatchedCopy(sharedPath('models/yolov8n-seg-coco/yolov8n-seg_int8.onnx'), int8);
+    models.push({
+      name: 'yolov8n-seg-int8-batched',
+      shipped: 'yolov8n-seg',
+      onnx: int8,
+      batching: { enabled: true, max_batch_size: BATCH, max_delay_ms: 500 },
+    });
     await writeScratchRepository(join(dir, 'models'), SHARED_DIR, models);
     repository = await ModelRepository.open(join(dir, 'models'));
     service = new InferenceService(repository);
@@ -90,6 +99,12 @@ describeWithShared('batching on the shared models', ['models'], () => {
     const { model, timings, ...rest } = toSegmentationJson(seg);
     return rest;
   }
+
+  it('refuses batching on the int8 yolov8n-seg, whose dynamic quantisation mixes the items of a batch', () => {
+    const status = repository.get('yolov8n-seg-int8-batched');
+    expect(status?.state).toBe('failed');
+    expect(status?.error?.message).toContain('(DynamicQuantizeLinear x67');
+  });
 
   for (const c of CASES) {
     it(`${c.shipped}: concurrent requests run in batches and answer as one at a time${c.exact ? ', bit for bit' : ' (same masks, uncertainty to 1e-6)'}`, async () => {
