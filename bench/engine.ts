@@ -3,7 +3,8 @@
  * end-to-end time to a raw `session.run` of the same model, measured in the same run (rounds of raw and
  * end-to-end runs alternate, so machine noise hits both alike). Also the mask-encoding costs, HTTP end to end
  * (bench/http.ts), what monitoring costs, on against off (bench/monitoring.ts), and what shadow traffic costs the
- * requests it copies (bench/shadow.ts), and float32 against int8 of `models optimize --int8` (bench/int8.ts).
+ * requests it copies (bench/shadow.ts), float32 against int8 of `models optimize --int8` (bench/int8.ts), and
+ * dynamic batching on against off (bench/batching.ts).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { toSegmentationJson } from '../src/serving/encode.js';
 import type { Segmentation } from '../src/serving/pipeline.js';
 import { InferenceService } from '../src/serving/service.js';
 import { rawBaseline } from './baseline.js';
+import { benchBatching } from './batching.js';
 import { benchHttp } from './http.js';
 import { benchInt8 } from './int8.js';
 import { benchJobs } from './jobs.js';
@@ -134,3 +136,4 @@ console.log(await benchMonitoring());
 console.log(await benchShadow());
 console.log(await benchJobs());
 console.log(await benchInt8());
+console.log(await benchBatching());

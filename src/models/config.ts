@@ -41,6 +41,23 @@ function decoderTaskMismatch(
   return `decoder "${decoder}" serves task ${decoderTask[decoder].join(' or ')}, not "${task}"`;
 }
 
+/**
+ * Dynamic batching: requests for one loaded version that arrive within `max_delay_ms` of the first one waiting
+ * run as one `session.run` of up to `max_batch_size` images. Off by default: on 2 CPU cores a batch of N costs
+ * about N single runs, so it mostly adds the delay (see the README's measurements). Only for models whose input
+ * and outputs have a dynamic batch dimension; the version refuses to load otherwise.
+ */
+export const BatchingConfigSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    max_batch_size: z.number().int().min(2).max(64).default(8),
+    /** How long the first request of a batch may wait for others; 0 batches only what is already queued. */
+    max_delay_ms: z.number().min(0).max(1000).default(2),
+  })
+  .strict();
+
+export type BatchingConfig = z.infer<typeof BatchingConfigSchema>;
+
 export const InputConfigSchema = z
   .object({
     /** Input tensor name; defaults to the model's first input. */
@@ -202,19 +219,8 @@ export const ModelConfigSchema = z
     max_queue: positiveInt.max(100_000).default(64),
     /** Images whose header declares more pixels than this are refused before decoding. */
     max_pixels: positiveInt.default(40_000_000),
-    /**
-     * Dynamic batching is not implemented: `enabled: true` is refused rather than accepted and ignored. It rarely
-     * pays on CPU (DESIGN.md), and the key stays reserved so configs written for it fail loudly.
-     */
-    batching: z
-      .object({
-        enabled: z.literal(false, {
-          error:
-            'dynamic batching is not implemented in this version of segserve; remove `batching` or set enabled: false',
-        }),
-      })
-      .strict()
-      .default({ enabled: false }),
+    /** Dynamic batching (see BatchingConfigSchema); off unless `enabled: true`. */
+    batching: BatchingConfigSchema.default({ enabled: false, max_batch_size: 8, max_delay_ms: 2 }),
     monitoring: MonitoringConfigSchema.default({ drift: driftDefaults }),
     /** Active learning: which predictions to keep for labelling (see sampling-config.ts); none without it. */
     sampling: SamplingConfigSchema.optional(),

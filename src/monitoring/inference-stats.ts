@@ -16,7 +16,10 @@ export interface ModelStatistics {
   /** Epoch milliseconds of the last inference, 0 if none. */
   last_inference: number;
   inference_count: number;
-  /** Runs of the model; equal to inference_count, as segserve does not batch requests together. */
+  /**
+   * Runs of the model: inference_count without `batching`; with it, a batch of N requests is one run (each of
+   * them adds 1/N, rounded when read).
+   */
   execution_count: number;
   inference_stats: {
     success: DurationStat;
@@ -56,6 +59,11 @@ function add(stat: DurationStat, ms: number): void {
   stat.ns += Math.round(ms * NS_PER_MS);
 }
 
+/** A copy to hand out, its run count whole (the 1/N shares of a batch's requests add up to its run). */
+function answer(stats: ModelStatistics): ModelStatistics {
+  return { ...structuredClone(stats), execution_count: Math.round(stats.execution_count) };
+}
+
 export class InferenceStats {
   readonly #byVersion = new Map<string, ModelStatistics>();
 
@@ -64,7 +72,7 @@ export class InferenceStats {
     const { timings } = event;
     stats.last_inference = event.at;
     stats.inference_count++;
-    stats.execution_count++;
+    stats.execution_count += 1 / (event.batchSize ?? 1);
     add(stats.inference_stats.success, timings.total + timings.encode);
     add(stats.inference_stats.queue, timings.queue);
     add(stats.inference_stats.compute_input, timings.decode + timings.preprocess);
@@ -85,11 +93,9 @@ export class InferenceStats {
   /** The statistics of `model` (every version seen, or one), or of every model; zeros for one never used. */
   get(model?: string, version?: string): ModelStatistics[] {
     if (model !== undefined && version !== undefined) {
-      return [structuredClone(this.#byVersion.get(`${model}\u0000${version}`) ?? empty(model, version))];
+      return [answer(this.#byVersion.get(`${model}\u0000${version}`) ?? empty(model, version))];
     }
-    return [...this.#byVersion.values()]
-      .filter((s) => model === undefined || s.name === model)
-      .map((s) => structuredClone(s));
+    return [...this.#byVersion.values()].filter((s) => model === undefined || s.name === model).map(answer);
   }
 
   #entry(model: string, version: string): ModelStatistics {

@@ -37,6 +37,7 @@ export class ServingMetrics {
   readonly #stageSeconds: Histogram<'model' | 'version' | 'stage'>;
   readonly #entropy: Histogram<'model' | 'version'>;
   readonly #scores: Histogram<'model' | 'version'>;
+  readonly #batchSize: Histogram<'model' | 'version'>;
   readonly #classes: Counter<'model' | 'version' | 'class'>;
   readonly #areaRatio: Histogram<'model' | 'version' | 'class'>;
   readonly #predictions: Counter<'model' | 'version' | 'source'>;
@@ -86,6 +87,13 @@ export class ServingMetrics {
       help: 'Score of every instance an instance model found.',
       labelNames: ['model', 'version'],
       buckets: SHARE_BUCKETS,
+      registers,
+    });
+    this.#batchSize = new Histogram({
+      name: 'segserve_batch_size',
+      help: 'Requests in the inference that served each prediction (1 when it ran alone; config `batching`).',
+      labelNames: ['model', 'version'],
+      buckets: [1, 2, 4, 8, 16, 32, 64],
       registers,
     });
     this.#classes = new Counter({
@@ -225,6 +233,7 @@ export class ServingMetrics {
       const ms = event.timings[stage];
       if (ms !== undefined && ms > 0) histogram.observe(ms / 1000);
     }
+    if (event.batchSize !== undefined) series.batchSize.observe(event.batchSize);
     const { summary, uncertainty } = event;
     if (uncertainty?.kind === 'pixel-entropy') series.entropy.observe(uncertainty.meanEntropy);
     if (uncertainty?.kind === 'class-scores') series.entropy.observe(uncertainty.entropy);
@@ -276,6 +285,7 @@ export class ServingMetrics {
         stages: STAGES.map((stage) => [stage, this.#stageSeconds.labels({ ...labels, stage })] as const),
         entropy: this.#entropy.labels(labels),
         scores: this.#scores.labels(labels),
+        batchSize: this.#batchSize.labels(labels),
         classes: bound(
           (label) => this.#classes.labels({ ...labels, class: label }),
           (label) => this.#classes.remove({ ...labels, class: label }),
@@ -289,6 +299,7 @@ export class ServingMetrics {
           for (const stage of STAGES) this.#stageSeconds.remove({ ...labels, stage });
           this.#entropy.remove(labels);
           this.#scores.remove(labels);
+          this.#batchSize.remove(labels);
         },
       };
       this.#series.set(key, series);
@@ -303,6 +314,7 @@ interface VersionSeries {
   stages: ReadonlyArray<readonly [(typeof STAGES)[number], { observe(value: number): void }]>;
   entropy: { observe(value: number): void };
   scores: { observe(value: number): void };
+  batchSize: { observe(value: number): void };
   classes(label: string): { inc(): void };
   areaRatio(label: string): { observe(value: number): void };
   /** Removes every child of this version from its metrics. */

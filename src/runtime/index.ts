@@ -3,6 +3,7 @@ export { executeJob, type Infer, type JobOutcome, type JobSpec } from './job.js'
 export { SessionPool } from './pool.js';
 export type { DecodeRequest, TensorInfo } from './protocol.js';
 export type {
+  BatchingOptions,
   ImageFeed,
   RunOptions,
   RunResult,

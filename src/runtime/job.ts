@@ -53,28 +53,38 @@ export class TensorScratch {
   }
 }
 
-export async function executeJob(job: JobSpec, infer: Infer, scratch?: TensorScratch): Promise<JobOutcome> {
-  const feeds: NamedTensors = { ...job.feeds };
+/** What filling a job's image tensor read of its pixels. */
+export interface ImageFill {
+  statistics: PixelStatistics;
+  hash?: bigint;
+  /** The fill's own time, in ms. */
+  ms: number;
+}
+
+/**
+ * Fills `image`'s tensor (into `into` when its length fits) and adds it to `feeds`. Shared by single jobs and
+ * batches (batch.ts), so that a batched image gets exactly the values it would get alone.
+ */
+export function fillImage(image: ImageFeed, feeds: NamedTensors, into?: Float32Array): ImageFill {
   const filling = performance.now();
-  let statistics: PixelStatistics | undefined;
-  let hash: bigint | undefined;
-  if (job.image) {
-    const { name, content, transform, input } = job.image;
-    const into = scratch?.take(input.width * input.height * 3);
-    const tensor = tensorFromContent(content, transform, input, into);
-    feeds[name] = { type: 'float32', dims: tensor.dims, data: tensor.data };
-    statistics = pixelStatistics(content);
-    if (job.image.hash)
-      hash = perceptualHash(content, { width: transform.contentWidth, height: transform.contentHeight });
-  }
-  const started = performance.now();
-  const outputs = await infer(feeds, job.outputNames);
-  const inferred = performance.now();
-  const timings = {
-    preprocess: job.image ? started - filling : 0,
-    infer: inferred - started,
-    postprocess: 0,
-  };
+  const { name, content, transform, input } = image;
+  const tensor = tensorFromContent(content, transform, input, into);
+  feeds[name] = { type: 'float32', dims: tensor.dims, data: tensor.data };
+  const statistics = pixelStatistics(content);
+  const hash = image.hash
+    ? perceptualHash(content, { width: transform.contentWidth, height: transform.contentHeight })
+    : undefined;
+  return { statistics, hash, ms: performance.now() - filling };
+}
+
+/** The job's answer from its model outputs: the outputs themselves, or its task decoder's result. */
+export async function finishJob(
+  job: JobSpec,
+  outputs: NamedTensors,
+  timings: JobTimings,
+  fill?: ImageFill,
+): Promise<JobOutcome> {
+  const { statistics, hash } = fill ?? {};
   if (!job.decode) return { outputs, timings, statistics, hash };
   decoders ??= import('../tasks/index.js');
   const decode = (await decoders).getDecoder(job.decode.decoder);
@@ -94,6 +104,17 @@ export async function executeJob(job: JobSpec, infer: Infer, scratch?: TensorScr
     hash,
     timings: { ...timings, postprocess: performance.now() - decodeStarted },
   };
+}
+
+export async function executeJob(job: JobSpec, infer: Infer, scratch?: TensorScratch): Promise<JobOutcome> {
+  const feeds: NamedTensors = { ...job.feeds };
+  const fill = job.image
+    ? fillImage(job.image, feeds, scratch?.take(job.image.input.width * job.image.input.height * 3))
+    : undefined;
+  const started = performance.now();
+  const outputs = await infer(feeds, job.outputNames);
+  const timings = { preprocess: fill?.ms ?? 0, infer: performance.now() - started, postprocess: 0 };
+  return finishJob(job, outputs, timings, fill);
 }
 
 /**

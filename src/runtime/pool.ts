@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { reviveError, SegserveError } from '../errors.js';
+import { batchKey } from './batch.js';
 import { Drain } from './drain.js';
 import type { FromWorker, RunJob, TensorInfo, ToWorker, WorkerInit } from './protocol.js';
 import {
@@ -31,6 +32,10 @@ interface Job {
   options: RunOptions;
   enqueuedAt: number;
   queueMs: number;
+  /** Jobs with the same key may run as one batch (batch.ts); undefined runs alone (or batching is off). */
+  key?: string;
+  /** Jobs in the inference that served this one. */
+  batchSize: number;
   settled: boolean;
   timer?: NodeJS.Timeout;
   onAbort?: () => void;
@@ -41,7 +46,8 @@ interface Job {
 interface Slot {
   worker: Worker;
   state: 'loading' | 'ready';
-  job?: Job;
+  /** The jobs it is running: one, or a batch; empty when idle. */
+  jobs: Job[];
   /** Set when the pool itself ends the worker, so its exit is not a crash. */
   stopping: boolean;
   /** The uncaught error reported just before the thread exits. */
@@ -67,7 +73,11 @@ export class SessionPool implements Runtime {
   #completed = 0;
   #failed = 0;
   #closing?: Promise<void>;
-  readonly #drain = new Drain(() => this.#queue.length === 0 && [...this.#slots].every((slot) => !slot.job));
+  readonly #drain = new Drain(
+    () => this.#queue.length === 0 && [...this.#slots].every((slot) => slot.jobs.length === 0),
+  );
+  /** Set while the first queued job waits for others to fill its batch. */
+  #batchTimer?: NodeJS.Timeout;
   /** Set when every worker is gone and a replacement could not load: the pool can serve nothing more. */
   #broken?: SegserveError;
 
@@ -134,16 +144,20 @@ export class SessionPool implements Runtime {
         options,
         enqueuedAt: performance.now(),
         queueMs: 0,
+        key: this.#options.batching && batchKey(feeds, options),
+        batchSize: 1,
         settled: false,
         resolve,
         reject,
       };
       const idle = this.#idleSlot();
-      if (idle) {
-        this.#dispatch(idle, job);
+      // A batchable job waits in the queue even beside an idle session, for others to join it.
+      if (idle && job.key === undefined && this.#queue.length === 0) {
+        this.#dispatch(idle, [job]);
         return;
       }
-      if (this.#queue.length >= this.#options.maxQueue) {
+      // Idle sessions will take queued jobs at once (or after the batching delay): they count as room.
+      if (this.#queue.length >= this.#options.maxQueue + this.#idleSlots()) {
         reject(runtimeQueueFull(this.#options, this.#slots.size + this.#queue.length));
         return;
       }
@@ -170,12 +184,13 @@ export class SessionPool implements Runtime {
         };
         signal.addEventListener('abort', job.onAbort, { once: true });
       }
+      this.#pump();
     });
   }
 
   stats(): RuntimeStats {
     let busy = 0;
-    for (const slot of this.#slots) if (slot.state === 'ready' && slot.job) busy++;
+    for (const slot of this.#slots) if (slot.state === 'ready' && slot.jobs.length > 0) busy++;
     return {
       instances: [...this.#slots].filter((s) => s.state === 'ready').length,
       busy,
@@ -201,6 +216,7 @@ export class SessionPool implements Runtime {
       const slot: Slot = {
         worker: new Worker(WORKER.url, threadOptions(WORKER, { workerData: this.#init })),
         state: 'loading',
+        jobs: [],
         stopping: false,
         onReady: resolve,
         onLoadFailed: reject,
@@ -248,26 +264,35 @@ export class SessionPool implements Runtime {
     }
   }
 
-  /** Settles the slot's job with a result or an error and hands the slot the next queued job. */
+  /**
+   * Settles one of the slot's jobs (`id`; all of them when the message could not be read) with a result or an
+   * error, and hands the slot the next queued jobs once it has answered every job it ran.
+   */
   #answer(slot: Slot, id: number | undefined, outcome: unknown): void {
-    const job = slot.job;
-    if (!job || (id !== undefined && job.id !== id)) return;
-    slot.job = undefined;
-    if (isRunResult(outcome)) {
-      this.#completed++;
-      this.#settle(job, undefined, { ...outcome, timings: { ...outcome.timings, queue: job.queueMs } });
-    } else {
-      this.#failed++;
-      this.#settle(
-        job,
-        outcome instanceof SegserveError
-          ? outcome
-          : new SegserveError('INFERENCE_FAILED', {
-              reason: `the worker's answer could not be read: ${message(outcome)}`,
-            }),
-      );
+    const answered = slot.jobs.filter((job) => id === undefined || job.id === id);
+    if (answered.length === 0) return;
+    slot.jobs = slot.jobs.filter((job) => !answered.includes(job));
+    for (const job of answered) {
+      if (isRunResult(outcome)) {
+        this.#completed++;
+        this.#settle(job, undefined, {
+          ...outcome,
+          batchSize: job.batchSize,
+          timings: { ...outcome.timings, queue: job.queueMs },
+        });
+      } else {
+        this.#failed++;
+        this.#settle(
+          job,
+          outcome instanceof SegserveError
+            ? outcome
+            : new SegserveError('INFERENCE_FAILED', {
+                reason: `the worker's answer could not be read: ${message(outcome)}`,
+              }),
+        );
+      }
     }
-    this.#pump();
+    if (slot.jobs.length === 0) this.#pump();
   }
 
   #onExit(slot: Slot, code: number): void {
@@ -278,9 +303,7 @@ export class SessionPool implements Runtime {
       return;
     }
     if (slot.stopping) return;
-    const job = slot.job;
-    if (job) {
-      slot.job = undefined;
+    for (const job of slot.jobs.splice(0)) {
       this.#failed++;
       this.#settle(job, new SegserveError('INFERENCE_FAILED', { reason: `the worker crashed: ${reason}` }));
     }
@@ -312,43 +335,90 @@ export class SessionPool implements Runtime {
   }
 
   #idleSlot(): Slot | undefined {
-    for (const slot of this.#slots) if (slot.state === 'ready' && !slot.job && !slot.stopping) return slot;
+    for (const slot of this.#slots) if (this.#isIdle(slot)) return slot;
     return undefined;
+  }
+
+  #isIdle(slot: Slot): boolean {
+    return slot.state === 'ready' && slot.jobs.length === 0 && !slot.stopping;
+  }
+
+  #idleSlots(): number {
+    let idle = 0;
+    for (const slot of this.#slots) if (this.#isIdle(slot)) idle++;
+    return idle;
   }
 
   #pump(): void {
     let slot = this.#idleSlot();
     while (slot && this.#queue.length > 0) {
-      this.#dispatch(slot, this.#queue.shift()!);
+      const jobs = this.#nextJobs();
+      if (!jobs) break;
+      this.#dispatch(slot, jobs);
       slot = this.#idleSlot();
     }
     this.#drain.check();
   }
 
-  #dispatch(slot: Slot, job: Job): void {
-    clearTimeout(job.timer);
-    job.queueMs = performance.now() - job.enqueuedAt;
+  /**
+   * The next jobs to run: the oldest queued job with every queued job of its batch key, up to the batch size,
+   * once the batch is full or the oldest has waited the batching delay (until then undefined, and a timer pumps
+   * again when the delay is up). Jobs of other keys wait their turn behind it, so order stays first come first
+   * served.
+   */
+  #nextJobs(): Job[] | undefined {
+    const batching = this.#options.batching;
+    const head = this.#queue[0];
+    if (!batching || head.key === undefined) return [this.#queue.shift()!];
+    const batch = this.#queue.filter((job) => job.key === head.key).slice(0, batching.maxBatchSize);
+    const waited = performance.now() - head.enqueuedAt;
+    // A job with a queue timeout shorter than the delay spends at most half of it waiting for company, so the
+    // batching wait never times out a job that an idle session could serve.
+    const delay = Math.min(batching.maxDelayMs, (head.options.timeoutMs ?? Number.POSITIVE_INFINITY) / 2);
+    if (batch.length < batching.maxBatchSize && waited < delay) {
+      this.#batchTimer ??= setTimeout(() => {
+        this.#batchTimer = undefined;
+        this.#pump();
+      }, delay - waited);
+      return undefined;
+    }
+    for (const job of batch) this.#queue.splice(this.#queue.indexOf(job), 1);
+    return batch;
+  }
+
+  #dispatch(slot: Slot, jobs: Job[]): void {
+    const now = performance.now();
     try {
-      const { value, transfer } = transferTensors(job.feeds);
-      const image = job.options.image && transferImage(job.options.image);
-      const request: ToWorker = {
-        type: 'run',
-        id: job.id,
-        feeds: value,
-        image: image?.value,
-        outputNames: job.options.outputNames,
-        decode: job.options.decode,
-      } satisfies RunJob;
-      slot.worker.postMessage(request, [...transfer, ...(image?.transfer ?? [])]);
-      slot.job = job;
+      const transfer: ArrayBuffer[] = [];
+      const requests = jobs.map((job): RunJob => {
+        clearTimeout(job.timer);
+        job.queueMs = now - job.enqueuedAt;
+        job.batchSize = jobs.length;
+        const feeds = transferTensors(job.feeds);
+        const image = job.options.image && transferImage(job.options.image);
+        transfer.push(...feeds.transfer, ...(image?.transfer ?? []));
+        return {
+          type: 'run',
+          id: job.id,
+          feeds: feeds.value,
+          image: image?.value,
+          outputNames: job.options.outputNames,
+          decode: job.options.decode,
+        };
+      });
+      const request: ToWorker = requests.length === 1 ? requests[0] : { type: 'run-batch', jobs: requests };
+      slot.worker.postMessage(request, transfer);
+      slot.jobs = jobs;
     } catch (error) {
-      this.#failed++;
-      this.#settle(
-        job,
-        new SegserveError('INFERENCE_FAILED', {
-          reason: `the job could not be sent to a worker: ${message(error)}`,
-        }),
-      );
+      for (const job of jobs) {
+        this.#failed++;
+        this.#settle(
+          job,
+          new SegserveError('INFERENCE_FAILED', {
+            reason: `the job could not be sent to a worker: ${message(error)}`,
+          }),
+        );
+      }
     }
   }
 

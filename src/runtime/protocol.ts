@@ -47,12 +47,18 @@ export interface RunJob {
   decode?: DecodeRequest;
 }
 
+/** Jobs of one batch key (batch.ts) to run as one inference; each is answered on its own, by its id. */
+export interface RunBatch {
+  type: 'run-batch';
+  jobs: RunJob[];
+}
+
 /** Asks the worker to release its session and end its thread. */
 export interface StopRequest {
   type: 'stop';
 }
 
-export type ToWorker = RunJob | StopRequest;
+export type ToWorker = RunJob | RunBatch | StopRequest;
 
 export interface JobTimings {
   /** The tensor fill from decoded pixels, measured inside the worker; 0 when the feeds came as tensors. */

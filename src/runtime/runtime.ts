@@ -24,6 +24,17 @@ export interface RuntimeOptions {
   maxQueue: number;
   /** Size that fills symbolic height/width dimensions of the warm-up input. */
   warmupShape?: { width: number; height: number };
+  /** Dynamic batching (config `batching`); absent: every job runs alone. */
+  batching?: BatchingOptions;
+}
+
+/**
+ * Jobs of the same shapes (batch.ts) queued within `maxDelayMs` of the oldest run as one inference of up to
+ * `maxBatchSize`. Only for a model whose batch dimension is dynamic: openVersion checks that at load time.
+ */
+export interface BatchingOptions {
+  maxBatchSize: number;
+  maxDelayMs: number;
 }
 
 /**
@@ -72,6 +83,8 @@ export interface RunResult {
   statistics?: PixelStatistics;
   /** The `image` feed's perceptual hash, when it asked for one. */
   hash?: bigint;
+  /** Jobs in the inference that served this one (1 when it ran alone); adapters without batching leave it out. */
+  batchSize?: number;
 }
 
 export interface RuntimeStats {

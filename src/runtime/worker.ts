@@ -7,9 +7,10 @@
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { SegserveError } from '../errors.js';
-import { executeJob, TensorScratch, warmUpImageFill } from './job.js';
+import { executeBatch } from './batch.js';
+import { executeJob, type Infer, type JobOutcome, TensorScratch, warmUpImageFill } from './job.js';
 import { describeValues, fromOrtOutputs, toOrtTensor, zeroTensor } from './ort-tensors.js';
-import type { FromWorker, RunJob, SerializedError, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, RunBatch, RunJob, SerializedError, ToWorker, WorkerInit } from './protocol.js';
 import { buildSessionOptions, sessionLoadError } from './session-options.js';
 import { transferResult, transferTensors } from './transfer.js';
 
@@ -52,26 +53,46 @@ async function loadSession(init: WorkerInit): Promise<ort.InferenceSession> {
 
 const scratch = new TensorScratch();
 
-async function runJob(port: MessagePort, session: ort.InferenceSession, job: RunJob): Promise<void> {
-  const outcome = await executeJob(
-    job,
-    async (feeds, outputNames) => {
-      const ortFeeds: Record<string, ort.Tensor> = {};
-      for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(tensor);
-      return fromOrtOutputs(
-        outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds),
-      );
-    },
-    scratch,
-  );
+function inferOn(session: ort.InferenceSession): Infer {
+  return async (feeds, outputNames) => {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(tensor);
+    return fromOrtOutputs(
+      outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds),
+    );
+  };
+}
+
+function answer(port: MessagePort, id: number, outcome: JobOutcome): void {
   const { timings, statistics, hash } = outcome;
   if (outcome.result) {
     const { value, transfer } = transferResult(outcome.result);
-    post(port, { type: 'done', id: job.id, result: value, timings, statistics, hash }, transfer);
+    post(port, { type: 'done', id, result: value, timings, statistics, hash }, transfer);
     return;
   }
   const { value, transfer } = transferTensors(outcome.outputs ?? {});
-  post(port, { type: 'done', id: job.id, outputs: value, timings, statistics, hash }, transfer);
+  post(port, { type: 'done', id, outputs: value, timings, statistics, hash }, transfer);
+}
+
+function fail(port: MessagePort, id: number, error: unknown): void {
+  post(port, {
+    type: 'failed',
+    id,
+    error: serialize(error, (reason) => new SegserveError('INFERENCE_FAILED', { reason })),
+  });
+}
+
+async function runJob(port: MessagePort, session: ort.InferenceSession, job: RunJob): Promise<void> {
+  answer(port, job.id, await executeJob(job, inferOn(session), scratch));
+}
+
+async function runBatch(port: MessagePort, session: ort.InferenceSession, batch: RunBatch): Promise<void> {
+  const outcomes = await executeBatch(batch.jobs, inferOn(session), scratch);
+  outcomes.forEach((outcome, i) => {
+    const id = batch.jobs[i].id;
+    if (outcome instanceof Error) fail(port, id, outcome);
+    else answer(port, id, outcome);
+  });
 }
 
 async function main(port: MessagePort, init: WorkerInit): Promise<void> {
@@ -96,13 +117,13 @@ async function main(port: MessagePort, init: WorkerInit): Promise<void> {
       session.release().finally(() => port.close());
       return;
     }
-    runJob(port, session, message).catch((error: unknown) => {
-      post(port, {
-        type: 'failed',
-        id: message.id,
-        error: serialize(error, (reason) => new SegserveError('INFERENCE_FAILED', { reason })),
+    if (message.type === 'run-batch') {
+      runBatch(port, session, message).catch((error: unknown) => {
+        for (const job of message.jobs) fail(port, job.id, error);
       });
-    });
+      return;
+    }
+    runJob(port, session, message).catch((error: unknown) => fail(port, message.id, error));
   });
   post(port, {
     type: 'ready',

@@ -109,6 +109,8 @@ export interface PredictionCompleted {
   imageStatistics?: PixelStatistics;
   /** The input's perceptual hash, for models whose sampling suppresses near-duplicates (`sampling.dedupe`). */
   imageHash?: bigint;
+  /** Requests in the inference that served this one (config `batching`); absent where the runtime does not say. */
+  batchSize?: number;
   /** The compressed input image, for subscribers that keep inputs (sampling); absent for raw tensors. */
   imageBytes?: Uint8Array;
   /**

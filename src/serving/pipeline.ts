@@ -35,6 +35,8 @@ export interface Segmentation {
   statistics?: PixelStatistics;
   /** Their perceptual hash, for models whose sampling suppresses near-duplicates. */
   hash?: bigint;
+  /** Requests in the inference that served this one (config `batching`; 1 when it ran alone). */
+  batchSize?: number;
   /** The EXIF-oriented RGB image, present when `keepImage` was asked for (overlays). */
   rgb?: RawImage;
   /**
@@ -193,6 +195,7 @@ function segmentation(
     image: info,
     statistics: run.statistics,
     hash: run.hash,
+    batchSize: run.batchSize,
     rgb: decoded.rgb,
     source: options.keepImage ? { kind: 'encoded', bytes, info, maxPixels: decoded.maxPixels } : undefined,
     timings: {

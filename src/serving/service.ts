@@ -543,6 +543,7 @@ export class InferenceService {
       summary: summarizeResult(seg.result),
       imageStatistics: seg.statistics,
       imageHash: seg.hash,
+      batchSize: seg.batchSize,
       imageBytes: bytes,
       segmentation: seg,
     });
@@ -552,7 +553,7 @@ export class InferenceService {
   /** Runs raw tensors (Open Inference Protocol) on the ticket's version and answers the output tensors. */
   async infer(ticket: Ticket, feeds: NamedTensors, options: InferOptions = {}): Promise<NamedTensors> {
     const started = performance.now();
-    const { outputs, timings } = await ticket.loaded.runtime.run(feeds, options);
+    const { outputs, timings, batchSize } = await ticket.loaded.runtime.run(feeds, options);
     ticket.observeService(timings.infer);
     if (!outputs) throw new Error('the runtime answered a tensor request without outputs');
     if (UNPUBLISHED_SOURCES.has(ticket.source)) return outputs;
@@ -560,6 +561,7 @@ export class InferenceService {
       model: ticket.loaded.name,
       version: ticket.loaded.version,
       timings: { decode: 0, encode: 0, ...timings, total: performance.now() - started },
+      batchSize,
       summary: { task: 'tensors' },
     });
     return outputs;

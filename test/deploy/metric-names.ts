@@ -34,6 +34,9 @@ export const METRIC_NAMES = [
   'segserve_stage_duration_seconds_bucket',
   'segserve_stage_duration_seconds_sum',
   'segserve_stage_duration_seconds_count',
+  'segserve_batch_size_bucket',
+  'segserve_batch_size_sum',
+  'segserve_batch_size_count',
   'segserve_inflight_requests',
   // Admission and models
   'segserve_queue_depth',

@@ -24,15 +24,19 @@ describe('parseModelConfig', () => {
     expect(parsed.config.threads).toEqual({ intra_op: 1, inter_op: 1 });
   });
 
-  it('refuses dynamic batching, which is not implemented, instead of accepting and ignoring it', () => {
-    const issues = issuesOf({ ...minimal, batching: { enabled: true } });
-    expect(issues).toEqual([
-      { path: 'batching.enabled', message: expect.stringContaining('not implemented') },
-    ]);
-    expect(issuesOf({ ...minimal, batching: { enabled: false, max_batch: 8 } })[0].path).toBe(
-      'batching.max_batch',
-    );
-    expect(parseModelConfig({ ...minimal, batching: { enabled: false } }).ok).toBe(true);
+  it('reads the batching block: off by default, defaults for what is left out, bad values by path', () => {
+    const off = parseModelConfig(minimal);
+    expect(off.ok && off.config.batching).toEqual({ enabled: false, max_batch_size: 8, max_delay_ms: 2 });
+    const on = parseModelConfig({ ...minimal, batching: { enabled: true, max_delay_ms: 5 } });
+    expect(on.ok && on.config.batching).toEqual({ enabled: true, max_batch_size: 8, max_delay_ms: 5 });
+    const paths = (batching: unknown) => issuesOf({ ...minimal, batching }).map((i) => i.path);
+    expect(paths({ enabled: true, max_batch_size: 1 })).toEqual(['batching.max_batch_size']);
+    expect(paths({ enabled: true, max_batch_size: 65 })).toEqual(['batching.max_batch_size']);
+    expect(paths({ enabled: true, max_batch_size: 2.5 })).toEqual(['batching.max_batch_size']);
+    expect(paths({ enabled: true, max_delay_ms: -1 })).toEqual(['batching.max_delay_ms']);
+    expect(paths({ enabled: true, max_delay_ms: 1001 })).toEqual(['batching.max_delay_ms']);
+    expect(paths({ enabled: 'yes' })).toEqual(['batching.enabled']);
+    expect(paths({ enabled: true, max_batch: 8 })).toEqual(['batching.max_batch']);
   });
 
   it('reports every bad field at once, each with its own path', () => {

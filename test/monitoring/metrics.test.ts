@@ -126,6 +126,9 @@ describe('GET /metrics', () => {
     expect(sample(text, 'segserve_instance_score_count', { model: 'yolo', version: '1' })).toBe(3);
     expect(sample(text, 'segserve_class_predictions_total', { model: 'softmax', class: 'red' })).toBe(2);
     expect(sample(text, 'segserve_class_area_ratio_count', { model: 'softmax', class: 'red' })).toBe(2);
+    // Without `batching` every request runs alone: three batches of one.
+    expect(sample(text, 'segserve_batch_size_count', { model: 'softmax', version: '1' })).toBe(3);
+    expect(sample(text, 'segserve_batch_size_sum', { model: 'softmax', version: '1' })).toBe(3);
   });
 
   it('reads queue, capacity, readiness and load time of every version at scrape time, and process metrics', async () => {
