@@ -25,7 +25,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { settingEnvNames } from '../../src/cli/config/registry.js';
-import { squaresMaskFolder } from '../helpers/mask-folders.js';
+import { SQUARES_UNET_OPTIONS, squaresMaskFolder } from '../helpers/mask-folders.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { semanticScene } from '../helpers/tiny-models.js';
 import { freePort, png } from '../http/helpers.js';
@@ -410,20 +410,9 @@ describe.skipIf(!isRoot)('the image built as the Dockerfile says, run as its USE
         join(work, 'data'),
         '--out',
         out,
-        ...[
-          '--base',
-          '4',
-          '--depth',
-          '2',
-          '--crop',
-          '16',
-          '--iterations',
-          '8',
-          '--epochs',
-          '2',
-          '--seed',
-          '1',
-        ],
+        ...SQUARES_UNET_OPTIONS,
+        '--seed',
+        '1',
       ]);
       const trained = await run(program, args, { cwd: trainerDir, env: imageEnv(trainerStage) });
       expect(trained.stdout).toContain('onnxruntime matches PyTorch');

@@ -9,6 +9,20 @@ import { encodeGreyPng } from '../../src/masks/index.js';
 
 export const SQUARES_SIZE = 32;
 
+/** Trainer options that fit the squares in seconds: a tiny U-Net, a few iterations. */
+export const SQUARES_UNET_OPTIONS: readonly string[] = [
+  '--base',
+  '4',
+  '--depth',
+  '2',
+  '--crop',
+  '16',
+  '--iterations',
+  '8',
+  '--epochs',
+  '2',
+];
+
 /**
  * `count` images of SQUARES_SIZE² pixels: a bright square (class 1) on a dark ground, the last one in the `val`
  * split. `maskSize` and `maskValue` make broken datasets (masks of another size, class ids beyond the labels).

@@ -18,7 +18,7 @@ import type { TrainingRunJson } from '../../src/learning/training/wire-types.js'
 import type { ModelJson } from '../../src/serving/types.js';
 import { runCli } from '../helpers/cli.js';
 import { ADMIN_KEY } from '../helpers/lifecycle.js';
-import { SQUARES_SIZE, squaresMaskFolder } from '../helpers/mask-folders.js';
+import { SQUARES_SIZE, SQUARES_UNET_OPTIONS, squaresMaskFolder } from '../helpers/mask-folders.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { redisProblem, TEST_REDIS_URL } from '../helpers/redis.js';
 import { startTrainingServer } from '../helpers/training-server.js';
@@ -43,21 +43,7 @@ describe.skipIf(!torch)('segserve train', () => {
   });
 
   /** A tiny U-Net on 32x32 images: seconds. */
-  const tinyRun = () => [
-    '--server',
-    server.url,
-    '--push',
-    '--base',
-    '4',
-    '--depth',
-    '2',
-    '--crop',
-    '16',
-    '--iterations',
-    '8',
-    '--epochs',
-    '2',
-  ];
+  const tinyRun = () => ['--server', server.url, '--push', ...SQUARES_UNET_OPTIONS];
   const trainArgs = (data: string, extra: string[] = []) => [
     'train',
     'unet',
