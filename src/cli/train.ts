@@ -243,6 +243,16 @@ export async function train(kind: TrainerKind, options: TrainOptions): Promise<v
     throw new SegserveError('INVALID_ARGUMENT', {
       reason: 'name the model with --model (or SEGSERVE_MODEL)',
     });
+  if ((options.push || options.alias) && !options.server) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: '--push and --alias upload to a server: give --server <url>',
+    });
+  }
+  if (options.alias && !options.push) {
+    throw new SegserveError('INVALID_ARGUMENT', {
+      reason: '--alias points at the version --push uploads: give --push',
+    });
+  }
   const adminKey = process.env[ADMIN_KEY_ENV];
   if (options.push && !adminKey) {
     throw new SegserveError('INVALID_ARGUMENT', {

@@ -57,6 +57,21 @@ describe.skipIf(!torch)('segserve train', () => {
   const train = (data: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
     runCli(trainArgs(data, extra), { SEGSERVE_ADMIN_KEY: ADMIN_KEY, ...env });
 
+  it('refuses an upload with nowhere to go before training', async () => {
+    const cases = [
+      [['--push'], '--push and --alias upload to a server'],
+      [['--alias', 'canary'], '--push and --alias upload to a server'],
+      [['--server', server.url, '--alias', 'canary'], '--alias points at the version --push uploads'],
+    ] as const;
+    for (const [options, reason] of cases) {
+      const run = await runCli(['train', 'unet', '--model', 'squares', '--data', dir, ...options], {
+        SEGSERVE_ADMIN_KEY: ADMIN_KEY,
+      });
+      expect({ options, code: run.code }).toEqual({ options, code: 2 });
+      expect(run.stderr).toContain(reason);
+    }
+  });
+
   it('refuses bad datasets and a crash half-way clearly, uploading nothing', {
     timeout: 600_000,
   }, async () => {
