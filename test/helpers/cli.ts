@@ -1,5 +1,5 @@
 /** Runs the real `segserve` command line (the TypeScript sources through tsx) and captures what it prints. */
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './paths.js';
 
@@ -9,17 +9,18 @@ export interface CliRun {
   stderr: string;
 }
 
+/** The command line as a process the caller drives (signals, output as it comes). */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), ...args], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, ...env },
+    stdio: 'pipe',
+  });
+}
+
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), ...args],
-      {
-        cwd: PROJECT_ROOT,
-        env: { ...process.env, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawnCli(args, env);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {

@@ -4,7 +4,7 @@
  * no version of the model, and the run history says failed. A tiny dataset that trains keeps the happy path honest.
  * Needs Debian's python3-torch; says SKIPPED without it.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,10 +16,9 @@ import { runHook } from '../../src/learning/retraining/hooks.js';
 import { pythonOf } from '../../src/learning/training/trainer.js';
 import type { TrainingRunJson } from '../../src/learning/training/wire-types.js';
 import type { ModelJson } from '../../src/serving/types.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
 import { ADMIN_KEY } from '../helpers/lifecycle.js';
 import { SQUARES_SIZE, SQUARES_UNET_OPTIONS, squaresMaskFolder } from '../helpers/mask-folders.js';
-import { PROJECT_ROOT } from '../helpers/paths.js';
 import { redisProblem, TEST_REDIS_URL } from '../helpers/redis.js';
 import { startTrainingServer } from '../helpers/training-server.js';
 
@@ -136,12 +135,8 @@ describe.skipIf(!torch)('segserve train', () => {
     timeout: 600_000,
   }, async () => {
     const out = join(dir, 'stopped-out');
-    const child = spawn(
-      process.execPath,
+    const child = spawnCli(
       [
-        '--import',
-        'tsx',
-        join(PROJECT_ROOT, 'src', 'cli', 'main.ts'),
         ...trainArgs(join(dir, 'good'), [
           '--model',
           'stopped',
@@ -153,7 +148,7 @@ describe.skipIf(!torch)('segserve train', () => {
           out,
         ]),
       ],
-      { cwd: PROJECT_ROOT, env: { ...process.env, SEGSERVE_ADMIN_KEY: ADMIN_KEY }, stdio: 'pipe' },
+      { SEGSERVE_ADMIN_KEY: ADMIN_KEY },
     );
     let stderr = '';
     child.stderr.on('data', (chunk) => {
@@ -227,12 +222,8 @@ describe.skipIf(!torch)('segserve train', () => {
       await fetch(`${server.url}/v1/datasets/queued/versions`, { method: 'POST' })
     ).json()) as { version: { id: string } };
     const queue = `segserve-test-train-${process.pid}-${Date.now()}`;
-    const worker = spawn(
-      process.execPath,
+    const worker = spawnCli(
       [
-        '--import',
-        'tsx',
-        join(PROJECT_ROOT, 'src', 'cli', 'main.ts'),
         'train',
         'unet',
         ...tinyRun(),
@@ -243,7 +234,7 @@ describe.skipIf(!torch)('segserve train', () => {
         '--data-dir',
         join(dir, '.data'),
       ],
-      { cwd: PROJECT_ROOT, env: { ...process.env, SEGSERVE_ADMIN_KEY: ADMIN_KEY }, stdio: 'pipe' },
+      { SEGSERVE_ADMIN_KEY: ADMIN_KEY },
     );
     let stdout = '';
     let stderr = '';
