@@ -53,7 +53,8 @@ export interface DecodeForModelOptions extends PreprocessOptions {
  * Decodes `bytes`, whose header `probeImage` already accepted as `info`, straight to the model's content size.
  * With `keepImage` the image is decoded in full once and the content is resized from those pixels; for 8-bit
  * images the content is the same as without it (16-bit ones may differ by one level: they are reduced to 8
- * bits before resizing).
+ * bits before resizing), except with `shrink_on_load`, whose JPEG DCT-domain reduction needs the compressed
+ * bytes: the content is then reduced from the full decode by the linear kernel alone.
  */
 export async function decodeForModel(
   bytes: Uint8Array,
@@ -62,13 +63,14 @@ export async function decodeForModel(
   options: DecodeForModelOptions,
 ): Promise<DecodedForModel> {
   const source: ImageSource = { kind: 'encoded', bytes, info, maxPixels: options.maxPixels };
+  const resample = { shrinkOnLoad: input.shrink_on_load };
   if (!options.keepImage) {
     const transform = computeTransform(info.orientedWidth, info.orientedHeight, input);
-    return { content: await resampleToContent(source, transform), transform };
+    return { content: await resampleToContent(source, transform, resample), transform };
   }
   const rgb = await readRgb(openSource(source), source);
   const transform = computeTransform(rgb.width, rgb.height, input);
-  const content = await resampleToContent({ kind: 'raw', image: rgb }, transform);
+  const content = await resampleToContent({ kind: 'raw', image: rgb }, transform, resample);
   return { content, transform, rgb };
 }
 
@@ -92,7 +94,9 @@ export async function contentFromImage(
   input: InputSpec,
 ): Promise<Pick<DecodedForModel, 'content' | 'transform'>> {
   const transform = computeTransform(rgb.width, rgb.height, input);
-  const content = await resampleToContent({ kind: 'raw', image: rgb }, transform);
+  const content = await resampleToContent({ kind: 'raw', image: rgb }, transform, {
+    shrinkOnLoad: input.shrink_on_load,
+  });
   return { content, transform };
 }
 
@@ -138,6 +142,8 @@ export function preprocess(
 /** The model input for pixels already decoded and oriented (1, 3 or 4 channels; alpha ignored). */
 export async function preprocessRaw(raw: RawImage, input: InputSpec): Promise<PreprocessedTensor> {
   const transform = computeTransform(raw.width, raw.height, input);
-  const content = await resampleToContent({ kind: 'raw', image: raw }, transform);
+  const content = await resampleToContent({ kind: 'raw', image: raw }, transform, {
+    shrinkOnLoad: input.shrink_on_load,
+  });
   return tensorFromContent(content, transform, input);
 }

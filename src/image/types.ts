@@ -42,4 +42,6 @@ export interface InputSpec {
   scale: number;
   mean: readonly [number, number, number];
   std: readonly [number, number, number];
+  /** Reduce large images with libvips' shrink-on-load and a linear kernel instead of OpenCV's bilinear. */
+  shrink_on_load?: boolean;
 }

@@ -76,6 +76,12 @@ export const InputConfigSchema = z
       .default(1 / 255),
     mean: triple.default([0, 0, 0]),
     std: triple.refine((s) => s.every((v) => v !== 0), 'std must not contain 0').default([1, 1, 1]),
+    /**
+     * Let libvips reduce images at least twice the content size (see src/image/resample.ts): JPEG and WebP are
+     * then decoded at a fraction of their size. Faster on camera-size photos; the pixels are no longer OpenCV's
+     * bilinear, so measure the model's quality with it before turning it on (`npx tsx bench/shrink-on-load.ts`).
+     */
+    shrink_on_load: z.boolean().default(false),
   })
   .strict();
 

@@ -72,6 +72,8 @@ export interface ScratchModel {
   /** The ONNX file its only version serves. */
   onnx: string;
   batching?: { enabled: boolean; max_batch_size?: number; max_delay_ms?: number };
+  /** Other top-level config keys to set (e.g. `instances`, `threads`), replacing the shipped ones. */
+  overrides?: Record<string, unknown>;
 }
 
 /**
@@ -92,6 +94,7 @@ export async function writeScratchRepository(
     config.versions = { 1: model.onnx };
     config.version_policy = { latest: 1 };
     if (model.batching) config.batching = model.batching;
+    Object.assign(config, model.overrides);
     await mkdir(join(dir, model.name), { recursive: true });
     await writeFile(join(dir, model.name, 'config.yaml'), stringify(config));
   }
