@@ -26,6 +26,9 @@ export interface ClassRule {
   shift: 0 | 1;
 }
 
+/** The class map is one byte per pixel. */
+const MAX_CLASS_VALUES = 256;
+
 /** The map cells that hold image content (letterbox padding excluded), inclusive ranges. */
 export interface ContentWindow {
   rows: [number, number];
@@ -39,12 +42,18 @@ export function contentWindow(map: ScoreMap, transform: InputTransform): Content
   };
 }
 
+/** The class per original-image pixel, and how many pixels took each class value (indexed 0..255). */
+export interface ResampledClasses {
+  classMap: Uint8Array;
+  counts: Uint32Array;
+}
+
 export function resampleClassMap(
   map: ScoreMap,
   transform: InputTransform,
   window: ContentWindow,
   rule: ClassRule,
-): Uint8Array {
+): ResampledClasses {
   const width = transform.sourceWidth;
   const height = transform.sourceHeight;
   const [colLo, colHi] = window.cols;
@@ -65,16 +74,21 @@ export function resampleClassMap(
   const { threshold, shift } = rule;
   const weights = cols.w1;
   const classMap = new Uint8Array(width * height);
+  // Areas are counted here rather than in a second pass over the image-size map, and by runs: neighbours mostly
+  // share a class, and one counter bumped per pixel is a chain of dependent loads and stores to one address.
+  const counts = new Uint32Array(MAX_CLASS_VALUES);
+  let runClass = 0;
+  let run = 0;
   for (let y = 0; y < height; y++) {
-    const top = offset + rows.i0[y] * rowStride;
-    const bottom = offset + rows.i1[y] * rowStride;
     const wy = rows.w1[y];
-    for (let s = 0; s < span; s++) {
-      const column = (colLo + s) * colStride;
-      for (let c = 0; c < channels; c++) {
-        const at = column + c * channelStride;
+    // Channel by channel, so that an NCHW map is read along its rows; every blended value is the same
+    // expression as in any other order.
+    for (let c = 0; c < channels; c++) {
+      const top = offset + rows.i0[y] * rowStride + c * channelStride + colLo * colStride;
+      const bottom = offset + rows.i1[y] * rowStride + c * channelStride + colLo * colStride;
+      for (let s = 0, at = 0, into = c; s < span; s++, at += colStride, into += channels) {
         const upper = data[top + at];
-        blended[s * channels + c] = upper + (data[bottom + at] - upper) * wy;
+        blended[into] = upper + (data[bottom + at] - upper) * wy;
       }
     }
     const rowStart = y * width;
@@ -93,16 +107,22 @@ export function resampleClassMap(
           bestChannel = c;
         }
       }
-      classMap[rowStart + x] = best > threshold ? bestChannel + shift : 0;
+      const classValue = best > threshold ? bestChannel + shift : 0;
+      classMap[rowStart + x] = classValue;
+      if (classValue !== runClass) {
+        counts[runClass] += run;
+        runClass = classValue;
+        run = 0;
+      }
+      run++;
     }
   }
-  return classMap;
+  counts[runClass] += run;
+  return { classMap, counts };
 }
 
-/** Pixel count of every class present in the map, by class index. */
-export function classAreas(classMap: Uint8Array, labels: readonly string[]): ClassArea[] {
-  const counts = new Uint32Array(256);
-  for (let i = 0; i < classMap.length; i++) counts[classMap[i]]++;
+/** Every class with a non-zero pixel count, by class index. */
+export function classAreas(counts: Uint32Array, labels: readonly string[]): ClassArea[] {
   const areas: ClassArea[] = [];
   for (let classId = 0; classId < counts.length; classId++) {
     if (counts[classId] > 0)

@@ -35,14 +35,14 @@ function semanticResult(
 ): SemanticResult {
   const { transform, config } = context;
   const window = contentWindow(map, transform);
-  const classMap = resampleClassMap(map, transform, window, rule);
+  const { classMap, counts } = resampleClassMap(map, transform, window, rule);
   return {
     task: config.task === 'binary' ? 'binary' : 'semantic',
     width: transform.sourceWidth,
     height: transform.sourceHeight,
     classMap,
     labels,
-    areas: classAreas(classMap, labels),
+    areas: classAreas(counts, labels),
     uncertainty: pixelUncertainty(map, distribution, config.output.activation, window),
   };
 }
