@@ -35,3 +35,34 @@ export async function rawBaseline(loaded: LoadedVersion, image: Uint8Array): Pro
     release: () => session.release(),
   };
 }
+
+/**
+ * `count` raw sessions of the same model (as many as a config's `instances`): the latency floor is one of them
+ * alone, the throughput floor all of them side by side, each running back to back.
+ */
+export interface RawSessions {
+  /** `session.run` of the first session, `runs` times back to back; the milliseconds of each run. */
+  time(runs: number): Promise<number[]>;
+  /** Every session runs `runs` times back to back, side by side; runs per second together. */
+  sideBySide(runs: number): Promise<number>;
+  release(): Promise<void>;
+}
+
+export async function rawSessions(
+  loaded: LoadedVersion,
+  image: Uint8Array,
+  count = loaded.config.instances,
+): Promise<RawSessions> {
+  const sessions = await Promise.all(Array.from({ length: count }, () => rawBaseline(loaded, image)));
+  return {
+    time: (runs) => sessions[0].time(runs),
+    async sideBySide(runs) {
+      const started = performance.now();
+      await Promise.all(sessions.map((s) => s.time(runs)));
+      return (runs * sessions.length * 1000) / (performance.now() - started);
+    },
+    release: async () => {
+      await Promise.all(sessions.map((s) => s.release()));
+    },
+  };
+}

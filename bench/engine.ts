@@ -3,8 +3,10 @@
  * end-to-end time to a raw `session.run` of the same model, measured in the same run (rounds of raw and
  * end-to-end runs alternate, so machine noise hits both alike). Also the mask-encoding costs, HTTP end to end
  * (bench/http.ts), what monitoring costs, on against off (bench/monitoring.ts), and what shadow traffic costs the
- * requests it copies (bench/shadow.ts), float32 against int8 of `models optimize --int8` (bench/int8.ts), and
- * dynamic batching on against off (bench/batching.ts).
+ * requests it copies (bench/shadow.ts), float32 against int8 of `models optimize --int8` (bench/int8.ts),
+ * dynamic batching on against off (bench/batching.ts), each placement of sessions on the cores at concurrency
+ * 1 to 8 with how busy the cores were (bench/placement.ts), and `input.shrink_on_load` on against off
+ * (bench/shrink-on-load.ts).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -20,7 +22,9 @@ import { benchInt8 } from './int8.js';
 import { benchJobs } from './jobs.js';
 import { benchMasks } from './masks.js';
 import { benchMonitoring } from './monitoring.js';
+import { benchPlacement } from './placement.js';
 import { benchShadow } from './shadow.js';
+import { benchShrinkOnLoad } from './shrink-on-load.js';
 import { percentiles, table } from './stats.js';
 
 const projectRoot = resolve(import.meta.dirname, '..');
@@ -132,8 +136,10 @@ async function main(): Promise<void> {
 await main();
 // The HTTP runs last, so the in-process numbers above are not disturbed by their servers.
 console.log(await benchHttp());
+console.log(await benchPlacement());
 console.log(await benchMonitoring());
 console.log(await benchShadow());
 console.log(await benchJobs());
 console.log(await benchInt8());
 console.log(await benchBatching());
+console.log(await benchShrinkOnLoad());

@@ -2,7 +2,8 @@
  * HTTP end to end on loopback: `segserve serve` with the shipped model repository in its own process (as in
  * production, so neither the load generator nor the raw baseline shares its event loop), a node:http load
  * generator with keep-alive connections posting a 640x480 JPEG to /v1/models/{model}/segment at concurrency 1,
- * 8 and 300, against a raw `session.run` of the same model with the same thread settings, measured in the same
+ * 8 and 300, against raw `session.run` of the same model with the same thread settings (its latency one session
+ * alone, its throughput as many sessions as the config's `instances` side by side), measured in the same
  * run. Raw blocks alternate with HTTP blocks so machine noise hits both alike.
  *
  * Concurrency 1 and 8 send a fixed number of requests; concurrency 300 is an overload that runs for a fixed
@@ -31,7 +32,7 @@ import {
   tally,
 } from '../test/helpers/http-load.js';
 import { type SegserveProcess, startSegserve } from '../test/helpers/segserve-process.js';
-import { rawBaseline } from './baseline.js';
+import { rawSessions } from './baseline.js';
 import { percentiles, table } from './stats.js';
 
 const projectRoot = resolve(import.meta.dirname, '..');
@@ -151,13 +152,15 @@ async function benchModel(
   const body = await jpeg640x480(photo);
   const url = new URL(`/v1/models/${model}/segment`, server.base);
 
-  const baseline = await rawBaseline(loaded, body);
+  const baseline = await rawSessions(loaded, body);
   const raw: number[] = [];
+  const rawRates: number[] = [];
   const rawBlock = async () => {
     raw.push(...(await baseline.time(RAW_RUNS)));
+    rawRates.push(await baseline.sideBySide(RAW_RUNS));
   };
   // Warm-up, untimed.
-  await baseline.time(3);
+  await baseline.sideBySide(3);
   await counted(url, body, 2, 6);
 
   const levels: Level[] = [];
@@ -171,8 +174,9 @@ async function benchModel(
   await baseline.release();
 
   const rawP = percentiles(raw);
-  // session.run back to back is what raw inference alone can sustain on this machine.
-  const rawThroughput = 1000 / rawP.mean;
+  // The model's sessions running session.run back to back, side by side, is what raw inference alone can
+  // sustain on this machine.
+  const rawThroughput = rawRates.reduce((a, b) => a + b, 0) / rawRates.length;
   const rows = levels.map((level) => {
     const p = percentiles(level.latencies);
     return [
@@ -195,8 +199,8 @@ async function benchModel(
   return [
     `## ${model} (v${loaded.version}, ${config.instances} worker x ${config.threads.intra_op} intra-op threads), ` +
       `640x480 JPEG`,
-    `raw session.run: p50 ${rawP.p50.toFixed(2)} ms, p99 ${rawP.p99.toFixed(2)} ms, ` +
-      `${rawThroughput.toFixed(2)} runs/s back to back (${raw.length} runs)`,
+    `raw session.run: p50 ${rawP.p50.toFixed(2)} ms, p99 ${rawP.p99.toFixed(2)} ms (one session, ${raw.length} ` +
+      `runs), ${rawThroughput.toFixed(2)} runs/s with the ${config.instances} session(s) side by side`,
     table(
       [
         'concurrency',

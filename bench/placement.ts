@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { type LoadedVersion, ModelRepository } from '../src/models/index.js';
 import { writeScratchRepository } from '../test/helpers/batched-model.js';
 import { startSegserve } from '../test/helpers/segserve-process.js';
-import { rawBaseline } from './baseline.js';
+import { rawSessions } from './baseline.js';
 import { counted, jpeg640x480 } from './http.js';
 import { percentiles, table } from './stats.js';
 
@@ -59,18 +59,13 @@ interface Raw {
 
 async function measureRaw(loaded: LoadedVersion, body: Uint8Array, placement: Placement): Promise<Raw> {
   const config = { ...loaded.config, threads: { intra_op: placement.intraOp, inter_op: 1 } };
-  const sessions = await Promise.all(
-    Array.from({ length: placement.instances }, () => rawBaseline({ ...loaded, config }, body)),
-  );
+  const raw = await rawSessions({ ...loaded, config }, body, placement.instances);
   try {
-    await Promise.all(sessions.map((s) => s.time(3)));
-    const alone = await sessions[0].time(RAW_RUNS);
-    const started = performance.now();
-    await Promise.all(sessions.map((s) => s.time(RAW_RUNS)));
-    const seconds = (performance.now() - started) / 1000;
-    return { p50: percentiles(alone).p50, throughput: (RAW_RUNS * sessions.length) / seconds };
+    await raw.sideBySide(3);
+    const alone = await raw.time(RAW_RUNS);
+    return { p50: percentiles(alone).p50, throughput: await raw.sideBySide(RAW_RUNS) };
   } finally {
-    await Promise.all(sessions.map((s) => s.release()));
+    await raw.release();
   }
 }
 

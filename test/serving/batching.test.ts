@@ -11,7 +11,9 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { isSegserveError } from '../../src/errors.js';
 import { ModelRepository } from '../../src/models/index.js';
 import { toSegmentationJson } from '../../src/serving/encode.js';
 import type { Segmentation } from '../../src/serving/pipeline.js';
@@ -138,4 +140,41 @@ describeWithShared('batching on the shared models', ['models'], () => {
       });
     }, 120_000);
   }
+
+  it('answers a burst that mixes image sizes, formats and broken files: each valid image as alone, each broken one with its own error', async () => {
+    const folder = sharedPath(CASES[0].images);
+    const [first, second] = (await readdir(folder)).filter((f) => f.endsWith('.jpg')).sort();
+    const photo = await readFile(join(folder, first));
+    const valid = [
+      photo,
+      await readFile(join(folder, second)),
+      await sharp(photo).resize({ width: 1920 }).jpeg({ quality: 85 }).toBuffer(),
+      await sharp(photo).resize({ width: 200 }).png().toBuffer(),
+      await sharp(photo).greyscale().webp().toBuffer(),
+    ];
+    const broken = [
+      { bytes: photo.subarray(0, photo.length >> 1), code: 'IMAGE_CORRUPT' },
+      { bytes: new Uint8Array(0), code: 'IMAGE_EMPTY' },
+      { bytes: Buffer.from('not an image at all'), code: 'IMAGE_UNSUPPORTED_FORMAT' },
+    ];
+    const model = `${CASES[0].shipped}-batched`;
+    const alone: unknown[] = [];
+    for (const bytes of valid) alone.push(answer(await segment(`${CASES[0].shipped}-alone`, bytes)));
+    const burst = await Promise.allSettled(
+      [...valid, ...broken.map((b) => b.bytes)].map((b) => segment(model, b)),
+    );
+    const answered = burst.slice(0, valid.length).map((outcome) => {
+      if (outcome.status === 'rejected') throw outcome.reason;
+      return outcome.value;
+    });
+    expect(answered.map(answer)).toEqual(alone);
+    expect(Math.max(...answered.map((s) => s.batchSize ?? 1))).toBeGreaterThan(1);
+    burst.slice(valid.length).forEach((outcome, i) => {
+      expect(outcome.status).toBe('rejected');
+      const reason = outcome.status === 'rejected' ? outcome.reason : undefined;
+      expect(isSegserveError(reason) && reason.code).toBe(broken[i].code);
+    });
+    // The model is still serving after the broken files.
+    expect(answer(await segment(model, photo))).toEqual(alone[0]);
+  }, 120_000);
 });
