@@ -78,12 +78,12 @@ interface LevelResult {
 }
 
 async function measureServed(
-  model: string,
+  loaded: LoadedVersion,
   placement: Placement,
   body: Buffer,
   dir: string,
 ): Promise<LevelResult[]> {
-  const loaded = shippedVersion(model);
+  const model = loaded.name;
   await writeScratchRepository(dir, shared, [
     {
       name: model,
@@ -116,23 +116,17 @@ async function measureServed(
   }
 }
 
-let repository: ModelRepository | undefined;
-function shippedVersion(model: string): LoadedVersion {
-  if (!repository) throw new Error('the shipped repository is not open');
-  return repository.resolve(model);
-}
-
 const label = (p: Placement) => `${p.instances} x ${p.intraOp}`;
 
-async function benchModel(model: string, photo: string, scratch: string): Promise<string> {
-  const loaded = shippedVersion(model);
+async function benchModel(loaded: LoadedVersion, photo: string, scratch: string): Promise<string> {
+  const model = loaded.name;
   const body = await jpeg640x480(photo);
   const rows: (string | number)[][] = [];
   const raws = new Map<Placement, Raw>();
   const served = new Map<Placement, LevelResult[]>();
   for (const [i, placement] of PLACEMENTS.entries()) {
     raws.set(placement, await measureRaw(loaded, body, placement));
-    served.set(placement, await measureServed(model, placement, body, join(scratch, `${model}-${i}`)));
+    served.set(placement, await measureServed(loaded, placement, body, join(scratch, `${model}-${i}`)));
   }
   const rawP50 = Math.min(...[...raws.values()].map((r) => r.p50));
   const rawThroughput = Math.max(...[...raws.values()].map((r) => r.throughput));
@@ -194,7 +188,7 @@ export async function benchPlacement(): Promise<string> {
   if (!existsSync(join(shared, 'models'))) {
     return `SKIPPED placement benchmarks: ${join(shared, 'models')} is missing (set SEGSERVE_SHARED)`;
   }
-  repository = await ModelRepository.open(join(projectRoot, 'model-repository'), {
+  const repository = await ModelRepository.open(join(projectRoot, 'model-repository'), {
     models: cases.map((c) => c.model),
   });
   const scratch = await mkdtemp(join(tmpdir(), 'segserve-placement-'));
@@ -209,12 +203,11 @@ export async function benchPlacement(): Promise<string> {
         sections.push(`## ${c.model}: not ready`, '');
         continue;
       }
-      sections.push(await benchModel(c.model, c.photo, scratch));
+      sections.push(await benchModel(repository.resolve(c.model), c.photo, scratch));
     }
     return sections.join('\n');
   } finally {
     await repository.close();
-    repository = undefined;
     await rm(scratch, { recursive: true, force: true });
   }
 }
