@@ -17,8 +17,8 @@ import { isSegserveError } from '../../src/errors.js';
 import { ModelRepository } from '../../src/models/index.js';
 import { toSegmentationJson } from '../../src/serving/encode.js';
 import type { Segmentation } from '../../src/serving/pipeline.js';
-import { InferenceService } from '../../src/serving/service.js';
 import { writeBatchedCopy, writeScratchRepository } from '../helpers/batched-model.js';
+import { segment as segmentWith } from '../helpers/serving.js';
 import { describeWithShared, SHARED_DIR, sharedPath } from '../helpers/shared.js';
 
 const CASES = [
@@ -47,7 +47,6 @@ const IMAGES = 6;
 describeWithShared('batching on the shared models', ['models'], () => {
   let dir: string;
   let repository: ModelRepository;
-  let service: InferenceService;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'segserve-batching-'));
@@ -79,7 +78,6 @@ describeWithShared('batching on the shared models', ['models'], () => {
     });
     await writeScratchRepository(join(dir, 'models'), SHARED_DIR, models);
     repository = await ModelRepository.open(join(dir, 'models'));
-    service = new InferenceService(repository);
   }, 120_000);
 
   afterAll(async () => {
@@ -87,14 +85,7 @@ describeWithShared('batching on the shared models', ['models'], () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function segment(model: string, bytes: Uint8Array): Promise<Segmentation> {
-    const ticket = service.admit({ model }, { source: 'cli' });
-    try {
-      return await service.segment(ticket, bytes);
-    } finally {
-      ticket.release();
-    }
-  }
+  const segment = (model: string, bytes: Uint8Array) => segmentWith(repository, model, bytes);
 
   /** The answer without what differs by design: the model's name and the time each stage took. */
   function answer(seg: Segmentation) {

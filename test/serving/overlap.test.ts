@@ -14,9 +14,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ModelRepository } from '../../src/models/index.js';
 import { toSegmentationJson } from '../../src/serving/encode.js';
 import type { Segmentation } from '../../src/serving/pipeline.js';
-import { InferenceService } from '../../src/serving/service.js';
 import { writeScratchRepository } from '../helpers/batched-model.js';
 import { REPOSITORY_DIR } from '../helpers/paths.js';
+import { segment as segmentWith } from '../helpers/serving.js';
 import { describeWithShared, SHARED_DIR, sharedPath } from '../helpers/shared.js';
 
 const CASES = [
@@ -31,7 +31,6 @@ describeWithShared('the overlapped pipeline on the shipped models', ['datasets']
   let dir: string;
   let shipped: ModelRepository;
   let repository: ModelRepository;
-  let service: InferenceService;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'segserve-overlap-'));
@@ -50,7 +49,6 @@ describeWithShared('the overlapped pipeline on the shipped models', ['datasets']
     });
     await writeScratchRepository(join(dir, 'models'), SHARED_DIR, models);
     repository = await ModelRepository.open(join(dir, 'models'));
-    service = new InferenceService(repository);
   }, 120_000);
 
   afterAll(async () => {
@@ -59,14 +57,7 @@ describeWithShared('the overlapped pipeline on the shipped models', ['datasets']
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function segment(model: string, bytes: Uint8Array): Promise<Segmentation> {
-    const ticket = service.admit({ model }, { source: 'cli' });
-    try {
-      return await service.segment(ticket, bytes);
-    } finally {
-      ticket.release();
-    }
-  }
+  const segment = (model: string, bytes: Uint8Array) => segmentWith(repository, model, bytes);
 
   /**
    * The answer without what differs by design (the model's name and the time each stage took), its pixel arrays

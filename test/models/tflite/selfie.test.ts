@@ -53,7 +53,11 @@ describeWithShared('imported selfie model vs the reference ONNX conversion', REF
   it('serves with the same preprocessing as the reference config', async () => {
     const config = await readModelConfig(imported.configPath);
     // shrink_on_load is how the shipped copy serves camera-size photos, not part of what the model was trained on.
-    expect({ ...config.input, name: undefined }).toEqual({ ...input, name: undefined, shrink_on_load: false });
+    expect({ ...config.input, name: undefined }).toEqual({
+      ...input,
+      name: undefined,
+      shrink_on_load: false,
+    });
     expect(config.output).toEqual({
       names: { scores: 'activation_10' },
       layout: 'NHWC',
