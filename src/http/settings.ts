@@ -293,7 +293,7 @@ const TABLE: { [K in LimitKey]: LimitSpec } = {
     min: 100,
     max: HOUR_MS,
     description:
-      'With `--watch`: time between two looks at the model folder; a change applies once two looks agree (fs.watch events bring the next look forward).',
+      'With `serve --watch`, and in `worker --models-sync` (which always watches the folder it syncs): time between two looks at the model folder; a change applies once two looks agree (fs.watch events bring the next look forward).',
   },
   modelsSyncIntervalMs: {
     flag: '--models-sync-interval',

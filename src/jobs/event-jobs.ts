@@ -7,7 +7,13 @@
  */
 import type { ObjectCreated, StorageEvents } from './events/index.js';
 import type { Jobs } from './jobs.js';
-import { type BlobLocation, describeLocation, type JobStores, parseOutputLocation } from './locations.js';
+import {
+  type BlobLocation,
+  describeLocation,
+  type JobStores,
+  parseOutputLocation,
+  parseS3Url,
+} from './locations.js';
 import type { JobFormat, JobInput, JobTarget } from './wire-types.js';
 
 export interface EventRule {
@@ -49,8 +55,8 @@ export function checkEventRule(rule: EventRule, stores: JobStores): BlobLocation
 
 function under(input: JobInput, prefix: BlobLocation): boolean {
   if ('key' in input) return prefix.bucket === undefined && input.key.startsWith(prefix.prefix);
-  const s3 = /^s3:\/\/([^/]+)\/(.*)$/.exec(input.url);
-  return s3 !== null && s3[1] === prefix.bucket && s3[2].startsWith(prefix.prefix);
+  const s3 = parseS3Url(input.url);
+  return s3 !== undefined && s3.bucket === prefix.bucket && s3.key.startsWith(prefix.prefix);
 }
 
 export async function jobsOfEvents(jobs: Jobs, rule: EventRule, events: StorageEvents): Promise<EventAnswer> {

@@ -24,6 +24,7 @@ import {
   describeLocation,
   type JobStores,
   parseOutputLocation,
+  parseS3Url,
 } from './locations.js';
 import {
   finalizeMessageId,
@@ -103,12 +104,12 @@ function naturalName(input: JobInput, prefix: BlobLocation | undefined, index: n
       prefix && input.key.startsWith(prefix.prefix) ? input.key.slice(prefix.prefix.length) : input.key;
     return stemOf(relative);
   }
-  const s3 = /^s3:\/\/[^/]+\/(.*)$/.exec(input.url);
+  const s3 = parseS3Url(input.url);
   if (s3) {
     const relative =
-      prefix?.bucket !== undefined && s3[1].startsWith(prefix.prefix)
-        ? s3[1].slice(prefix.prefix.length)
-        : s3[1];
+      prefix?.bucket !== undefined && s3.key.startsWith(prefix.prefix)
+        ? s3.key.slice(prefix.prefix.length)
+        : s3.key;
     return stemOf(relative);
   }
   const segment = new URL(input.url).pathname.split('/').filter(Boolean).at(-1);

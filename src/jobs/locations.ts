@@ -17,6 +17,12 @@ export type BlobLocation = { bucket?: string; prefix: string };
 
 const S3_URL = /^s3:\/\/([^/]+)\/?(.*)$/;
 
+/** The bucket and key (or prefix, possibly empty) of an `s3://bucket/key` URL; undefined for anything else. */
+export function parseS3Url(url: string): { bucket: string; key: string } | undefined {
+  const s3 = S3_URL.exec(url);
+  return s3 ? { bucket: s3[1], key: s3[2] } : undefined;
+}
+
 function invalid(reason: string): SegserveError {
   return new SegserveError('JOB_INVALID', { reason });
 }
@@ -37,10 +43,10 @@ function checkedKey(text: string, field: string): string {
 export function parseOutputLocation(text: string): BlobLocation {
   const trimmed = text.trim();
   if (trimmed === '') throw invalid('the output location is empty; give a prefix such as results/run-1/');
-  const s3 = S3_URL.exec(trimmed);
+  const s3 = parseS3Url(trimmed);
   if (s3) {
-    const prefix = s3[2] === '' || s3[2].endsWith('/') ? s3[2] : `${s3[2]}/`;
-    return { bucket: s3[1], prefix: prefix === '' ? '' : checkedKey(prefix, 'output') };
+    const prefix = s3.key === '' || s3.key.endsWith('/') ? s3.key : `${s3.key}/`;
+    return { bucket: s3.bucket, prefix: prefix === '' ? '' : checkedKey(prefix, 'output') };
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
     throw invalid(
@@ -57,11 +63,11 @@ export function describeLocation(location: BlobLocation): string {
 /** Checks one input of a submitted job: a key of the server's store, `s3://bucket/key`, or an http(s) URL. */
 export function checkInput(input: JobInput): JobInput {
   if ('key' in input) return { key: checkedKey(input.key, 'input key') };
-  const s3 = S3_URL.exec(input.url);
+  const s3 = parseS3Url(input.url);
   if (s3) {
-    if (s3[2] === '' || s3[2].endsWith('/'))
+    if (s3.key === '' || s3.key.endsWith('/'))
       throw invalid(`input ${input.url} names a prefix, not an object`);
-    checkedKey(s3[2], 'input');
+    checkedKey(s3.key, 'input');
     return input;
   }
   let url: URL;
