@@ -235,6 +235,11 @@ const model = {
         scale: number,
         mean: numbers,
         std: numbers,
+        shrink_on_load: {
+          type: 'boolean',
+          description:
+            "Photos at least twice the input are reduced by libvips' shrink-on-load, not OpenCV's bilinear.",
+        },
       },
     },
     gate: {

@@ -24,7 +24,8 @@ function inputSummary(input: ModelJson['input']): Array<[string, string]> {
     input.resize === 'letterbox' && input.pad_value !== undefined
       ? `letterbox (pad ${input.pad_value})`
       : input.resize;
-  const tensor = [input.name, size, resize, input.layout, input.color].filter(Boolean).join(' · ');
+  const reduce = input.shrink_on_load ? 'shrink on load' : '';
+  const tensor = [input.name, size, resize, reduce, input.layout, input.color].filter(Boolean).join(' · ');
   const norm = [
     input.scale !== undefined ? `scale ${short(input.scale)}` : '',
     input.mean ? `mean [${input.mean.map(short).join(', ')}]` : '',
