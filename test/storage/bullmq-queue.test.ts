@@ -179,9 +179,10 @@ describe.skipIf(problem !== undefined)('BullMQ queue', () => {
         },
         { concurrency: 2 },
       );
-      const closedDuringOutage = queue.consume(async () => {}, { concurrency: 1 });
       await queue.add([{ id: 'before', data: 1 }]);
       await until(() => handled.includes('before'), 'the message before the outage', 10_000);
+      // Started only now: a consumer that records nothing could otherwise take the message above.
+      const closedDuringOutage = queue.consume(async () => {}, { concurrency: 1 });
 
       await server.stop();
       // At once (the socket just closed) and a second later (the client between two reconnection attempts).
