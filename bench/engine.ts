@@ -17,7 +17,7 @@ import type { Segmentation } from '../src/serving/pipeline.js';
 import { InferenceService } from '../src/serving/service.js';
 import { rawBaseline } from './baseline.js';
 import { benchBatching } from './batching.js';
-import { benchHttp } from './http.js';
+import { benchHttp, MODEL_PHOTOS } from './http.js';
 import { benchInt8 } from './int8.js';
 import { benchJobs } from './jobs.js';
 import { benchMasks } from './masks.js';
@@ -31,13 +31,6 @@ const projectRoot = resolve(import.meta.dirname, '..');
 const shared = process.env.SEGSERVE_SHARED ?? resolve(projectRoot, '..', 'shared');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 8);
-
-const cases = [
-  { model: 'yolov8n-seg', photo: join(shared, 'datasets/coco-val2017-mini/images/000000397133.jpg') },
-  { model: 'pan-skin-clothes-hair', photo: join(shared, 'datasets/human-segmentation/images/1.jpg') },
-  { model: 'mediapipe-selfie', photo: join(shared, 'datasets/human-segmentation/images/1.jpg') },
-  { model: 'sinet-portrait', photo: join(shared, 'datasets/human-segmentation/images/1.jpg') },
-];
 
 const STAGES = ['decode', 'preprocess', 'queue', 'infer', 'postprocess', 'encode'] as const;
 
@@ -108,10 +101,10 @@ async function main(): Promise<void> {
     console.log(`SKIPPED model benchmarks: ${join(shared, 'models')} is missing (set SEGSERVE_SHARED)`);
   } else {
     const repository = await ModelRepository.open(join(projectRoot, 'model-repository'), {
-      models: cases.map((c) => c.model),
+      models: MODEL_PHOTOS.map((c) => c.model),
     });
     try {
-      for (const c of cases) {
+      for (const c of MODEL_PHOTOS) {
         const status = repository.get(c.model);
         if (status?.state !== 'ready') {
           console.log(`## ${c.model}: not ready (${status?.error?.message ?? 'missing'})\n`);

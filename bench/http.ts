@@ -46,7 +46,8 @@ const COUNTED = [1, 8];
 const OVERLOAD = 300;
 const HEALTH_EVERY_MS = 75;
 
-const cases = [
+/** Every shared model with the photo the benchmarks post to it (bench/engine.ts and bench/placement.ts too). */
+export const MODEL_PHOTOS = [
   { model: 'yolov8n-seg', photo: join(shared, 'datasets/coco-val2017-mini/images/000000397133.jpg') },
   { model: 'pan-skin-clothes-hair', photo: join(shared, 'datasets/human-segmentation/images/1.jpg') },
   { model: 'mediapipe-selfie', photo: join(shared, 'datasets/human-segmentation/images/1.jpg') },
@@ -231,7 +232,7 @@ export async function benchHttp(): Promise<string> {
   }
   const repositoryDir = join(projectRoot, 'model-repository');
   // In this process only for the raw baselines (configs, model paths, the tensors the pipeline builds).
-  const repository = await ModelRepository.open(repositoryDir, { models: cases.map((c) => c.model) });
+  const repository = await ModelRepository.open(repositoryDir, { models: MODEL_PHOTOS.map((c) => c.model) });
   let server: SegserveProcess | undefined;
   try {
     server = await startSegserve({ models: repositoryDir, env: { SEGSERVE_SHARED: shared } });
@@ -239,7 +240,7 @@ export async function benchHttp(): Promise<string> {
       `# HTTP on loopback (segserve serve from ${server.entry} in its own process; node:http keep-alive clients)`,
       '',
     ];
-    for (const c of cases) {
+    for (const c of MODEL_PHOTOS) {
       const status = repository.get(c.model);
       if (status?.state !== 'ready') {
         sections.push(`## ${c.model}: not ready (${status?.error?.message ?? 'missing'})`, '');

@@ -18,7 +18,7 @@ import { type LoadedVersion, ModelRepository } from '../src/models/index.js';
 import { writeScratchRepository } from '../test/helpers/batched-model.js';
 import { startSegserve } from '../test/helpers/segserve-process.js';
 import { rawSessions } from './baseline.js';
-import { counted, jpeg640x480 } from './http.js';
+import { counted, jpeg640x480, MODEL_PHOTOS } from './http.js';
 import { percentiles, table } from './stats.js';
 
 const projectRoot = resolve(import.meta.dirname, '..');
@@ -31,13 +31,6 @@ const PLACEMENTS = [
   { instances: 1, intraOp: 1 },
   { instances: 1, intraOp: 2 },
   { instances: 2, intraOp: 1 },
-];
-
-const cases = [
-  { model: 'yolov8n-seg', photo: join(shared, 'datasets/coco-val2017-mini/images/000000397133.jpg') },
-  { model: 'pan-skin-clothes-hair', photo: join(shared, 'datasets/human-segmentation/images/1.jpg') },
-  { model: 'mediapipe-selfie', photo: join(shared, 'datasets/human-segmentation/images/1.jpg') },
-  { model: 'sinet-portrait', photo: join(shared, 'datasets/human-segmentation/images/1.jpg') },
 ];
 
 type Placement = (typeof PLACEMENTS)[number];
@@ -189,7 +182,7 @@ export async function benchPlacement(): Promise<string> {
     return `SKIPPED placement benchmarks: ${join(shared, 'models')} is missing (set SEGSERVE_SHARED)`;
   }
   const repository = await ModelRepository.open(join(projectRoot, 'model-repository'), {
-    models: cases.map((c) => c.model),
+    models: MODEL_PHOTOS.map((c) => c.model),
   });
   const scratch = await mkdtemp(join(tmpdir(), 'segserve-placement-'));
   try {
@@ -198,7 +191,7 @@ export async function benchPlacement(): Promise<string> {
         '(busy cores: the server process CPU time / wall time)',
       '',
     ];
-    for (const c of cases) {
+    for (const c of MODEL_PHOTOS) {
       if (repository.get(c.model)?.state !== 'ready') {
         sections.push(`## ${c.model}: not ready`, '');
         continue;
